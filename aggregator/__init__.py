@@ -1,0 +1,1 @@
+"""aggregator: one shared agenda for the digital collectives of Brittany."""
