@@ -7,7 +7,7 @@ agenda's zone and ends at local midnight after its last day (exclusive, as in iC
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Final
 
 CONFIRMED: Final = "confirmed"
@@ -120,6 +120,19 @@ class Window:
     end: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ParseContext:
+    """What a parser needs besides the document and its source.
+
+    `tz` reads floating times and all-day dates (the source's zone, default the agenda's);
+    `window` bounds recurrence expansion; `now` is the run's reference time.
+    """
+
+    tz: tzinfo
+    window: Window
+    now: datetime
+
+
 @dataclass(slots=True)
 class ParseResult:
     """What a parser found in one document.
@@ -132,3 +145,24 @@ class ParseResult:
     events: list[Event] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     items: int = 0
+
+
+@dataclass(slots=True)
+class FetchResult:
+    """The outcome of fetching one source.
+
+    `status` is FETCH_OK (a document to parse), FETCH_NOT_MODIFIED (a 304: nothing to parse) or
+    FETCH_FAILED (`error` says why, in words for the person running the tool). `etag` and
+    `last_modified` are the validators to send next time.
+    """
+
+    source_id: str
+    url: str
+    status: str
+    document: Document | None = None
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+    elapsed: float = 0.0
+    size: int = 0
