@@ -43,7 +43,9 @@ def _check_http_url(value: str) -> str:
     if not match:
         raise ValueError(f"{value!r} is not a full web address")
     if match["scheme"].lower() not in ("http", "https"):
-        raise ValueError(f"only http:// and https:// addresses are supported, not {match['scheme']}://")
+        raise ValueError(
+            f"only http:// and https:// addresses are supported, not {match['scheme']}://"
+        )
     if any(ch.isspace() for ch in value):
         raise ValueError(f"{value!r} contains spaces")
     return value
@@ -188,8 +190,10 @@ def _problem_from_error(
             allowed = ["agenda", "sources"]
         close = difflib.get_close_matches(str(last), allowed, n=1)
         message = f"unknown key {last!r}"
-        hint = (f"did you mean {close[0]!r}? " if close else "") + "allowed keys: " + ", ".join(
-            allowed
+        hint = (
+            (f"did you mean {close[0]!r}? " if close else "")
+            + "allowed keys: "
+            + ", ".join(allowed)
         )
     elif kind == "missing":
         message = f"required field {last!r} is missing"
@@ -223,7 +227,11 @@ def parse_config(text: str, file: str = "sources.yaml") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
-            [ConfigProblem(file, 1, "(file)", "the file must be a mapping", "start with 'sources:'")]
+            [
+                ConfigProblem(
+                    file, 1, "(file)", "the file must be a mapping", "start with 'sources:'"
+                )
+            ]
         )
     index: dict[tuple[Any, ...], int] = {}
     if root is not None:
@@ -282,7 +290,11 @@ def load_config(path: str | Path) -> Config:
         ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            [ConfigProblem(str(path), None, "(file)", f"cannot read the file: {exc}", "save it as UTF-8")]
+            [
+                ConfigProblem(
+                    str(path), None, "(file)", f"cannot read the file: {exc}", "save it as UTF-8"
+                )
+            ]
         ) from exc
     return parse_config(text, str(path))
 

@@ -1,0 +1,368 @@
+"""The `aggregator` command: a thin layer over the library (config, pipeline, store)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from aggregator import pipeline
+from aggregator.config import Config, load_config
+from aggregator.errors import AggregatorError, ConfigError
+from aggregator.fetch import FetchSettings
+from aggregator.models import FETCH_FAILED, FETCH_NOT_MODIFIED, FETCH_OK, Event, FetchResult
+from aggregator.store import Store
+
+app = typer.Typer(
+    help="Build one shared agenda from the feeds, calendars and pages of Brittany's digital "
+    "collectives.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+sources_app = typer.Typer(help="Check the configuration and see each source's health.")
+app.add_typer(sources_app, name="sources")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="The sources file.", show_default=True)
+]
+DbOpt = Annotated[Path, typer.Option("--db", help="The SQLite database (keep it between runs).")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Where to write the published files.")]
+NowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="Reference time for 'upcoming', ISO 8601 (e.g. 2026-05-01T12:00+02:00); "
+        "default: the current time.",
+    ),
+]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="Exit with status 1 when any source failed.")
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")]
+
+DEFAULT_CONFIG = Path("sources.yaml")
+DEFAULT_DB = Path("data/aggregator.db")
+DEFAULT_OUT = Path("output")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        # Per-source failures are reported in the summary table; no need to log them twice.
+        logging.getLogger("aggregator.pipeline").setLevel(logging.ERROR)
+
+
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _now(value: str | None, config: Config) -> datetime:
+    if value is None:
+        return datetime.now(config.agenda.tz)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        err.print(
+            f"[bold red]error:[/] --now {value!r} is not an ISO 8601 date-time; "
+            "use e.g. 2026-05-01T12:00+02:00"
+        )
+        raise typer.Exit(2) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=config.agenda.tz)
+
+
+def _fail(exc: AggregatorError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(1)
+
+
+def _fetch_with_progress(config: Config, store: Store, now: datetime) -> pipeline.RunReport:
+    enabled = [s for s in config.sources if s.enabled]
+    with Progress(
+        TextColumn("[bold]Fetching"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("", total=len(enabled))
+
+        def advance(result: FetchResult) -> None:
+            progress.update(task, advance=1, description=result.source_id)
+
+        return pipeline.fetch(config, store, now, settings=FetchSettings(), on_result=advance)
+
+
+_OUTCOME_LABEL = {
+    FETCH_OK: "[green]ok[/]",
+    FETCH_NOT_MODIFIED: "[cyan]not modified[/]",
+    FETCH_FAILED: "[red]failed[/]",
+}
+
+
+def _render_report(report: pipeline.RunReport) -> None:
+    table = Table(title="Sources", show_lines=False)
+    for column in ("source", "result", "HTTP", "events", "new", "updated", "removed", "detail"):
+        table.add_column(column, overflow="fold")
+    for s in report.sources:
+        detail = s.error or (f"{len(s.warnings)} warning(s)" if s.warnings else "")
+        table.add_row(
+            s.source_id,
+            _OUTCOME_LABEL.get(s.outcome, s.outcome),
+            str(s.http_status or ""),
+            str(s.events_found) if s.outcome == FETCH_OK else "",
+            str(s.new),
+            str(s.updated),
+            str(s.removed),
+            detail,
+        )
+    out.print(table)
+    out.print(
+        f"sources: {report.count(FETCH_OK)} ok, {report.count(FETCH_NOT_MODIFIED)} not modified, "
+        f"{report.count(FETCH_FAILED)} failed · events: {report.new} new, {report.updated} updated,"
+        f" {report.removed} removed",
+        highlight=False,
+    )
+
+
+def _exit_for(report: pipeline.RunReport, strict: bool) -> None:
+    if strict and report.failed:
+        err.print(f"[red]{len(report.failed)} source(s) failed (--strict)[/]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = DEFAULT_DB,
+    out_dir: OutOpt = DEFAULT_OUT,
+    now: NowOpt = None,
+    strict: StrictOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fetch every source, store the events, then publish the agenda (what cron runs)."""
+    _setup_logging(verbose)
+    cfg = _load(config)
+    moment = _now(now, cfg)
+    try:
+        with Store(db) as store:
+            report = _fetch_with_progress(cfg, store, moment)
+            report.published, report.upcoming = pipeline.publish(cfg, store, out_dir, moment)
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    _render_report(report)
+    out.print(f"published {report.upcoming} upcoming events to {out_dir}/", highlight=False)
+    _exit_for(report, strict)
+
+
+@app.command()
+def fetch(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = DEFAULT_DB,
+    now: NowOpt = None,
+    strict: StrictOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fetch every source and store its events, without publishing."""
+    _setup_logging(verbose)
+    cfg = _load(config)
+    moment = _now(now, cfg)
+    try:
+        with Store(db) as store:
+            report = _fetch_with_progress(cfg, store, moment)
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    _render_report(report)
+    _exit_for(report, strict)
+
+
+@app.command()
+def publish(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = DEFAULT_DB,
+    out_dir: OutOpt = DEFAULT_OUT,
+    now: NowOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Write calendar.ics, feed.xml, index.html and events.json from the stored events."""
+    _setup_logging(verbose)
+    cfg = _load(config)
+    moment = _now(now, cfg)
+    try:
+        with Store(db) as store:
+            paths, count = pipeline.publish(cfg, store, out_dir, moment)
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    out.print(f"published {count} upcoming events: {len(paths)} files in {out_dir}/")
+
+
+@sources_app.command("check")
+def sources_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Validate the sources file; list every problem with its line and a hint."""
+    cfg = _load(config)
+    enabled = sum(1 for s in cfg.sources if s.enabled)
+    out.print(f"{config}: OK — {len(cfg.sources)} sources ({enabled} enabled)", highlight=False)
+
+
+@sources_app.command("list")
+def sources_list(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = DEFAULT_DB,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show each source's health: last attempt, last success, HTTP status, events, last error."""
+    cfg = _load(config)
+    try:
+        with Store(db) as store:
+            health = store.health(cfg.sources)
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        rows = [
+            {
+                "id": h.id,
+                "name": h.name,
+                "url": h.url,
+                "last_attempt": h.last_attempt.isoformat() if h.last_attempt else None,
+                "last_success": h.last_success.isoformat() if h.last_success else None,
+                "last_outcome": h.last_outcome,
+                "http_status": h.http_status,
+                "events_found": h.events_found,
+                "last_error": h.last_error,
+                "warnings": list(h.warnings),
+            }
+            for h in health
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    tz = cfg.agenda.tz
+    table = Table(title="Sources")
+    for column in ("id", "last attempt", "last success", "result", "HTTP", "events", "last error"):
+        table.add_column(column, overflow="fold")
+
+    def when(value: datetime | None) -> str:
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else "never"
+
+    for h in health:
+        table.add_row(
+            h.id,
+            when(h.last_attempt),
+            when(h.last_success),
+            _OUTCOME_LABEL.get(h.last_outcome or "", h.last_outcome or ""),
+            str(h.http_status or ""),
+            "" if h.events_found is None else str(h.events_found),
+            h.last_error or "",
+        )
+    out.print(table)
+
+
+def _event_json(event: Event) -> dict[str, object]:
+    loc = event.location
+    return {
+        "uid": event.uid,
+        "title": event.title,
+        "start": event.start.isoformat(),
+        "end": event.end.isoformat() if event.end else None,
+        "all_day": event.all_day,
+        "status": event.status,
+        "url": event.url,
+        "location": {
+            "name": loc.name,
+            "address": loc.address,
+            "postcode": loc.postcode,
+            "city": loc.city,
+        },
+        "categories": list(event.categories),
+        "sources": [{"id": s.id, "name": s.name, "url": s.url} for s in event.sources],
+    }
+
+
+def _matches(event: Event, city: str | None, tag: str | None, source: str | None) -> bool:
+    if city and (event.location.city or "").casefold() != city.casefold():
+        return False
+    if tag and tag.casefold() not in {c.casefold() for c in event.categories}:
+        return False
+    return not (source and source not in {s.id for s in event.sources})
+
+
+@app.command()
+def events(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = DEFAULT_DB,
+    now: NowOpt = None,
+    city: Annotated[str | None, typer.Option(help="Only events in this city.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only events with this tag.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only events from this source id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the upcoming events stored in the database."""
+    cfg = _load(config)
+    moment = _now(now, cfg)
+    try:
+        with Store(db) as store:
+            upcoming = store.upcoming(cfg, moment)
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    selected = [e for e in upcoming if _matches(e, city, tag, source)]
+    if as_json:
+        typer.echo(json.dumps([_event_json(e) for e in selected], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(selected)} upcoming events")
+    for column in ("when", "title", "where", "sources"):
+        table.add_column(column, overflow="fold")
+    tz = cfg.agenda.tz
+    for e in selected:
+        start = e.start.astimezone(tz)
+        when = start.strftime("%Y-%m-%d") if e.all_day else start.strftime("%Y-%m-%d %H:%M")
+        title = f"[strike]{e.title}[/] (cancelled)" if e.status == "cancelled" else e.title
+        table.add_row(when, title, e.location.one_line(), ", ".join(s.id for s in e.sources))
+    out.print(table)
+
+
+@app.command()
+def demo(
+    out_dir: OutOpt = DEFAULT_OUT,
+    db: Annotated[Path, typer.Option("--db", help="The demo's SQLite database.")] = Path(
+        "data/demo.db"
+    ),
+    now: Annotated[
+        str | None, typer.Option("--now", help="Reference time (ISO 8601); default now.")
+    ] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the real pipeline on bundled demo sources served from a loopback HTTP server."""
+    from aggregator.demo.runner import run_demo
+
+    _setup_logging(verbose)
+    moment = _now(now, Config())
+    try:
+        report = run_demo(out_dir, db, moment, on_status=lambda m: err.print(m, highlight=False))
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    _render_report(report)
+    index = (out_dir / "index.html").resolve()
+    out.print(f"published {report.upcoming} upcoming events", highlight=False)
+    out.print(f"open the agenda: file://{index}", highlight=False, soft_wrap=True)
+
+
+def main() -> None:
+    app()

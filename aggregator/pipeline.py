@@ -1,0 +1,170 @@
+"""Run the stages for every source: fetch → parse → store, then publish from the store.
+
+Each source's failure is isolated: it is recorded in the `RunReport` and the source's health,
+and every other source still publishes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from aggregator.config import Config, Source
+from aggregator.errors import ParseError
+from aggregator.fetch import FetchSettings, fetch_sources
+from aggregator.models import (
+    FETCH_FAILED,
+    FETCH_NOT_MODIFIED,
+    FETCH_OK,
+    FetchResult,
+    ParseContext,
+    ParseResult,
+    Window,
+)
+from aggregator.parsers import parse_document
+from aggregator.publish import publish_all
+from aggregator.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SourceReport:
+    """What happened to one source in one run."""
+
+    source_id: str
+    name: str
+    outcome: str
+    http_status: int | None = None
+    events_found: int = 0
+    new: int = 0
+    updated: int = 0
+    removed: int = 0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RunReport:
+    """The result of a run: one report per source and the files published."""
+
+    sources: list[SourceReport] = field(default_factory=list)
+    published: list[Path] = field(default_factory=list)
+    upcoming: int = 0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for s in self.sources if s.outcome == outcome)
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.outcome == FETCH_FAILED]
+
+    @property
+    def new(self) -> int:
+        return sum(s.new for s in self.sources)
+
+    @property
+    def updated(self) -> int:
+        return sum(s.updated for s in self.sources)
+
+    @property
+    def removed(self) -> int:
+        return sum(s.removed for s in self.sources)
+
+
+def agenda_window(config: Config, now: datetime) -> Window:
+    """The span in which recurring events are expanded and events are published."""
+    agenda = config.agenda
+    return Window(now - timedelta(days=agenda.past_days), now + timedelta(days=agenda.future_days))
+
+
+def parse_fetched(
+    config: Config, source: Source, result: FetchResult, now: datetime
+) -> tuple[ParseResult | None, str | None]:
+    """Parse a fetched document; return (result, None) or (None, the reason it failed)."""
+    if result.status != FETCH_OK or result.document is None:
+        return None, None
+    context = ParseContext(
+        tz=config.source_timezone(source), window=agenda_window(config, now), now=now
+    )
+    try:
+        return parse_document(result.document, source, context), None
+    except ParseError as exc:
+        return None, exc.reason
+    except Exception as exc:  # a parser bug must not stop the other sources
+        log.exception("unexpected error while parsing source %s", source.id)
+        return None, f"internal error while reading the document ({type(exc).__name__}: {exc})"
+
+
+def fetch(
+    config: Config,
+    store: Store,
+    now: datetime,
+    *,
+    settings: FetchSettings | None = None,
+    only: set[str] | None = None,
+    on_result: Callable[[FetchResult], None] | None = None,
+) -> RunReport:
+    """Fetch every enabled source (or those in `only`), parse and store what each says."""
+    sources = [s for s in config.sources if s.enabled and (only is None or s.id in only)]
+    store.sync_sources(config.sources)
+    validators = store.validators()
+    results = fetch_sources(sources, validators, settings or FetchSettings(), on_result=on_result)
+    report = RunReport()
+    for source, result in zip(sources, results, strict=True):
+        parsed, error = parse_fetched(config, source, result, now)
+        changes = store.record_fetch(source, result, parsed, now, error=error)
+        outcome = FETCH_FAILED if error else result.status
+        report.sources.append(
+            SourceReport(
+                source_id=source.id,
+                name=source.name,
+                outcome=outcome,
+                http_status=result.http_status,
+                events_found=len(parsed.events) if parsed else 0,
+                new=changes.new,
+                updated=changes.updated,
+                removed=changes.removed,
+                error=error or result.error,
+                warnings=list(parsed.warnings) if parsed else [],
+            )
+        )
+        if outcome == FETCH_FAILED:
+            log.warning("source %s failed: %s", source.id, error or result.error)
+    return report
+
+
+def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple[list[Path], int]:
+    """Write every output from the stored events; return the paths and the number of events."""
+    events = store.upcoming(config, now)
+    return publish_all(events, config, out_dir, now), len(events)
+
+
+def run(
+    config: Config,
+    db_path: Path,
+    out_dir: Path,
+    now: datetime,
+    *,
+    settings: FetchSettings | None = None,
+    on_result: Callable[[FetchResult], None] | None = None,
+) -> RunReport:
+    """Fetch every source then publish: what cron runs."""
+    with Store(db_path) as store:
+        report = fetch(config, store, now, settings=settings, on_result=on_result)
+        report.published, report.upcoming = publish(config, store, out_dir, now)
+    return report
+
+
+__all__ = [
+    "FETCH_NOT_MODIFIED",
+    "RunReport",
+    "SourceReport",
+    "agenda_window",
+    "fetch",
+    "publish",
+    "run",
+]
