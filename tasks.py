@@ -52,8 +52,13 @@ def test() -> None:
     sh(BIN / "python", "-m", "pytest", "-n", "2", "-q", *sys.argv[2:])
 
 
+def check_config() -> None:
+    ensure_venv()
+    sh(BIN / "aggregator", "sources", "check", "--config", "sources.yaml")
+
+
 if __name__ == "__main__":
-    commands = {"demo": demo, "test": test}
+    commands = {"demo": demo, "test": test, "check-config": check_config}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: python3 {Path(__file__).name} {{{'|'.join(commands)}}}")
     commands[sys.argv[1]]()
