@@ -49,6 +49,9 @@ StrictOpt = Annotated[
     bool, typer.Option("--strict", help="Exit with status 1 when any source failed.")
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a source's response.")
+]
 
 DEFAULT_CONFIG = Path("sources.yaml")
 DEFAULT_DB = Path("data/aggregator.db")
@@ -92,7 +95,9 @@ def _fail(exc: AggregatorError) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _fetch_with_progress(config: Config, store: Store, now: datetime) -> pipeline.RunReport:
+def _fetch_with_progress(
+    config: Config, store: Store, now: datetime, timeout: float
+) -> pipeline.RunReport:
     enabled = [s for s in config.sources if s.enabled]
     with Progress(
         TextColumn("[bold]Fetching"),
@@ -105,11 +110,12 @@ def _fetch_with_progress(config: Config, store: Store, now: datetime) -> pipelin
         disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("", total=len(enabled))
+        settings = FetchSettings(read_timeout=timeout)
 
         def advance(result: FetchResult) -> None:
             progress.update(task, advance=1, description=result.source_id)
 
-        return pipeline.fetch(config, store, now, settings=FetchSettings(), on_result=advance)
+        return pipeline.fetch(config, store, now, settings=settings, on_result=advance)
 
 
 _OUTCOME_LABEL = {
@@ -157,6 +163,7 @@ def run(
     out_dir: OutOpt = DEFAULT_OUT,
     now: NowOpt = None,
     strict: StrictOpt = False,
+    timeout: TimeoutOpt = 30.0,
     verbose: VerboseOpt = False,
 ) -> None:
     """Fetch every source, store the events, then publish the agenda (what cron runs)."""
@@ -165,7 +172,7 @@ def run(
     moment = _now(now, cfg)
     try:
         with Store(db) as store:
-            report = _fetch_with_progress(cfg, store, moment)
+            report = _fetch_with_progress(cfg, store, moment, timeout)
             report.published, report.upcoming = pipeline.publish(cfg, store, out_dir, moment)
     except AggregatorError as exc:
         raise _fail(exc) from exc
@@ -180,6 +187,7 @@ def fetch(
     db: DbOpt = DEFAULT_DB,
     now: NowOpt = None,
     strict: StrictOpt = False,
+    timeout: TimeoutOpt = 30.0,
     verbose: VerboseOpt = False,
 ) -> None:
     """Fetch every source and store its events, without publishing."""
@@ -188,7 +196,7 @@ def fetch(
     moment = _now(now, cfg)
     try:
         with Store(db) as store:
-            report = _fetch_with_progress(cfg, store, moment)
+            report = _fetch_with_progress(cfg, store, moment, timeout)
     except AggregatorError as exc:
         raise _fail(exc) from exc
     _render_report(report)
