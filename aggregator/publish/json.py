@@ -1,0 +1,68 @@
+"""events.json: the upcoming events as a JSON list, for anyone who wants to reuse the data.
+
+Keys come in a fixed order and times are ISO 8601 with their offset in the agenda zone, so the file
+is deterministic and readable without knowing our time zone rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aggregator.config import Config
+from aggregator.models import Event
+from aggregator.publish.atomic import write_if_changed
+from aggregator.publish.html import http_url, public_uid, sort_events
+
+KEYS = (
+    "uid",
+    "title",
+    "start",
+    "end",
+    "all_day",
+    "status",
+    "url",
+    "description",
+    "location",
+    "categories",
+    "sources",
+)
+
+
+def event_record(event: Event, config: Config) -> dict[str, Any]:
+    """One event as a JSON-ready dict with the keys of `KEYS`, in that order."""
+    tz = config.agenda.tz
+    location = event.location
+    return {
+        "uid": public_uid(event),
+        "title": event.title,
+        "start": event.start.astimezone(tz).isoformat(),
+        "end": event.end.astimezone(tz).isoformat() if event.end is not None else None,
+        "all_day": event.all_day,
+        "status": event.status,
+        # The event's own page only: the sources below carry their own.
+        "url": http_url(event.url),
+        "description": event.description,
+        "location": {
+            "name": location.name,
+            "address": location.address,
+            "postcode": location.postcode,
+            "city": location.city,
+        },
+        "categories": list(event.categories),
+        "sources": [{"id": s.id, "name": s.name, "url": http_url(s.url)} for s in event.sources],
+    }
+
+
+def render_json(events: Sequence[Event], config: Config) -> bytes:
+    """The JSON list as UTF-8 bytes (accents kept as they are, not \\u-escaped)."""
+    records = [event_record(e, config) for e in sort_events(events)]
+    return (json.dumps(records, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def write_json(events: Sequence[Event], config: Config, path: Path) -> Path:
+    """Render the JSON list and write it atomically to `path`; return `path`."""
+    write_if_changed(path, render_json(events, config))
+    return path

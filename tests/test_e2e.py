@@ -1,0 +1,236 @@
+"""End to end: a real loopback HTTP server, the CLI, a real SQLite file, outputs read back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import feedparser
+import icalendar
+import pytest
+from typer.testing import CliRunner
+
+from aggregator.cli import app
+from aggregator.demo.server import LoopbackServer
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = "2026-05-01T12:00:00+02:00"
+runner = CliRunner()
+
+SOURCES = """\
+agenda: {{title: "Agenda du numérique en Bretagne", timezone: Europe/Paris}}
+sources:
+  - id: bidouille
+    name: La Vilaine Bidouille
+    url: {base}/e2e/bidouille.ics
+    type: ical
+    city: Redon
+    tags: [fablab]
+  - id: cantine
+    name: Cantine numérique de Plouzané
+    url: {base}/e2e/cantine.rss
+    city: Plouzané
+  - id: libristes
+    name: Les Libristes de Creac'h Gwen
+    url: {base}/e2e/libristes.atom
+  - id: repaircafe
+    name: Repair Café de Landerneau
+    url: {base}/e2e/repaircafe.html
+    website: https://repaircafe.example.org/
+"""
+
+
+class Agenda:
+    """A workspace: the config, the database and the output folder of one test."""
+
+    def __init__(self, tmp_path: Path, server: LoopbackServer) -> None:
+        self.server = server
+        self.config = tmp_path / "sources.yaml"
+        self.db = tmp_path / "data" / "agenda.db"
+        self.out = tmp_path / "output"
+        self.config.write_text(SOURCES.format(base=server.base_url), encoding="utf-8")
+
+    def cli(self, *args: str, now: str = NOW) -> tuple[int, str]:
+        common = ["--config", str(self.config), "--db", str(self.db)]
+        if args[0] in ("run", "publish"):
+            common += ["--out", str(self.out)]
+        if args[0] in ("run", "publish", "fetch", "events"):
+            common += ["--now", now]
+        result = runner.invoke(app, [*args, *common])
+        return result.exit_code, result.output
+
+    def json_events(self) -> list[dict]:  # type: ignore[type-arg]
+        return json.loads((self.out / "events.json").read_text(encoding="utf-8"))
+
+    def calendar(self) -> icalendar.Calendar:
+        return icalendar.Calendar.from_ical((self.out / "calendar.ics").read_bytes())
+
+    def outputs(self) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(self.out.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def agenda(tmp_path: Path, http_server: LoopbackServer) -> Agenda:
+    return Agenda(tmp_path, http_server)
+
+
+def test_full_run_publishes_every_format(agenda: Agenda) -> None:
+    code, output = agenda.cli("run")
+    assert code == 0, output
+    assert "4 ok, 0 not modified, 0 failed" in output
+
+    events = agenda.json_events()
+    titles = [e["title"] for e in events]
+    # The past meeting and the dateless blog post are not on the agenda; the apéro announced by
+    # two sources appears once.
+    assert titles == [
+        "Apéro numérique",
+        "Atelier soudure",
+        "Café vie privée",
+        "Repair Café",
+        "Install-party GNU/Linux",
+        "Fête du libre à Creac'h Gwen",
+    ]
+    apero = events[0]
+    assert apero["start"] == "2026-05-07T18:30:00+02:00"
+    assert apero["end"] == "2026-05-07T20:30:00+02:00"
+    assert [s["id"] for s in apero["sources"]] == ["bidouille", "cantine"]
+    assert apero["location"]["city"] == "Redon"
+    assert apero["location"]["postcode"] == "35600"
+    assert events[1]["status"] == "cancelled"
+    fete = events[-1]
+    assert fete["all_day"] is True
+    assert fete["start"].startswith("2026-05-23")
+    repair = events[3]
+    assert repair["location"]["city"] == "Landerneau"
+    assert repair["url"] == "https://repaircafe.example.org/2026-05-16"
+
+    cal = agenda.calendar()
+    vevents = cal.walk("VEVENT")
+    assert sorted(str(v["UID"]) for v in vevents) == sorted(e["uid"] for e in events)
+    by_title = {str(v["SUMMARY"]): v for v in vevents}
+    start = by_title["Apéro numérique"].decoded("DTSTART")
+    assert start == datetime(2026, 5, 7, 18, 30, tzinfo=PARIS)
+    assert start.utcoffset().total_seconds() == 7200
+    cancelled = [v for v in vevents if str(v.get("STATUS", "")).upper() == "CANCELLED"]
+    assert len(cancelled) == 1
+    assert cal.walk("VTIMEZONE"), "calendar.ics must carry a VTIMEZONE"
+
+    feed = feedparser.parse((agenda.out / "feed.xml").read_bytes())
+    assert feed.bozo == 0
+    assert [entry.id for entry in feed.entries] == [e["uid"] for e in events]
+    assert "7 mai" in feed.entries[0].title
+
+    page = (agenda.out / "index.html").read_text(encoding="utf-8")
+    assert 'lang="fr"' in page
+    assert "Fête du libre à Creac&#39;h Gwen" in page or "Fête du libre à Creac'h Gwen" in page
+    assert "Réunion passée" not in page
+
+
+def test_second_run_is_not_modified_and_changes_nothing(agenda: Agenda) -> None:
+    assert agenda.cli("run")[0] == 0
+    first = agenda.outputs()
+    code, output = agenda.cli("run")
+    assert code == 0
+    assert "0 ok, 4 not modified, 0 failed" in output
+    assert "0 new, 0 updated, 0 removed" in output
+    assert agenda.outputs() == first
+    conditional = agenda.server.headers_for("/e2e/bidouille.ics")[-1]
+    assert "if-none-match" in conditional
+
+
+def test_a_failing_source_does_not_stop_the_others_nor_lose_its_events(agenda: Agenda) -> None:
+    assert agenda.cli("run")[0] == 0
+    before = {e["uid"] for e in agenda.json_events()}
+    agenda.server.add("/e2e/bidouille.ics", b"oops", status=500)
+    agenda.server.add("/e2e/cantine.rss", b"<html>not a feed", content_type="text/html")
+    code, output = agenda.cli("run")
+    assert code == 0, output
+    assert "1 failed" in output or "2 failed" in output
+    assert "HTTP 500" in output
+    assert {e["uid"] for e in agenda.json_events()} == before
+
+    code, _ = agenda.cli("run", "--strict")
+    assert code == 1
+
+    code, output = agenda.cli("sources", "list")
+    assert code == 0
+    assert "HTTP 500" in output
+
+
+def test_garbage_where_a_calendar_was_keeps_the_stored_events(agenda: Agenda) -> None:
+    assert agenda.cli("run")[0] == 0
+    before = agenda.json_events()
+    agenda.server.add("/e2e/bidouille.ics", b"\x00\x01garbage", content_type="text/calendar")
+    code, output = agenda.cli("run")
+    assert code == 0, output
+    assert "failed" in output
+    assert agenda.json_events() == before
+
+
+def test_an_event_removed_by_its_source_leaves_the_outputs(agenda: Agenda) -> None:
+    assert agenda.cli("run")[0] == 0
+    page = (agenda.server.root / "e2e" / "repaircafe.html").read_bytes()  # type: ignore[operator]
+    emptied = page.replace(b'"@type": "Event"', b'"@type": "Thing"')
+    agenda.server.add("/e2e/repaircafe.html", emptied, content_type="text/html; charset=utf-8")
+    code, output = agenda.cli("run")
+    assert code == 0, output
+    assert "1 removed" in output
+    assert "Repair Café" not in [e["title"] for e in agenda.json_events()]
+    assert "Repair Café" not in (agenda.out / "calendar.ics").read_text(encoding="utf-8")
+
+
+def test_slow_source_times_out_and_is_reported(agenda: Agenda) -> None:
+    agenda.server.add("/e2e/libristes.atom", b"<feed/>", delay=3.0)
+    code, output = agenda.cli("run", "--timeout", "0.5")
+    assert code == 0, output
+    assert "3 ok, 0 not modified, 1 failed" in output
+    assert "timed out" in output
+
+
+def test_config_error_exits_2_with_line(agenda: Agenda) -> None:
+    agenda.config.write_text(
+        agenda.config.read_text(encoding="utf-8").replace("    city: Redon", "    ctiy: Redon"),
+        encoding="utf-8",
+    )
+    code, output = agenda.cli("run")
+    assert code == 2
+    assert "sources.yaml:7" in output and "did you mean 'city'" in output
+    assert not agenda.out.exists()
+
+
+def test_events_command_filters_and_prints_json(agenda: Agenda) -> None:
+    assert agenda.cli("fetch")[0] == 0
+    code, output = agenda.cli("events", "--city", "Landerneau", "--json")
+    assert code == 0
+    assert [e["title"] for e in json.loads(output)] == ["Repair Café"]
+    code, output = agenda.cli("events", "--source", "cantine", "--json")
+    assert sorted(e["title"] for e in json.loads(output)) == ["Apéro numérique", "Café vie privée"]
+    code, output = agenda.cli("events", "--tag", "fablab")
+    assert code == 0 and "Apéro numérique" in output
+
+
+def test_sources_check(agenda: Agenda) -> None:
+    code, output = agenda.cli("sources", "check")
+    assert code == 0
+    assert "4 sources" in output
+
+
+@pytest.mark.parametrize("order", [lambda s: s, lambda s: list(reversed(s))])
+def test_result_does_not_depend_on_source_order(
+    tmp_path: Path, http_server: LoopbackServer, order: Callable[[list[str]], list[str]]
+) -> None:
+    agenda = Agenda(tmp_path, http_server)
+    head, body = SOURCES.split("sources:\n")
+    entries = ["  - id:" + chunk for chunk in body.split("  - id:")[1:]]
+    agenda.config.write_text(
+        (head + "sources:\n" + "".join(order(entries))).format(base=http_server.base_url),
+        encoding="utf-8",
+    )
+    assert agenda.cli("run")[0] == 0
+    merged = [e for e in agenda.json_events() if e["title"] == "Apéro numérique"]
+    assert len(merged) == 1
+    assert sorted(s["id"] for s in merged[0]["sources"]) == ["bidouille", "cantine"]

@@ -1,0 +1,594 @@
+"""Publishers: calendar.ics, feed.xml, index.html and events.json, read back by real parsers."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import feedparser
+import lxml.html
+import pytest
+from icalendar import Calendar
+
+from aggregator import publish
+from aggregator.config import Agenda, Config
+from aggregator.errors import PublishError
+from aggregator.models import CANCELLED, Event, Location, SourceRef
+from aggregator.publish import (
+    atomic_write,
+    publish_all,
+    render_calendar,
+    render_html,
+    render_json,
+    render_rss,
+)
+from aggregator.publish.html import french_date, when_text
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+CHANGED = datetime(2026, 2, 20, 17, 45, tzinfo=UTC)
+BASE_URL = "https://agenda.example.org/numerique"
+CONFIG = Config(agenda=Agenda(base_url=BASE_URL))
+CONFIG_NO_BASE = Config()
+
+FABLAB = SourceRef(
+    "fablab-landerneau", "Fablab de Landerneau", "https://fablab-landerneau.example/"
+)
+TYFAB = SourceRef("tyfab", "Ty Fab Plouzané", "https://tyfab.example/agenda")
+EVIL_SOURCE = SourceRef("evil", "Collectif piégé", "javascript:alert(2)")
+PLACE = Location("Creac'h Gwen", "12 rue de Brest", "29280", "Plouzané")
+
+
+def make_event(uid: str, title: str, start: datetime, **changes: Any) -> Event:
+    """An event as the store hands it to publishers (uid, sequence, sources, last_modified set)."""
+    fields: dict[str, Any] = {
+        "source_id": "fablab-landerneau",
+        "source_uid": uid,
+        "title": title,
+        "start": start,
+        "uid": f"{uid}@agenda-numerique-bretagne",
+        "last_modified": CHANGED,
+        "sequence": 1,
+        "sources": (FABLAB,),
+    }
+    fields.update(changes)
+    return Event(**fields)
+
+
+def sample_events() -> list[Event]:
+    """Deliberately unsorted: publishers must sort by (start, title, uid)."""
+    return [
+        # Given in UTC: 09:00Z is 10:00 in Paris on the day winter time comes back.
+        make_event(
+            "install",
+            "Install party à Landerneau",
+            datetime(2026, 10, 25, 9, 0, tzinfo=UTC),
+            end=datetime(2026, 10, 25, 11, 0, tzinfo=UTC),
+            location=Location("Médiathèque", city="Landerneau"),
+            categories=("logiciel libre", "install party"),
+        ),
+        make_event(
+            "apero",
+            "Apéro numérique",
+            datetime(2026, 5, 16, 18, 30, tzinfo=PARIS),
+            end=datetime(2026, 5, 16, 20, 0, tzinfo=PARIS),
+            location=PLACE,
+            url="https://fablab-landerneau.example/apero",
+            description="On parle de réemploi, de bidouille et de café.",
+            categories=("apéro",),
+            sources=(FABLAB, TYFAB),
+            sequence=3,
+        ),
+        # Given in UTC: 08:00Z is 10:00 in Paris on the day summer time starts.
+        make_event(
+            "repair",
+            "Repair café de Plouzané",
+            datetime(2026, 3, 29, 8, 0, tzinfo=UTC),
+            end=datetime(2026, 3, 29, 10, 0, tzinfo=UTC),
+            location=PLACE,
+            sources=(TYFAB,),
+        ),
+        make_event(
+            "fete",
+            "Fête du logiciel libre",
+            datetime(2026, 6, 13, tzinfo=PARIS),
+            end=datetime(2026, 6, 14, tzinfo=PARIS),
+            all_day=True,
+        ),
+        make_event(
+            "festival",
+            "Festival des communs",
+            datetime(2026, 7, 1, tzinfo=PARIS),
+            end=datetime(2026, 7, 4, tzinfo=PARIS),
+            all_day=True,
+        ),
+        make_event(
+            "annule",
+            "Atelier Linux",
+            datetime(2026, 5, 20, 14, 0, tzinfo=PARIS),
+            end=datetime(2026, 5, 20, 17, 0, tzinfo=PARIS),
+            status=CANCELLED,
+            sequence=2,
+        ),
+        make_event(
+            "sansfin",
+            "Permanence numérique",
+            datetime(2026, 9, 1, 9, 0, tzinfo=PARIS),
+            url=None,
+        ),
+    ]
+
+
+def hostile_event() -> Event:
+    """Everything a careless source could send: markup, CRLF injection, javascript: links."""
+    return make_event(
+        "hostile",
+        "<script>alert(1)</script>\r\nATTENDEE:evil",
+        datetime(2026, 4, 2, 19, 0, tzinfo=PARIS),
+        url="javascript:alert(1)",
+        description="<script>alert(3)</script>\r\nORGANIZER:evil",
+        sources=(EVIL_SOURCE,),
+    )
+
+
+def vevents(data: bytes) -> dict[str, Any]:
+    calendar = Calendar.from_ical(data)
+    return {str(event["UID"]): event for event in calendar.walk("VEVENT")}
+
+
+# --- calendar.ics ---------------------------------------------------------------------------
+
+
+def test_calendar_header_and_timezone() -> None:
+    calendar = Calendar.from_ical(render_calendar(sample_events(), CONFIG))
+    assert str(calendar["PRODID"]) == "-//aggregator//Agenda du numérique en Bretagne//FR"
+    assert str(calendar["VERSION"]) == "2.0"
+    assert str(calendar["CALSCALE"]) == "GREGORIAN"
+    assert str(calendar["METHOD"]) == "PUBLISH"
+    assert str(calendar["X-WR-CALNAME"]) == "Agenda du numérique en Bretagne"
+    assert str(calendar["X-WR-TIMEZONE"]) == "Europe/Paris"
+    assert str(calendar["X-WR-CALDESC"]) == CONFIG.agenda.description
+    assert [tz.tz_name for tz in calendar.timezones] == ["Europe/Paris"]
+    assert calendar.get_missing_tzids() == set()
+
+
+def test_calendar_refresh_properties_are_durations() -> None:
+    raw = render_calendar(sample_events(), CONFIG)
+    assert b"\r\nREFRESH-INTERVAL;VALUE=DURATION:PT6H\r\n" in raw
+    assert b"\r\nX-PUBLISHED-TTL:PT6H\r\n" in raw
+
+
+def test_calendar_events_in_agenda_zone_across_dst() -> None:
+    events = vevents(render_calendar(sample_events(), CONFIG))
+    spring = events["repair@agenda-numerique-bretagne"]
+    autumn = events["install@agenda-numerique-bretagne"]
+    for vevent, offset in ((spring, 2), (autumn, 1)):
+        assert vevent["DTSTART"].params["TZID"] == "Europe/Paris"
+        start = vevent.decoded("DTSTART")
+        assert (start.hour, start.minute) == (10, 0)
+        assert start.utcoffset() == timedelta(hours=offset)
+        assert vevent.decoded("DTEND").hour == 12
+    assert spring.decoded("DTSTART").date() == date(2026, 3, 29)
+    assert autumn.decoded("DTSTART").date() == date(2026, 10, 25)
+
+
+def test_calendar_event_properties() -> None:
+    vevent = vevents(render_calendar(sample_events(), CONFIG))["apero@agenda-numerique-bretagne"]
+    assert str(vevent["SUMMARY"]) == "Apéro numérique"
+    assert vevent.decoded("DTSTAMP") == CHANGED
+    assert vevent.decoded("LAST-MODIFIED") == CHANGED
+    assert vevent.decoded("SEQUENCE") == 3
+    assert str(vevent["STATUS"]) == "CONFIRMED"
+    assert str(vevent["URL"]) == "https://fablab-landerneau.example/apero"
+    assert str(vevent["LOCATION"]) == "Creac'h Gwen, 12 rue de Brest, 29280 Plouzané"
+    assert [str(c) for c in vevent["CATEGORIES"].cats] == ["apéro"]
+    assert str(vevent["DESCRIPTION"]) == (
+        "On parle de réemploi, de bidouille et de café.\n\n"
+        "Source : Fablab de Landerneau – https://fablab-landerneau.example/\n"
+        "Source : Ty Fab Plouzané – https://tyfab.example/agenda"
+    )
+
+
+def test_calendar_dtstamp_is_utc() -> None:
+    raw = render_calendar(sample_events(), CONFIG)
+    assert b"DTSTAMP:20260220T174500Z" in raw
+    assert b"LAST-MODIFIED:20260220T174500Z" in raw
+
+
+def test_calendar_all_day_events_are_dates() -> None:
+    raw = render_calendar(sample_events(), CONFIG)
+    assert b"DTSTART;VALUE=DATE:20260613\r\nDTEND;VALUE=DATE:20260614" in raw
+    events = vevents(raw)
+    festival = events["festival@agenda-numerique-bretagne"]
+    assert festival.decoded("DTSTART") == date(2026, 7, 1)
+    assert festival.decoded("DTEND") == date(2026, 7, 4)
+    assert not isinstance(festival.decoded("DTSTART"), datetime)
+
+
+def test_calendar_cancelled_status_and_open_end() -> None:
+    events = vevents(render_calendar(sample_events(), CONFIG))
+    assert str(events["annule@agenda-numerique-bretagne"]["STATUS"]) == "CANCELLED"
+    open_ended = events["sansfin@agenda-numerique-bretagne"]
+    assert "DTEND" not in open_ended
+    # No own page: the first source's page stands in.
+    assert str(open_ended["URL"]) == FABLAB.url
+
+
+def test_calendar_events_sorted_by_start() -> None:
+    calendar = Calendar.from_ical(render_calendar(sample_events(), CONFIG))
+    starts = [e.decoded("DTSTART") for e in calendar.walk("VEVENT")]
+    keys = [
+        datetime.combine(s, datetime.min.time(), PARIS) if type(s) is date else s for s in starts
+    ]
+    assert keys == sorted(keys)
+    assert len(keys) == len(sample_events())
+
+
+def test_calendar_escapes_crlf_injection() -> None:
+    raw = render_calendar([hostile_event()], CONFIG)
+    assert not any(line.startswith((b"ATTENDEE", b"ORGANIZER")) for line in raw.split(b"\r\n"))
+    vevent = vevents(raw)["hostile@agenda-numerique-bretagne"]
+    assert "ATTENDEE" not in vevent
+    assert "ORGANIZER" not in vevent
+    assert str(vevent["SUMMARY"]) == "<script>alert(1)</script>\nATTENDEE:evil"
+    # Neither the event's nor the source's javascript: URL is published.
+    assert "URL" not in vevent
+    assert "javascript" not in str(vevent["DESCRIPTION"])
+
+
+def test_calendar_reads_back_with_vobject_using_our_vtimezone() -> None:
+    """A second, independent parser; vobject builds its zone from our VTIMEZONE, not zoneinfo."""
+    vobject = pytest.importorskip("vobject")
+    calendar = vobject.readOne(render_calendar(sample_events(), CONFIG).decode("utf-8"))
+    starts = {ev.uid.value: ev.dtstart.value for ev in calendar.vevent_list}
+    assert starts["repair@agenda-numerique-bretagne"].utcoffset() == timedelta(hours=2)
+    assert starts["install@agenda-numerique-bretagne"].utcoffset() == timedelta(hours=1)
+    assert starts["install@agenda-numerique-bretagne"].hour == 10
+    assert starts["fete@agenda-numerique-bretagne"] == date(2026, 6, 13)
+
+
+def test_calendar_empty_is_still_valid() -> None:
+    calendar = Calendar.from_ical(render_calendar([], CONFIG))
+    assert calendar.walk("VEVENT") == []
+    assert [tz.tz_name for tz in calendar.timezones] == ["Europe/Paris"]
+
+
+# --- feed.xml -------------------------------------------------------------------------------
+
+
+def test_feed_is_valid_rss_with_french_titles() -> None:
+    feed = feedparser.parse(render_rss(sample_events(), CONFIG, NOW))
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert feed.version == "rss20"
+    assert feed.feed.title == "Agenda du numérique en Bretagne"
+    assert feed.feed.language == "fr"
+    assert feed.feed.link == BASE_URL + "/"
+    self_links = [link.href for link in feed.feed.links if link.rel == "self"]
+    assert self_links == [BASE_URL + "/feed.xml"]
+    titles = [entry.title for entry in feed.entries]
+    assert titles[0] == "dimanche 29 mars 2026, 10 h – Repair café de Plouzané"
+    assert "samedi 16 mai 2026, 18 h 30 – Apéro numérique" in titles
+    assert "ANNULÉ – mercredi 20 mai 2026, 14 h – Atelier Linux" in titles
+    assert "samedi 13 juin 2026 – Fête du logiciel libre" in titles
+    assert "du mercredi 1er juillet au vendredi 3 juillet 2026 – Festival des communs" in titles
+    assert "dimanche 25 octobre 2026, 10 h – Install party à Landerneau" in titles
+
+
+def test_feed_items_carry_uid_link_place_and_categories() -> None:
+    feed = feedparser.parse(render_rss(sample_events(), CONFIG, NOW))
+    entries = {entry.id: entry for entry in feed.entries}
+    assert set(entries) == {e.uid for e in sample_events()}
+    apero = entries["apero@agenda-numerique-bretagne"]
+    assert apero.guidislink is False
+    assert apero.link == "https://fablab-landerneau.example/apero"
+    assert apero.summary.startswith("Creac'h Gwen, 12 rue de Brest, 29280 Plouzané")
+    assert "réemploi" in apero.summary
+    assert [tag.term for tag in apero.tags] == ["apéro"]
+    assert datetime(*apero.published_parsed[:6], tzinfo=UTC) == CHANGED
+
+
+def test_feed_without_base_url_is_still_valid() -> None:
+    feed = feedparser.parse(render_rss(sample_events(), CONFIG_NO_BASE, NOW))
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert not [link for link in feed.feed.get("links", []) if link.rel == "self"]
+
+
+def test_feed_build_date_follows_events_not_clock() -> None:
+    first = render_rss(sample_events(), CONFIG, NOW)
+    later = render_rss(sample_events(), CONFIG, NOW + timedelta(days=3))
+    assert first == later
+    assert b"<lastBuildDate>Fri, 20 Feb 2026 17:45:00 +0000</lastBuildDate>" in first
+
+
+def test_feed_escapes_markup_and_drops_javascript_links() -> None:
+    raw = render_rss([hostile_event()], CONFIG, NOW)
+    assert b"<script>" not in raw
+    assert b"javascript:" not in raw
+    feed = feedparser.parse(raw)
+    assert feed.bozo == 0
+    assert "link" not in feed.entries[0]
+
+
+# --- index.html -----------------------------------------------------------------------------
+
+
+def parse_html(data: bytes) -> Any:
+    return lxml.html.document_fromstring(data.decode("utf-8"))
+
+
+def test_html_structure_and_day_headings() -> None:
+    raw = render_html(sample_events(), CONFIG, NOW)
+    assert raw.startswith(b'<!doctype html>\n<html lang="fr">')
+    page = parse_html(raw)
+    assert page.get("lang") == "fr"
+    assert page.xpath("//meta[@name='viewport']")
+    assert page.findtext(".//title") == "Agenda du numérique en Bretagne"
+    headings = [h.text_content() for h in page.xpath("//h2")]
+    assert headings == [
+        "dimanche 29 mars 2026",
+        "samedi 16 mai 2026",
+        "mercredi 20 mai 2026",
+        "samedi 13 juin 2026",
+        "mercredi 1er juillet 2026",
+        "mardi 1er septembre 2026",
+        "dimanche 25 octobre 2026",
+    ]
+    whens = [p.text_content() for p in page.xpath("//p[@class='when']")]
+    assert "18 h 30 – 20 h" in whens
+    assert "toute la journée" in whens
+    assert "du mercredi 1er juillet au vendredi 3 juillet 2026" in whens
+    assert "9 h" in whens
+    assert page.xpath("//footer")[0].text_content().strip() == (
+        "Page générée le dimanche 1er mars 2026 à 9 h."
+    )
+
+
+def test_html_event_details_and_links() -> None:
+    page = parse_html(render_html(sample_events(), CONFIG, NOW))
+    [article] = [a for a in page.xpath("//article") if "Apéro numérique" in a.text_content()]
+    title_link = article.xpath(".//h3/a")[0]
+    assert title_link.get("href") == "https://fablab-landerneau.example/apero"
+    assert article.xpath(".//p[@class='place']")[0].text_content() == (
+        "Creac'h Gwen, 12 rue de Brest, 29280 Plouzané"
+    )
+    sources = {a.text_content(): a.get("href") for a in article.xpath(".//p[@class='sources']/a")}
+    assert sources == {"Fablab de Landerneau": FABLAB.url, "Ty Fab Plouzané": TYFAB.url}
+    assert [li.text_content() for li in article.xpath(".//ul[@class='tags']/li")] == ["apéro"]
+
+
+def test_html_cancelled_events_are_struck_through() -> None:
+    page = parse_html(render_html(sample_events(), CONFIG, NOW))
+    struck = [d.text_content().strip() for d in page.xpath("//del")]
+    assert struck == ["Atelier Linux"]
+    [article] = page.xpath("//article[contains(@class, 'cancelled')]")
+    assert "annulé" in article.text_content()
+
+
+def test_html_subscribe_links() -> None:
+    with_base = parse_html(render_html(sample_events(), CONFIG, NOW))
+    hrefs = with_base.xpath("//nav[@class='subscribe']/a/@href")
+    assert "webcal://agenda.example.org/numerique/calendar.ics" in hrefs
+    assert "feed.xml" in hrefs
+    without_base = parse_html(render_html(sample_events(), CONFIG_NO_BASE, NOW))
+    hrefs = without_base.xpath("//nav[@class='subscribe']/a/@href")
+    assert "calendar.ics" in hrefs
+    assert not any(h.startswith("webcal:") for h in hrefs)
+
+
+def test_html_escapes_markup_and_never_links_javascript() -> None:
+    raw = render_html([hostile_event()], CONFIG, NOW)
+    page = parse_html(raw)
+    assert page.xpath("//script") == []
+    assert b"<script" not in raw.lower()
+    assert "<script>alert(1)</script>" in page.xpath("//h3")[0].text_content()
+    for href in page.xpath("//@href"):
+        assert not href.lower().startswith("javascript"), href
+    # The source's name is still shown, just not as a link.
+    assert "Collectif piégé" in page.xpath("//p[@class='sources']")[0].text_content()
+
+
+def test_html_empty_state() -> None:
+    page = parse_html(render_html([], CONFIG, NOW))
+    assert page.xpath("//p[@class='empty']")[0].text_content() == (
+        "Aucun événement à venir pour le moment."
+    )
+    assert page.xpath("//article") == []
+
+
+# --- events.json ----------------------------------------------------------------------------
+
+
+def test_json_schema_and_offsets() -> None:
+    records = json.loads(render_json(sample_events(), CONFIG))
+    assert isinstance(records, list)
+    assert len(records) == len(sample_events())
+    for record in records:
+        assert list(record) == [
+            "uid",
+            "title",
+            "start",
+            "end",
+            "all_day",
+            "status",
+            "url",
+            "description",
+            "location",
+            "categories",
+            "sources",
+        ]
+        assert list(record["location"]) == ["name", "address", "postcode", "city"]
+    by_uid = {r["uid"]: r for r in records}
+    assert by_uid["repair@agenda-numerique-bretagne"]["start"] == "2026-03-29T10:00:00+02:00"
+    assert by_uid["install@agenda-numerique-bretagne"]["start"] == "2026-10-25T10:00:00+01:00"
+    assert by_uid["sansfin@agenda-numerique-bretagne"]["end"] is None
+    assert by_uid["annule@agenda-numerique-bretagne"]["status"] == "cancelled"
+    assert by_uid["apero@agenda-numerique-bretagne"]["status"] == "confirmed"
+    assert by_uid["fete@agenda-numerique-bretagne"]["all_day"] is True
+    assert by_uid["apero@agenda-numerique-bretagne"]["sources"] == [
+        {"id": FABLAB.id, "name": FABLAB.name, "url": FABLAB.url},
+        {"id": TYFAB.id, "name": TYFAB.name, "url": TYFAB.url},
+    ]
+    assert [r["start"] for r in records] == sorted(
+        (r["start"] for r in records), key=datetime.fromisoformat
+    )
+
+
+def test_json_keeps_accents_unescaped_and_drops_javascript_urls() -> None:
+    raw = render_json([hostile_event(), *sample_events()], CONFIG)
+    assert "Plouzané".encode() in raw
+    assert b"\\u00e9" not in raw
+    [hostile] = [r for r in json.loads(raw) if r["uid"].startswith("hostile")]
+    assert hostile["url"] is None
+    assert hostile["sources"][0]["url"] is None
+
+
+# --- all outputs together -------------------------------------------------------------------
+
+
+BRETON = ("Plouzané", "Creac'h Gwen", "Landerneau", "Apéro numérique", "Fête du logiciel libre")
+
+
+def test_breton_names_round_trip_in_every_output(tmp_path: Path) -> None:
+    publish_all(sample_events(), CONFIG, tmp_path, NOW)
+    calendar = Calendar.from_ical((tmp_path / "calendar.ics").read_bytes())
+    ics_text = " ".join(
+        str(e[key]) for e in calendar.walk("VEVENT") for key in ("SUMMARY", "LOCATION") if key in e
+    )
+    feed = feedparser.parse((tmp_path / "feed.xml").read_bytes())
+    feed_text = " ".join(f"{e.title} {e.get('summary', '')}" for e in feed.entries)
+    html_text = parse_html((tmp_path / "index.html").read_bytes()).text_content()
+    records = json.loads((tmp_path / "events.json").read_text(encoding="utf-8"))
+    json_text = " ".join(
+        f"{r['title']} {json.dumps(r['location'], ensure_ascii=False)}" for r in records
+    )
+    for name in BRETON:
+        for output, text in (
+            ("ics", ics_text),
+            ("rss", feed_text),
+            ("html", html_text),
+            ("json", json_text),
+        ):
+            assert name in text, f"{name!r} lost in {output}"
+
+
+def test_publish_all_writes_every_file(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "output"
+    paths = publish_all(sample_events(), CONFIG, out, NOW)
+    assert [p.name for p in paths] == ["calendar.ics", "feed.xml", "index.html", "events.json"]
+    for path in paths:
+        assert path.parent == out
+        assert path.stat().st_size > 0
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
+
+
+def test_publishing_twice_is_byte_identical(tmp_path: Path) -> None:
+    first = {p.name: p.read_bytes() for p in publish_all(sample_events(), CONFIG, tmp_path, NOW)}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    os.utime(tmp_path / "calendar.ics", ns=(1, 1))  # so a rewrite would be visible
+    mtimes["calendar.ics"] = 1
+    shuffled = list(reversed(sample_events()))
+    second = {p.name: p.read_bytes() for p in publish_all(shuffled, CONFIG, tmp_path, NOW)}
+    assert first == second
+    # Identical content is not rewritten, so the web server's Last-Modified stays put.
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == mtimes
+
+
+def test_later_run_only_changes_the_page_footer(tmp_path: Path) -> None:
+    first = {p.name: p.read_bytes() for p in publish_all(sample_events(), CONFIG, tmp_path, NOW)}
+    later = NOW + timedelta(hours=6)
+    second = {p.name: p.read_bytes() for p in publish_all(sample_events(), CONFIG, tmp_path, later)}
+    changed = sorted(name for name in first if first[name] != second[name])
+    assert changed == ["index.html"]
+
+
+def test_failing_render_leaves_previous_files_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish_all(sample_events(), CONFIG, tmp_path, NOW)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken(*args: object) -> bytes:
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(publish, "render_rss", broken)
+    with pytest.raises(RuntimeError):
+        publish_all(sample_events()[:2], CONFIG, tmp_path, NOW)
+    # calendar.ics is rendered before the feed: it must not have been written either.
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_publish_into_a_file_raises_publish_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "output"
+    blocker.write_text("not a directory")
+    with pytest.raises(PublishError, match="output"):
+        publish_all(sample_events(), CONFIG, blocker, NOW)
+
+
+# --- atomic writes --------------------------------------------------------------------------
+
+
+def test_atomic_write_replaces_content(tmp_path: Path) -> None:
+    target = tmp_path / "calendar.ics"
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+    atomic_write(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["calendar.ics"]
+
+
+@pytest.mark.parametrize("failing", ["replace", "fsync"])
+def test_atomic_write_failure_keeps_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    target = tmp_path / "feed.xml"
+    target.write_bytes(b"old feed")
+
+    def fail(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(f"aggregator.publish.atomic.os.{failing}", fail)
+    with pytest.raises(PublishError) as info:
+        atomic_write(target, b"new feed")
+    assert str(target) in str(info.value)
+    assert "No space left on device" in str(info.value)
+    assert target.read_bytes() == b"old feed"
+    assert [p.name for p in tmp_path.iterdir()] == ["feed.xml"]
+
+
+def test_atomic_write_into_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(PublishError, match="missing"):
+        atomic_write(tmp_path / "missing" / "index.html", b"x")
+
+
+# --- French wording -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "text"),
+    [
+        (date(2026, 5, 16), "samedi 16 mai 2026"),
+        (date(2026, 5, 1), "vendredi 1er mai 2026"),
+        (date(2026, 8, 15), "samedi 15 août 2026"),
+    ],
+)
+def test_french_date(day: date, text: str) -> None:
+    assert french_date(day) == text
+
+
+def test_when_text_for_an_event_past_midnight() -> None:
+    event = make_event(
+        "fest-noz",
+        "Fest-noz numérique",
+        datetime(2026, 5, 16, 21, 0, tzinfo=PARIS),
+        end=datetime(2026, 5, 17, 1, 30, tzinfo=PARIS),
+    )
+    assert when_text(event, PARIS) == (
+        "du samedi 16 mai 2026, 21 h au dimanche 17 mai 2026, 1 h 30"
+    )
