@@ -132,7 +132,9 @@ class _Handler(BaseHTTPRequestHandler):
             failure = owner._take_failure(path)
             route = owner._route(path)
             if route is not None and route.delay and owner._stopping.wait(route.delay):
-                return  # the server is shutting down: do not answer
+                # Shutting down: hang up rather than keep the client waiting for an answer.
+                self.close_connection = True
+                return
             if failure is not None:
                 self._send_simple(failure, f"simulated failure {failure}\n", send_body)
             elif route is None:

@@ -1,0 +1,667 @@
+"""Download every source over HTTP, politely and defensively.
+
+`fetch_all` fetches the sources concurrently with httpx, within a global limit and a per-host
+limit (collectives often share one small host). It sends the validators of the previous run
+(If-None-Match / If-Modified-Since) so unchanged sources cost one 304, follows a bounded number
+of redirects, streams each body and aborts past a size cap, and retries once, with backoff, on
+connection errors, timeouts and 5xx answers. Each source ends as one `FetchResult`; a failure is
+never raised but described in words for the person running the tool. httpx errors are translated
+to `FetchError` at this boundary and then recorded in the result.
+
+`decode_body` turns the bytes into text the way browsers and feed readers do: BOM, HTTP charset,
+XML declaration or HTML <meta>, UTF-8, then detection biased towards the Western European
+encodings French sites actually use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import errno
+import logging
+import re
+import socket
+import ssl
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.message import Message
+from importlib.metadata import PackageNotFoundError, version
+from typing import Final
+from urllib.parse import urlsplit
+
+import charset_normalizer
+import httpx
+
+from aggregator.config import Source
+from aggregator.errors import FetchError
+from aggregator.models import FETCH_FAILED, FETCH_NOT_MODIFIED, FETCH_OK, Document, FetchResult
+
+__all__ = [
+    "PROJECT_URL",
+    "FetchSettings",
+    "decode_body",
+    "default_user_agent",
+    "fetch_all",
+    "fetch_sources",
+]
+
+logger = logging.getLogger(__name__)
+
+PROJECT_URL: Final = "https://github.com/agenda-numerique-bretagne/aggregator"
+
+# What we can read, best first; servers doing content negotiation pick a calendar or feed.
+_ACCEPT: Final = (
+    "text/calendar, application/rss+xml, application/atom+xml, application/xml;q=0.9, "
+    "text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"
+)
+
+Validators = Mapping[str, tuple[str | None, str | None]]
+
+
+def default_user_agent() -> str:
+    """E.g. "aggregator/0.1.0 (+https://github.com/…)": identifies us to the collectives' admins."""
+    try:
+        package_version = version("aggregator")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        package_version = "dev"
+    return f"aggregator/{package_version} (+{PROJECT_URL})"
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Limits for one fetch run. Timeouts are in seconds, `max_bytes` applies to decoded bodies."""
+
+    concurrency: int = 16
+    per_host: int = 2
+    connect_timeout: float = 10
+    read_timeout: float = 30
+    max_redirects: int = 5
+    max_bytes: int = 10 * 1024 * 1024
+    retries: int = 1
+    backoff: float = 1.0
+    user_agent: str = field(default_factory=default_user_agent)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.per_host < 1:
+            raise ValueError("concurrency and per_host must be at least 1")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        if self.max_redirects < 0 or self.retries < 0 or self.backoff < 0:
+            raise ValueError("max_redirects, retries and backoff cannot be negative")
+        if self.max_bytes < 1:
+            raise ValueError("max_bytes must be positive")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching
+
+
+class _Transient(FetchError):
+    """A failure worth one more try: connection trouble, a timeout or a 5xx answer."""
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What one successful attempt produced (a 2xx or a 304)."""
+
+    status: str
+    http_status: int
+    document: Document | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    size: int = 0
+
+
+def fetch_sources(
+    sources: Sequence[Source],
+    validators: Validators | None = None,
+    settings: FetchSettings | None = None,
+    on_result: Callable[[FetchResult], None] | None = None,
+) -> list[FetchResult]:
+    """Synchronous `fetch_all`, for callers without an event loop (the CLI, tests)."""
+    return asyncio.run(fetch_all(sources, validators, settings, on_result))
+
+
+async def fetch_all(
+    sources: Sequence[Source],
+    validators: Validators | None = None,
+    settings: FetchSettings | None = None,
+    on_result: Callable[[FetchResult], None] | None = None,
+) -> list[FetchResult]:
+    """Fetch every source concurrently; return one `FetchResult` per source, in the same order.
+
+    `validators[source.id]` is the (ETag, Last-Modified) pair saved from the previous run; they
+    are sent as If-None-Match / If-Modified-Since so an unchanged source answers 304
+    (FETCH_NOT_MODIFIED, no document, validators kept). `on_result` is called as each source
+    finishes, e.g. to advance a progress bar. A failing source never raises: its result is
+    FETCH_FAILED with `error` saying why.
+    """
+    settings = settings or FetchSettings()
+    validators = validators or {}
+    global_limit = asyncio.Semaphore(settings.concurrency)
+    host_limits: dict[str, asyncio.Semaphore] = {}
+    results: list[FetchResult | None] = [None] * len(sources)
+
+    async with _client(settings) as client:
+
+        async def run(index: int, source: Source) -> None:
+            key = _host_key(source.url)
+            host_limit = host_limits.setdefault(key, asyncio.Semaphore(settings.per_host))
+            etag, last_modified = validators.get(source.id, (None, None))
+            result = await _fetch_one(
+                client, source, etag, last_modified, settings, global_limit, host_limit
+            )
+            results[index] = result
+            if on_result is not None:
+                on_result(result)
+
+        async with asyncio.TaskGroup() as group:
+            for index, source in enumerate(sources):
+                group.create_task(run(index, source))
+
+    return [result for result in results if result is not None]
+
+
+def _client(settings: FetchSettings) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout,
+        read=settings.read_timeout,
+        write=settings.read_timeout,
+        # Our semaphores already bound the connections in use, so waiting for one is not a fault.
+        pool=None,
+    )
+    return httpx.AsyncClient(
+        timeout=timeout,
+        follow_redirects=True,
+        max_redirects=settings.max_redirects,
+        limits=httpx.Limits(
+            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+        ),
+        headers={
+            "User-Agent": settings.user_agent,
+            "Accept": _ACCEPT,
+            # Only what httpx decodes without optional packages.
+            "Accept-Encoding": "gzip, deflate",
+        },
+    )
+
+
+def _host_key(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{(parts.netloc or '').lower()}"
+
+
+async def _fetch_one(
+    client: httpx.AsyncClient,
+    source: Source,
+    etag: str | None,
+    last_modified: str | None,
+    settings: FetchSettings,
+    global_limit: asyncio.Semaphore,
+    host_limit: asyncio.Semaphore,
+) -> FetchResult:
+    """Fetch one source with retries; always return a result."""
+    started = time.monotonic()
+    attempts = settings.retries + 1
+    failure: FetchError | None = None
+    for attempt in range(attempts):
+        if attempt:
+            # Back off outside the semaphores, so the wait does not hold a slot others could use.
+            await asyncio.sleep(settings.backoff * 2 ** (attempt - 1))
+            logger.debug("%s: retry %d after: %s", source.id, attempt, failure)
+        try:
+            async with global_limit, host_limit:
+                outcome = await _attempt(client, source, etag, last_modified, settings)
+        except _Transient as exc:
+            failure = exc
+            continue
+        except FetchError as exc:
+            failure = exc
+            break
+        except Exception as exc:  # one buggy source or bug must not sink the whole run
+            logger.exception("%s: unexpected error while fetching %s", source.id, source.url)
+            failure = FetchError(source.id, f"unexpected error: {exc!r}", url=source.url)
+            break
+        logger.debug("%s: %s (HTTP %d)", source.id, outcome.status, outcome.http_status)
+        return FetchResult(
+            source_id=source.id,
+            url=source.url,
+            status=outcome.status,
+            document=outcome.document,
+            http_status=outcome.http_status,
+            # A 304 may omit the validators; then the ones we sent are still the right ones.
+            etag=outcome.etag if outcome.status == FETCH_OK else outcome.etag or etag,
+            last_modified=(
+                outcome.last_modified
+                if outcome.status == FETCH_OK
+                else outcome.last_modified or last_modified
+            ),
+            elapsed=time.monotonic() - started,
+            size=outcome.size,
+        )
+
+    assert failure is not None
+    message = failure.reason
+    if isinstance(failure, _Transient) and attempts > 1:
+        message += f" (tried {attempts} times)"
+    logger.debug("%s: failed: %s", source.id, message)
+    return FetchResult(
+        source_id=source.id,
+        url=source.url,
+        status=FETCH_FAILED,
+        http_status=failure.status,
+        etag=etag,
+        last_modified=last_modified,
+        error=message,
+        elapsed=time.monotonic() - started,
+        size=failure.size if isinstance(failure, _TooLarge) else 0,
+    )
+
+
+async def _attempt(
+    client: httpx.AsyncClient,
+    source: Source,
+    etag: str | None,
+    last_modified: str | None,
+    settings: FetchSettings,
+) -> _Outcome:
+    """One GET; raise `_Transient` for failures worth retrying and `FetchError` for the others."""
+    headers: dict[str, str] = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        async with client.stream("GET", source.url, headers=headers) as response:
+            if response.status_code == httpx.codes.NOT_MODIFIED:
+                return _Outcome(
+                    FETCH_NOT_MODIFIED,
+                    response.status_code,
+                    etag=response.headers.get("etag"),
+                    last_modified=response.headers.get("last-modified"),
+                )
+            _check_status(source, response)
+            content = await _read_capped(source, response, settings.max_bytes)
+    except FetchError:
+        raise
+    except (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError, OSError) as exc:
+        raise _translate(source, exc, settings) from exc
+
+    content_type = response.headers.get("content-type")
+    text, encoding = decode_body(content, content_type)
+    document = Document(
+        url=str(response.url),
+        content=content,
+        text=text,
+        content_type=content_type,
+        encoding=encoding,
+    )
+    return _Outcome(
+        FETCH_OK,
+        response.status_code,
+        document=document,
+        etag=response.headers.get("etag"),
+        last_modified=response.headers.get("last-modified"),
+        size=len(content),
+    )
+
+
+_STATUS_HINTS: Final[Mapping[int, str]] = {
+    400: "the server rejected the request; check the url in sources.yaml",
+    401: "the server asks for a login; the source must be public",
+    403: "access is forbidden; the site may block robots, ask the collective to allow it",
+    404: "the address no longer exists; check the url in sources.yaml",
+    410: "the address was removed for good; update or disable the source in sources.yaml",
+    429: "the server says we ask too often; it should pass on a later run",
+}
+
+
+def _check_status(source: Source, response: httpx.Response) -> None:
+    """Raise for anything but a 2xx (a 304 is handled before)."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    phrase = response.reason_phrase or httpx.codes.get_reason_phrase(status)
+    label = f"HTTP {status} {phrase}".rstrip()
+    url = str(response.url)
+    if status >= 500:
+        raise _Transient(
+            source.id,
+            f"{label}: the server had a problem; it is probably temporary",
+            url=url,
+            status=status,
+        )
+    if 300 <= status < 400:
+        hint = "a redirect without a usable Location header; check the url in sources.yaml"
+    else:
+        hint = _STATUS_HINTS.get(status, "the server refused to send the document")
+    raise FetchError(source.id, f"{label}: {hint}", url=url, status=status)
+
+
+class _TooLarge(FetchError):
+    """The body passed the size cap; `size` is how much was read before giving up."""
+
+    def __init__(self, source: Source, message: str, *, status: int, size: int) -> None:
+        self.size = size
+        super().__init__(source.id, message, url=source.url, status=status)
+
+
+async def _read_capped(source: Source, response: httpx.Response, max_bytes: int) -> bytes:
+    """Read the body, aborting as soon as it passes `max_bytes` (a runaway or hostile server)."""
+    limit = _human_size(max_bytes)
+    hint = "the source is probably not a calendar or feed; check the url in sources.yaml"
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
+        raise _TooLarge(
+            source,
+            f"response larger than {limit} limit; the server announced "
+            f"{_human_size(int(declared))}, {hint}",
+            status=response.status_code,
+            size=0,
+        )
+    chunks: list[bytes] = []
+    size = 0
+    # aiter_bytes yields decompressed data, so the cap also stops gzip bombs.
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _TooLarge(
+                source,
+                f"response larger than {limit} limit; stopped reading after "
+                f"{_human_size(size)}, {hint}",
+                status=response.status_code,
+                size=size,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _human_size(count: int) -> str:
+    """10485760 → "10 MB", 65536 → "64 KB" (binary units, as the limits are written)."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= scale:
+            value = count / scale
+            return (
+                f"{value:.0f} {unit}"
+                if value == int(value) or value >= 10
+                else f"{value:.1f} {unit}"
+            )
+    return f"{count} bytes"
+
+
+def _translate(source: Source, exc: BaseException, settings: FetchSettings) -> FetchError:
+    """Turn an httpx or socket error into a FetchError a person can act on."""
+    request_url = _request_url(exc) or source.url
+    parts = urlsplit(request_url)
+    host = parts.hostname or request_url
+    where = parts.netloc or host
+    if isinstance(exc, httpx.TooManyRedirects):
+        return FetchError(
+            source.id,
+            f"too many redirects (more than {settings.max_redirects}); the site may redirect in "
+            "a loop, open the url in a browser and put the final address in sources.yaml",
+            url=request_url,
+        )
+    if isinstance(exc, httpx.ConnectTimeout):
+        return _Transient(
+            source.id,
+            f"timed out after {settings.connect_timeout:g} s connecting to {where}",
+            url=request_url,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return _Transient(
+            source.id,
+            f"timed out after {settings.read_timeout:g} s waiting for {where} to answer",
+            url=request_url,
+        )
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return FetchError(
+            source.id,
+            f"invalid address {request_url!r}: {exc}; fix it in sources.yaml",
+            url=request_url,
+        )
+    if isinstance(exc, httpx.DecodingError):
+        return FetchError(
+            source.id,
+            f"the server sent a badly compressed body ({exc}); the site may be misconfigured",
+            url=request_url,
+        )
+    causes = _os_errors(exc)
+    if any(isinstance(cause, socket.gaierror) for cause in causes):
+        return _Transient(
+            source.id,
+            f"could not resolve host {host!r}: the name does not exist or DNS is unreachable; "
+            "check the url in sources.yaml and your connection",
+            url=request_url,
+        )
+    if any(isinstance(cause, ssl.SSLError) for cause in causes):
+        return FetchError(
+            source.id,
+            f"secure connection to {where} failed ({_short(exc)}); its certificate may be "
+            "invalid or expired",
+            url=request_url,
+        )
+    if any(cause.errno == errno.ECONNREFUSED for cause in causes):
+        return _Transient(
+            source.id,
+            f"connection refused by {where}: nothing answers there, the site may be down",
+            url=request_url,
+        )
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return _Transient(
+            source.id,
+            f"{where} closed the connection unexpectedly ({_short(exc)})",
+            url=request_url,
+        )
+    if isinstance(exc, httpx.TransportError | OSError):
+        return _Transient(
+            source.id, f"network error talking to {where}: {_short(exc)}", url=request_url
+        )
+    return FetchError(source.id, f"request failed: {_short(exc)}", url=request_url)
+
+
+def _request_url(exc: BaseException) -> str | None:
+    """The URL being fetched when `exc` happened (after redirects), if httpx knows it."""
+    if isinstance(exc, httpx.RequestError):
+        try:
+            return str(exc.request.url)
+        except RuntimeError:  # raised when the error has no request attached
+            return None
+    return None
+
+
+def _os_errors(exc: BaseException) -> list[OSError]:
+    """The socket errors under httpx's wrappers (httpx → httpcore → anyio → OSError), deepest last.
+
+    anyio wraps the real cause ("connection refused") in a generic "All connection attempts
+    failed", or an ExceptionGroup when several addresses were tried, so the whole tree is walked.
+    """
+    found: list[OSError] = []
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError):
+            found.append(current)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
+    return found
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+_BOMS: Final = (
+    # UTF-32 first: its little-endian BOM starts with UTF-16's.
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# UTF-16 XML without a BOM still starts with "<?xml" (XML 1.0 appendix F); UTF-8 would accept
+# the NUL bytes, so this must be recognised before trying UTF-8.
+_UTF16_XML: Final = (
+    (b"<\x00?\x00x\x00m\x00l\x00", "utf-16-le"),
+    (b"\x00<\x00?\x00x\x00m\x00l", "utf-16-be"),
+)
+
+# Labels browsers read as a wider encoding (WHATWG Encoding Standard): servers say "iso-8859-1"
+# or "gb2312" and send windows-1252 or GBK bytes.
+_SUPERSETS: Final[Mapping[str, str]] = {
+    "iso8859-1": "cp1252",
+    "ascii": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "big5": "big5hkscs",
+}
+# Single-byte labels that never fail to decode, so a mislabelled UTF-8 body would turn to mojibake.
+_LATIN: Final = frozenset({"cp1252", "iso8859-15"})
+# Detection often prefers cp1250 or cp775 for short French text (they share é, è, ç); when a
+# Western European encoding is nearly as plausible, take it: these are what French sites use.
+_WESTERN: Final = ("cp1252", "iso8859-15", "iso8859-1")
+_DETECTION_SLACK: Final = 0.05
+
+_XML_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_META_CHARSET = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+_C1_CONTROLS = re.compile("[\x80-\x9f]")
+_HTML_SNIFF_BYTES: Final = 8192  # the WHATWG prescan reads 1024; real heads are often longer
+
+
+def decode_body(content: bytes, content_type: str | None) -> tuple[str, str]:
+    """Decode a response body; return (text, Python codec name used).
+
+    Order: byte order mark; the charset of the Content-Type header; the XML declaration (for XML)
+    or a <meta charset> / <meta http-equiv> (for HTML); UTF-8 if the bytes are valid UTF-8;
+    charset-normalizer detection; cp1252, then latin-1, which never fails. A declared charset
+    that is unknown or does not decode the bytes is skipped, never fatal. C1 control characters,
+    which only appear when cp1252 text was converted to Unicode as if it were Latin-1 ("don\x92t"),
+    are mapped back to the cp1252 characters they stood for, as feed readers do.
+    """
+    text, encoding = _decode(content, content_type)
+    return _C1_CONTROLS.sub(_from_cp1252, text), encoding
+
+
+def _decode(content: bytes, content_type: str | None) -> tuple[str, str]:
+    """The decoding steps of `decode_body`, first success wins."""
+    for bom, encoding in _BOMS:
+        if content.startswith(bom):
+            try:
+                return content[len(bom) :].decode(encoding), encoding
+            except UnicodeDecodeError:
+                logger.debug("bytes after a %s BOM do not decode; ignoring the BOM", encoding)
+                break
+    for signature, encoding in _UTF16_XML:
+        if content.startswith(signature):
+            try:
+                return content.decode(encoding), encoding
+            except UnicodeDecodeError:
+                break
+
+    for label in _declared_charsets(content, content_type):
+        decoded = _decode_declared(content, label)
+        if decoded is not None:
+            return decoded
+
+    try:
+        return content.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+
+    detected = _detect(content)
+    if detected is not None:
+        return detected
+    try:
+        return content.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        # cp1252 leaves five bytes undefined; latin-1 maps every byte.
+        return content.decode("iso8859-1"), "iso8859-1"
+
+
+def _from_cp1252(match: re.Match[str]) -> str:
+    try:
+        return match.group().encode("latin-1").decode("cp1252")
+    except UnicodeDecodeError:  # the five bytes cp1252 leaves undefined stay as they are
+        return match.group()
+
+
+def _declared_charsets(content: bytes, content_type: str | None) -> list[str]:
+    """Charset labels the document declares, most authoritative first."""
+    labels: list[str] = []
+    media_type = ""
+    if content_type:
+        message = Message()
+        message["content-type"] = content_type
+        media_type = message.get_content_type()
+        charset = message.get_param("charset")
+        if isinstance(charset, str) and charset.strip():
+            labels.append(charset.strip())
+    head = content[:_HTML_SNIFF_BYTES]
+    declaration = _XML_DECLARATION.match(head)
+    if declaration:
+        labels.append(declaration.group(1).decode("ascii"))
+    elif "xml" not in media_type:
+        # Only outside XML: a feed may carry escaped or CDATA HTML with someone else's <meta>.
+        meta = _META_CHARSET.search(head)
+        if meta:
+            label = meta.group(1).decode("ascii")
+            # A <meta> read as ASCII cannot truly be UTF-16; browsers take it as UTF-8.
+            labels.append("utf-8" if label.lower().startswith(("utf-16", "utf-32")) else label)
+    return labels
+
+
+def _decode_declared(content: bytes, label: str) -> tuple[str, str] | None:
+    """Decode with a declared label, or None if the label is unknown or does not fit the bytes."""
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        logger.debug("unknown charset %r declared; ignoring it", label)
+        return None
+    name = _SUPERSETS.get(name, name)
+    if name in _LATIN and not content.isascii():
+        # Servers often label UTF-8 as ISO-8859-1 (Apache's old AddDefaultCharset). Real Latin-1
+        # French text is practically never valid UTF-8, so valid UTF-8 means UTF-8.
+        try:
+            return content.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+    for candidate in (name, "iso8859-1") if name == "cp1252" else (name,):
+        try:
+            return content.decode(candidate), candidate
+        except UnicodeDecodeError:
+            continue
+    logger.debug("declared charset %r does not decode the body; detecting instead", label)
+    return None
+
+
+def _detect(content: bytes) -> tuple[str, str] | None:
+    """Guess the encoding with charset-normalizer, preferring Western European code pages."""
+    matches = list(charset_normalizer.from_bytes(content))
+    if not matches:
+        return None
+    best_chaos = min(match.chaos for match in matches)
+    plausible = [m for m in matches if m.chaos <= best_chaos + _DETECTION_SLACK]
+    names = [codecs.lookup(m.encoding).name for m in plausible]
+    ordered = [n for n in _WESTERN if n in names] + [n for n in names if n not in _WESTERN]
+    for name in ordered:
+        try:
+            return content.decode(name), name
+        except UnicodeDecodeError:  # detection may propose an encoding that fails strictly
+            continue
+    return None
