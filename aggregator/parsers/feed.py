@@ -1,0 +1,321 @@
+"""RSS 1.0/2.0 and Atom adapter: the items of a feed that announce a dated event.
+
+A feed item is only an event when the feed says *when the event happens*: the RSS event module
+(`ev:startdate`), xCal elements (`xCal:dtstart`), custom date fields some CMSs add (WordPress
+`date_from`/`hour_from`, `c:date_debut`), or schema.org/microformats markup inside the item's
+HTML. The publication date (pubDate, updated, dc:date) says when a post was written, never when
+an event takes place, so items with nothing else are counted but give no event.
+
+feedparser reads the feed (encodings, RSS/Atom differences, ill-formed XML); a second, lenient
+lxml pass collects each item's raw child elements, because feedparser drops the text of
+unknown elements that carry attributes (`<c:date_debut type="date">2015-10-16</c:date_debut>`).
+Neither parser loads DTDs or external entities, so nothing is fetched while parsing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from datetime import UTC, date, datetime, time
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+from lxml import etree
+
+from aggregator.config import Source
+from aggregator.errors import ParseError
+from aggregator.models import CANCELLED, CONFIRMED, Document, Event, ParseContext, ParseResult
+from aggregator.normalize import (
+    clean_categories,
+    clean_description,
+    clean_title,
+    event_span,
+    fingerprint,
+    parse_clock,
+    parse_datetime_text,
+    parse_location,
+)
+from aggregator.parsers import html as html_parser
+
+log = logging.getLogger(__name__)
+
+# Child elements (local names, lowercase) that hold an event's own dates, best first:
+# RSS event module and xCal, then the custom fields seen in French CMS feeds.
+_START_FIELDS = (
+    "startdate",
+    "dtstart",
+    "start_date",
+    "date_from",
+    "date_debut",
+    "datedebut",
+    "date_start",
+    "event_start",
+    "event_date",
+    "begin",
+)
+_END_FIELDS = (
+    "enddate",
+    "dtend",
+    "end_date",
+    "date_to",
+    "date_fin",
+    "datefin",
+    "date_end",
+    "event_end",
+)
+_START_HOUR_FIELDS = ("hour_from", "heure_debut", "start_time", "time_from", "time_start")
+_END_HOUR_FIELDS = ("hour_to", "heure_fin", "end_time", "time_to", "time_end")
+_LOCATION_FIELDS = ("location", "lieu", "venue")
+
+
+class _SkipItem(Exception):
+    """An item cannot become an event; the message says why."""
+
+
+def parse(document: Document, source: Source, context: ParseContext) -> ParseResult:
+    """Read the dated events of an RSS or Atom feed.
+
+    Raises ParseError when the document is not a feed at all; an ill-formed feed whose items
+    can still be read gives them plus a warning.
+    """
+    headers = {"content-type": document.content_type} if document.content_type else {}
+    content = document.content or document.text.encode("utf-8")
+    parsed = feedparser.parse(content, response_headers=headers)
+    entries: list[Any] = list(parsed.get("entries", []))
+    result = ParseResult()
+    problem = parsed.get("bozo_exception")
+    if not entries:
+        if parsed.get("version") and not parsed.get("bozo"):
+            return result  # a well-formed feed with no items
+        # Nothing readable: a cut-off download or not a feed at all. Reporting it keeps the
+        # source's earlier events instead of silently replacing them with nothing.
+        raise ParseError(source.id, _not_a_feed_message(content, problem), url=document.url)
+    if parsed.get("bozo") and problem is not None:
+        result.warnings.append(
+            f"the feed is not well-formed XML ({_short(problem)}); read leniently, "
+            "some text may be missing"
+        )
+    raw_items = _raw_items(content)
+    if len(raw_items) != len(entries):
+        raw_items = _match_raw_items(entries, raw_items)
+    result.items = len(entries)
+    seen: set[str] = set()
+    for entry, raw in zip(entries, raw_items, strict=True):
+        try:
+            event = _event(entry, raw, document, source, context, result.warnings)
+        except _SkipItem as exc:
+            title = clean_title(entry.get("title")) or "(no title)"
+            result.warnings.append(f"item {title!r}: {exc}, skipped")
+            continue
+        if event is None or event.source_uid in seen:
+            continue
+        seen.add(event.source_uid)
+        result.events.append(event)
+    return result
+
+
+def _not_a_feed_message(content: bytes, problem: Any) -> str:
+    head = content.lstrip(b"\xef\xbb\xbf \r\n\t")[:300].lower()
+    if head.startswith(b"begin:vcalendar"):
+        return "the address returned an iCalendar file, not a feed; set 'type: ical'"
+    if b"<html" in head or head.startswith(b"<!doctype html"):
+        return (
+            "the address returned a web page, not an RSS or Atom feed; use the feed's own "
+            "address, or set 'type: html' to read events from the page"
+        )
+    if not head:
+        return "the feed is empty"
+    detail = f" ({_short(problem)})" if problem is not None else ""
+    return (
+        f"not a readable RSS or Atom feed: no item could be read{detail}; the download may be "
+        "cut off, or the address may not point to a feed"
+    )
+
+
+def _short(problem: Any) -> str:
+    text = str(problem).strip() or type(problem).__name__
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+# --- raw child elements -------------------------------------------------------------------------
+
+
+def _raw_items(content: bytes) -> list[dict[str, str]]:
+    """Each item's/entry's direct children as {local name: text}, in document order."""
+    parser = etree.XMLParser(
+        recover=True,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+    )
+    try:
+        root = etree.fromstring(content, parser=parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return []
+    if root is None:
+        return []
+    items: list[dict[str, str]] = []
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if _local_name(element.tag) not in ("item", "entry"):
+            continue
+        fields: dict[str, str] = {}
+        for child in element:
+            if not isinstance(child.tag, str):
+                continue
+            name = _local_name(child.tag)
+            fields.setdefault(name, " ".join("".join(child.itertext()).split()))
+        items.append(fields)
+    return items
+
+
+def _local_name(tag: str) -> str:
+    """'{ns}startdate' → 'startdate'; undeclared prefixes survive recovery as 'atom:link'."""
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1].lower()
+
+
+def _match_raw_items(entries: list[Any], raw_items: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Pair entries with raw items by guid/id or link when the counts differ."""
+    by_key: dict[str, dict[str, str]] = {}
+    for raw in raw_items:
+        for key in ("guid", "id", "link"):
+            if raw.get(key):
+                by_key.setdefault(raw[key], raw)
+    matched = []
+    for entry in entries:
+        raw = by_key.get(entry.get("id", "")) or by_key.get(entry.get("link", "")) or {}
+        matched.append(raw)
+    return matched
+
+
+# --- items --------------------------------------------------------------------------------------
+
+
+def _event(
+    entry: Any,
+    raw: dict[str, str],
+    document: Document,
+    source: Source,
+    context: ParseContext,
+    warnings: list[str],
+) -> Event | None:
+    """The event an item announces, None when it gives no event date."""
+    fields = dict(raw)
+    # feedparser's names for namespaced elements, e.g. ev_startdate, xcal_dtstart.
+    for key, value in entry.items():
+        if isinstance(value, str) and "_" in key:
+            fields.setdefault(key.split("_", 1)[1].lower(), value.strip())
+    body = _body_html(entry)
+    candidate: dict[str, Any] | None = None
+    start_value, end_value = _structured_dates(fields)
+    if start_value is None and body:
+        found = html_parser.extract_candidates(body, document.url, [])
+        candidate = next((c for c in found if c.get("startDate")), None)
+        if candidate is not None:
+            start_value, end_value = html_parser.candidate_dates(candidate)
+    if start_value is None:
+        return None
+    title = clean_title(entry.get("title"))
+    if not title:
+        raise _SkipItem("title missing")
+    start, end, all_day = event_span(start_value, end_value, context.tz, end_inclusive=True)
+    if end is not None and end < start:
+        warnings.append(f"item {title!r}: end before start, end ignored")
+        end = None
+    link = entry.get("link")
+    url = urljoin(document.url, link) if link else None
+    location_text = next((fields[k] for k in _LOCATION_FIELDS if fields.get(k)), None)
+    if location_text:
+        location = parse_location(location_text, source.city)
+    elif candidate is not None:
+        location = html_parser.candidate_location(candidate, source.city)
+    else:
+        location = parse_location(None, source.city)
+    status_text = (fields.get("status") or fields.get("eventstatus") or "").lower()
+    cancelled = "cancel" in status_text or "annul" in status_text
+    if candidate is not None and html_parser.candidate_status(candidate) == CANCELLED:
+        cancelled = True
+    own_id = str(entry.get("id") or "").strip()
+    return Event(
+        source_id=source.id,
+        source_uid=own_id or fingerprint(title, start, url),
+        title=title,
+        start=start,
+        end=end,
+        all_day=all_day,
+        location=location,
+        url=url,
+        description=clean_description(body),
+        categories=clean_categories([t.get("term") or "" for t in entry.get("tags", [])]),
+        status=CANCELLED if cancelled else CONFIRMED,
+        last_modified=_updated(entry),
+    )
+
+
+def _structured_dates(
+    fields: dict[str, str],
+) -> tuple[datetime | date | None, datetime | date | None]:
+    """Start and end from the item's own date fields, with separate hour fields applied."""
+    start = _first_date(fields, _START_FIELDS)
+    if start is None:
+        return None, None
+    end = _first_date(fields, _END_FIELDS)
+    start_hour = _first_clock(fields, _START_HOUR_FIELDS)
+    end_hour = _first_clock(fields, _END_HOUR_FIELDS)
+    if isinstance(start, datetime) and _is_midnight(start) and (end is None or _is_midnight(end)):
+        # CMSs write "2022-02-27T00:00:00Z" for a day with no time: treat it as a date.
+        start = start.date()
+        end = end.date() if isinstance(end, datetime) else end
+    if not isinstance(start, datetime) and start_hour is not None:
+        start = datetime.combine(start, start_hour)
+        if end is None:
+            end = start.date()
+        if not isinstance(end, datetime) and end_hour is not None:
+            end = datetime.combine(end, end_hour)
+        elif not isinstance(end, datetime):
+            end = None if end == start.date() else end
+    return start, end
+
+
+def _first_date(fields: dict[str, str], names: tuple[str, ...]) -> datetime | date | None:
+    for name in names:
+        value = parse_datetime_text(fields.get(name))
+        if value is not None:
+            return value
+    return None
+
+
+def _first_clock(fields: dict[str, str], names: tuple[str, ...]) -> time | None:
+    for name in names:
+        value = parse_clock(fields.get(name))
+        if value is not None:
+            return value
+    return None
+
+
+def _is_midnight(value: datetime | date) -> bool:
+    return isinstance(value, datetime) and value.time() == time(0)
+
+
+def _body_html(entry: Any) -> str:
+    """The item's richest body: content:encoded / Atom content, else the summary."""
+    for content in entry.get("content", []):
+        value = content.get("value")
+        if value:
+            return str(value)
+    return str(entry.get("summary") or "")
+
+
+def _updated(entry: Any) -> datetime | None:
+    # dict.get skips feedparser's deprecated updated→published key mapping; the publication
+    # time is an honest "last modified" when the feed gives no update time.
+    parsed = dict.get(entry, "updated_parsed") or dict.get(entry, "published_parsed")
+    if not parsed:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None

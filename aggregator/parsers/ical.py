@@ -1,0 +1,710 @@
+"""iCalendar (.ics) adapter: VEVENTs → Events, recurrences expanded inside the window.
+
+Real-world calendars are rarely clean (see /work/shared/corpus/ics): this adapter repairs the
+text before icalendar reads it (BOM, Latin-1 bytes, missing BEGIN/END:VCALENDAR, stray lines,
+unescaped multi-line values, empty parameters), falls back to reading each VEVENT on its own
+when the whole file is rejected, and resolves the time-zone names producers invent (Windows
+names, Outlook display names, "(GMT +01:00)") to IANA zones where it can.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urljoin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import icalendar
+import recurring_ical_events
+import x_wr_timezone
+from icalendar.error import InvalidCalendar
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from aggregator.config import Source
+from aggregator.errors import ParseError
+from aggregator.models import (
+    CANCELLED,
+    CONFIRMED,
+    Document,
+    Event,
+    ParseContext,
+    ParseResult,
+)
+from aggregator.normalize import (
+    clean_categories,
+    clean_description,
+    clean_title,
+    event_span,
+    fingerprint,
+    make_aware,
+    parse_location,
+    utc_stamp,
+)
+
+log = logging.getLogger(__name__)
+
+# Outlook/Exchange display names of Windows zones (after the "(UTC+01:00) " prefix) that do not
+# name an IANA city we can find by itself. Anything naming a city ("... Paris, ...",
+# "Canberra, Melbourne, Sydney") is resolved by `_zone_from_cities` instead.
+_DISPLAY_NAMES: dict[str, str] = {
+    "eastern time (us & canada)": "America/New_York",
+    "central time (us & canada)": "America/Chicago",
+    "mountain time (us & canada)": "America/Denver",
+    "pacific time (us & canada)": "America/Los_Angeles",
+    "coordinated universal time": "UTC",
+    "utc": "UTC",
+    "gmt": "UTC",
+    "greenwich mean time": "Europe/London",
+    "brasília": "America/Sao_Paulo",
+    "brasilia": "America/Sao_Paulo",
+}
+_OFFSET_NAME_RE = re.compile(
+    r"^\(?\s*(?:UTC|GMT)\s*(?:(?P<sign>[+-])\s*(?P<h>\d{1,2})(?::?(?P<m>\d{2}))?)?\s*\)?\s*(?P<rest>.*)$",
+    re.I,
+)
+_DATE_PROPS = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
+
+# Property names a content line may start with; other "NAME:" lines inside a VEVENT are the
+# continuation of an unescaped multi-line value (Exchange writes "Meeting ID: 123" that way).
+_KNOWN_NAMES = frozenset(
+    [
+        "BEGIN",
+        "END",
+        "CALSCALE",
+        "METHOD",
+        "PRODID",
+        "VERSION",
+        "ATTACH",
+        "CATEGORIES",
+        "CLASS",
+        "COMMENT",
+        "DESCRIPTION",
+        "GEO",
+        "LOCATION",
+        "PERCENT-COMPLETE",
+        "PRIORITY",
+        "RESOURCES",
+        "STATUS",
+        "SUMMARY",
+        "COMPLETED",
+        "DTEND",
+        "DUE",
+        "DTSTART",
+        "DURATION",
+        "FREEBUSY",
+        "TRANSP",
+        "TZID",
+        "TZNAME",
+        "TZOFFSETFROM",
+        "TZOFFSETTO",
+        "TZURL",
+        "ATTENDEE",
+        "CONTACT",
+        "ORGANIZER",
+        "RECURRENCE-ID",
+        "RELATED-TO",
+        "URL",
+        "UID",
+        "EXDATE",
+        "EXRULE",
+        "RDATE",
+        "RRULE",
+        "ACTION",
+        "REPEAT",
+        "TRIGGER",
+        "CREATED",
+        "DTSTAMP",
+        "LAST-MODIFIED",
+        "SEQUENCE",
+        "REQUEST-STATUS",
+        "NAME",
+        "REFRESH-INTERVAL",
+        "SOURCE",
+        "COLOR",
+        "IMAGE",
+        "CONFERENCE",
+        "TZUNTIL",
+        "TZID-ALIAS-OF",
+        "ACKNOWLEDGED",
+        "PROXIMITY",
+        "STYLED-DESCRIPTION",
+        "STRUCTURED-DATA",
+        "LOCATION-TYPE",
+        "PARTICIPANT-TYPE",
+        "CALENDAR-ADDRESS",
+    ]
+)
+_TEXT_PROPS = frozenset({"DESCRIPTION", "SUMMARY", "LOCATION", "COMMENT", "CONTACT", "RESOURCES"})
+_BARE_OFFSET_TZID_RE = re.compile(r";TZID=(\((?:UTC|GMT)[^)\":]*:[^)\"]*\)[^\";:]*)(?=[;:])", re.I)
+_CONTENT_LINE_RE = re.compile(r"^(?P<name>[A-Za-z0-9-]+)(?P<params>;[^:]*)?:")
+
+
+def parse(document: Document, source: Source, context: ParseContext) -> ParseResult:
+    """Read an iCalendar document into events.
+
+    Non-recurring VEVENTs are all kept (the store filters by date); recurring ones (RRULE,
+    RDATE, RECURRENCE-ID) are expanded inside `context.window`, each occurrence identified as
+    "UID/RECURRENCE-ID". A broken VEVENT is skipped with a warning; a document that is not an
+    iCalendar file at all raises ParseError.
+    """
+    text = _decode(document)
+    result = ParseResult()
+    if not re.search(r"^BEGIN:(VCALENDAR|VEVENT)", text, re.I | re.M):
+        raise ParseError(source.id, _not_ical_message(text), url=document.url)
+    repaired = _repair(text)
+    calendars, unreadable = _load(repaired, result.warnings)
+    result.items += unreadable
+    builder = _Builder(document, source, context, result)
+    for calendar in calendars:
+        builder.add_calendar(calendar)
+    return result
+
+
+def _not_ical_message(text: str) -> str:
+    head = text.lstrip()[:200].lower()
+    if head.startswith(("<!doctype html", "<html")) or "<html" in head:
+        return (
+            "the address returned a web page, not an iCalendar file; check that the URL is the "
+            "calendar's .ics export link, or set 'type: html' for this source"
+        )
+    if head.startswith("<?xml") or "<rss" in head or "<feed" in head:
+        return "the address returned an XML feed, not an iCalendar file; set 'type: feed'"
+    if not head:
+        return "the calendar file is empty"
+    return "not an iCalendar file: no BEGIN:VCALENDAR or BEGIN:VEVENT line was found"
+
+
+def _decode(document: Document) -> str:
+    """The document as text: UTF-8 (RFC 5545), else Windows-1252/Latin-1, BOM removed."""
+    if document.content:
+        raw = document.content
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = raw.decode("cp1252")
+            except UnicodeDecodeError:
+                text = raw.decode("latin-1")
+    else:
+        text = document.text
+    return text.lstrip("\ufeff")
+
+
+def _repair(text: str) -> str:
+    """Fix the structural mistakes icalendar refuses, keeping everything else as written.
+
+    - line endings unified; blank lines dropped;
+    - a line that is neither a folded continuation nor a known property starts a new line of
+      the previous value (unescaped newline), or is dropped after BEGIN/END lines (stray text);
+    - ";;" in parameters collapsed;
+    - a missing BEGIN:VCALENDAR wrapper added, unclosed components closed (truncated files).
+    """
+    lines: list[str] = []
+    extendable = False
+    for raw_line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not raw_line.strip():
+            if extendable and lines:
+                lines[-1] += "\\n"
+            continue
+        if raw_line[0] in " \t":
+            if lines:
+                lines[-1] += raw_line[1:]
+            continue
+        # TZID=(GMT +01:00) unquoted: the colon inside would end the parameters early.
+        raw_line = _BARE_OFFSET_TZID_RE.sub(r';TZID="\1"', raw_line, count=1)
+        match = _CONTENT_LINE_RE.match(raw_line)
+        name = match["name"].upper() if match else ""
+        if match and (name in _KNOWN_NAMES or name.startswith(("X-", "IANA-"))):
+            if match["params"] and ";;" in match["params"]:
+                params = re.sub(r";{2,}", ";", match["params"]).rstrip(";")
+                raw_line = match["name"] + params + raw_line[match.end() - 1 :]
+            lines.append(raw_line)
+            # Only text values can have swallowed a raw newline; after a date, stray text is noise.
+            extendable = name in _TEXT_PROPS or name.startswith("X-")
+        elif extendable and lines:
+            lines[-1] += "\\n" + raw_line
+        # else: stray text between components; nothing to attach it to.
+    stack: list[str] = []
+    for line in lines:
+        upper = line.upper()
+        if upper.startswith("BEGIN:"):
+            stack.append(upper[6:].strip())
+        elif upper.startswith("END:") and upper[4:].strip() in stack:
+            while stack.pop() != upper[4:].strip():
+                pass
+    if lines and not lines[0].upper().startswith("BEGIN:VCALENDAR"):
+        lines.insert(0, "BEGIN:VCALENDAR")
+        stack.insert(0, "VCALENDAR")
+    lines.extend(f"END:{name}" for name in reversed(stack))
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _load(text: str, warnings_out: list[str]) -> tuple[list[icalendar.Calendar], int]:
+    """Parse repaired text; if icalendar rejects it, parse each component on its own.
+
+    Returns the calendars and the number of VEVENTs that could not be read at all.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            components = icalendar.Calendar.from_ical(text, multiple=True)
+        return [c for c in components if isinstance(c, icalendar.Calendar)], 0
+    # icalendar raises many kinds of errors on malformed input; any of them means "try harder".
+    except Exception as exc:
+        log.debug("whole-file parse failed (%s); parsing component by component", exc)
+    calendar = icalendar.Calendar()
+    timezones: list[str] = []
+    events: list[tuple[str, str]] = []
+    for kind, block in _blocks(text):
+        if kind == "VTIMEZONE":
+            timezones.append(block)
+        else:
+            events.append((kind, block))
+    good_timezones: list[str] = []
+    for block in timezones:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                component = icalendar.Calendar.from_ical(
+                    f"BEGIN:VCALENDAR\r\n{block}END:VCALENDAR\r\n"
+                )
+                tz_components = component.walk("VTIMEZONE")
+                for tz_component in tz_components:
+                    tz_component.to_tz()
+        except Exception:  # a broken VTIMEZONE is dropped, events use their TZID
+            warnings_out.append(f"time zone definition ignored (cannot be read): {block[:60]!r}")
+            continue
+        good_timezones.append(block)
+        for tz_component in tz_components:
+            calendar.add_component(tz_component)
+    tz_text = "".join(good_timezones)
+    unreadable = 0
+    for _kind, block in events:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                parsed = icalendar.Calendar.from_ical(
+                    f"BEGIN:VCALENDAR\r\n{tz_text}{block}END:VCALENDAR\r\n"
+                )
+        except Exception as exc:  # one unreadable VEVENT must not sink the rest
+            summary = re.search(r"^SUMMARY[^:]*:(.*)$", block, re.M)
+            name = summary.group(1).strip() if summary else "?"
+            warnings_out.append(f"event {name!r}: cannot be read ({exc}), skipped")
+            unreadable += block.upper().startswith("BEGIN:VEVENT")
+            continue
+        for component in parsed.subcomponents:
+            if component.name != "VTIMEZONE":
+                calendar.add_component(component)
+    return [calendar], unreadable
+
+
+def _blocks(text: str) -> Iterator[tuple[str, str]]:
+    """Top-level components inside the calendar(s): (name, text including BEGIN/END)."""
+    depth = 0
+    current: list[str] = []
+    kind = ""
+    for line in text.split("\r\n"):
+        upper = line.upper()
+        if upper.startswith("BEGIN:"):
+            name = upper[6:].strip()
+            if name == "VCALENDAR":
+                continue
+            if depth == 0:
+                kind, current = name, []
+            depth += 1
+        if depth > 0:
+            current.append(line)
+        if upper.startswith("END:") and upper[4:].strip() != "VCALENDAR" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                yield kind, "\r\n".join(current) + "\r\n"
+
+
+class _SkipEvent(Exception):
+    """An item cannot become an event; the message says why."""
+
+
+class _Builder:
+    """Turns the VEVENTs of one document into Events, accumulating into one ParseResult."""
+
+    def __init__(
+        self, document: Document, source: Source, context: ParseContext, result: ParseResult
+    ) -> None:
+        self.document = document
+        self.source = source
+        self.context = context
+        self.result = result
+        self.seen_uids: set[str] = set()
+        self.unknown_tzids: set[str] = set()
+        self.vtimezones: dict[str, tzinfo] = {}
+
+    def add_calendar(self, calendar: icalendar.Calendar) -> None:
+        vevents = [c for c in calendar.subcomponents if c.name == "VEVENT"]
+        self.result.items += len(vevents)
+        if not vevents:
+            return
+        self._index_vtimezones(calendar)
+        for vevent in vevents:
+            try:
+                self._fix_zones(vevent)
+            except (InvalidCalendar, ValueError, TypeError, AttributeError):
+                continue  # a broken date property: reported when the event is built
+        if "X-WR-TIMEZONE" in calendar:
+            try:
+                calendar = x_wr_timezone.to_standard(calendar)
+            except (ZoneInfoNotFoundError, ValueError, KeyError) as exc:
+                self.result.warnings.append(
+                    f"X-WR-TIMEZONE {str(calendar.get('X-WR-TIMEZONE'))!r} ignored ({exc})"
+                )
+            vevents = [c for c in calendar.subcomponents if c.name == "VEVENT"]
+        recurring: dict[str, list[icalendar.Event]] = {}
+        singles: list[icalendar.Event] = []
+        for position, vevent in enumerate(vevents):
+            uid = str(vevent.get("UID", "")).strip()
+            if any(p in vevent for p in ("RRULE", "RDATE", "RECURRENCE-ID")):
+                # Without a UID a series cannot have overrides: it is a group of its own.
+                recurring.setdefault(uid or f"\x00{position}", []).append(vevent)
+            else:
+                singles.append(vevent)
+        for vevent in singles:
+            if str(vevent.get("UID", "")).strip() in recurring:
+                recurring[str(vevent["UID"]).strip()].append(vevent)
+            else:
+                self._add_single(vevent)
+        for key, group in recurring.items():
+            self._add_recurring(key if not key.startswith("\x00") else "", group)
+
+    # --- time zones -------------------------------------------------------------------------
+
+    def _index_vtimezones(self, calendar: icalendar.Calendar) -> None:
+        for component in calendar.walk("VTIMEZONE"):
+            name = str(component.get("TZID", "")).strip().strip('"')
+            if not name or name in self.vtimezones:
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self.vtimezones[name] = component.to_tz()
+            except Exception:  # unusable definition: TZID resolved by name
+                continue
+
+    def _resolve(self, tzid: str) -> tzinfo | None:
+        """An IANA (or fixed-offset) zone for a TZID, or None when nothing fits."""
+        return _resolve_tzid(tzid, _zone_key(self.context.tz))
+
+    def _fix_zones(self, vevent: icalendar.Event) -> None:
+        """Attach real zones to the date properties of a VEVENT, in place.
+
+        icalendar leaves a datetime naive when its TZID is unknown, and uses an ad-hoc zone
+        built from the VTIMEZONE for Windows names: both are replaced by the IANA zone when
+        the name can be mapped, so recurrence expansion and DST work like for any event.
+        """
+        for name in _DATE_PROPS:
+            if name not in vevent:
+                continue
+            values = vevent[name]
+            for container in values if isinstance(values, list) else [values]:
+                params = getattr(container, "params", {})
+                tzid = str(params.get("TZID", "") or "").strip().strip('"')
+                is_date = str(params.get("VALUE", "")).upper() == "DATE"
+                members = getattr(container, "dts", None) or [container]
+                for member in members:
+                    value = getattr(member, "dt", None)
+                    if not isinstance(value, datetime):
+                        continue
+                    if is_date:
+                        # DATE with a TZID: icalendar made it local midnight; it is a date.
+                        member.dt = value.date()
+                        continue
+                    if tzid:
+                        member.dt = self._zoned(value, tzid)
+
+    def _zoned(self, value: datetime, tzid: str) -> datetime:
+        if isinstance(value.tzinfo, ZoneInfo) or value.tzinfo is UTC:
+            return value
+        zone = self._resolve(tzid)
+        if zone is not None:
+            return value.replace(tzinfo=zone)
+        if value.tzinfo is not None:
+            return value  # keep the zone built from the file's VTIMEZONE
+        zone = self.vtimezones.get(tzid)
+        if zone is not None:
+            return value.replace(tzinfo=zone)
+        if tzid not in self.unknown_tzids:
+            self.unknown_tzids.add(tzid)
+            self.result.warnings.append(
+                f"unknown time zone {tzid!r}: times read in {_zone_key(self.context.tz)}"
+            )
+        return value.replace(tzinfo=self.context.tz)
+
+    # --- events -----------------------------------------------------------------------------
+
+    def _add_single(self, vevent: icalendar.Event) -> None:
+        try:
+            event = self._event(vevent, occurrence=None)
+        except _SkipEvent as exc:
+            self.result.warnings.append(f"{_describe(vevent)}: {exc}, skipped")
+            return
+        except Exception as exc:  # malformed values raise all sorts of errors
+            self.result.warnings.append(f"{_describe(vevent)}: cannot be read ({exc}), skipped")
+            return
+        if event.source_uid in self.seen_uids:
+            # The same UID twice (merged calendars): keep both, told apart by their start.
+            event = event.with_changes(source_uid=f"{event.source_uid}/{utc_stamp(event.start)}")
+        if event.source_uid in self.seen_uids:
+            self.result.warnings.append(
+                f"{_describe(vevent)}: duplicate of an earlier event, skipped"
+            )
+            return
+        self.seen_uids.add(event.source_uid)
+        self.result.events.append(event)
+
+    def _add_recurring(self, uid: str, group: list[icalendar.Event]) -> None:
+        calendar = icalendar.Calendar()
+        for vevent in group:
+            calendar.add_component(vevent)
+        master = next((v for v in group if "RECURRENCE-ID" not in v), group[0])
+        has_end = any(p in master for p in ("DTEND", "DURATION"))
+        if not uid:
+            # A series without UID: identify it by its first occurrence, as for single events.
+            first = getattr(master.get("DTSTART"), "dt", None)
+            uid = fingerprint(
+                clean_title(_text(master.get("SUMMARY"))),
+                first if isinstance(first, date) else date.min,
+                _text(master.get("URL")).strip() or None,
+            )
+        try:
+            occurrences = _expand(calendar, self.context)
+        except Exception:
+            # Often one unreadable EXDATE/RDATE line: drop those and try once more.
+            for vevent in group:
+                for name in ("EXDATE", "RDATE", "EXRULE"):
+                    if name in vevent and not _readable(vevent[name]):
+                        del vevent[name]
+                        self.result.warnings.append(
+                            f"{_describe(vevent)}: unreadable {name} ignored"
+                        )
+            occurrences = None
+        if occurrences is None:
+            try:
+                occurrences = _expand(calendar, self.context)
+            except Exception as exc:  # a broken RRULE must not sink the calendar
+                self.result.warnings.append(
+                    f"{_describe(master)}: recurrence cannot be expanded ({exc}); "
+                    "only the first date is kept"
+                )
+                for vevent in group:
+                    self._add_single(vevent)
+                return
+        for occurrence in occurrences:
+            try:
+                event = self._event(occurrence, occurrence=uid, has_end=has_end)
+            except _SkipEvent as exc:
+                self.result.warnings.append(f"{_describe(occurrence)}: {exc}, skipped")
+                continue
+            except Exception as exc:
+                self.result.warnings.append(
+                    f"{_describe(occurrence)}: cannot be read ({exc}), skipped"
+                )
+                continue
+            if event.source_uid in self.seen_uids:
+                continue
+            self.seen_uids.add(event.source_uid)
+            self.result.events.append(event)
+
+    def _event(
+        self, vevent: icalendar.Event, *, occurrence: str | None, has_end: bool = True
+    ) -> Event:
+        """Build one Event; `occurrence` is the series UID when `vevent` is an occurrence."""
+        tz = self.context.tz
+        title = clean_title(_text(vevent.get("SUMMARY")))
+        if not title:
+            raise _SkipEvent("SUMMARY (title) missing")
+        if "DTSTART" not in vevent:
+            raise _SkipEvent("DTSTART missing")
+        start_value = vevent["DTSTART"].dt
+        if not isinstance(start_value, date):
+            raise _SkipEvent(f"DTSTART {start_value!r} is not a date")
+        end_value: date | None = None
+        if "DTEND" in vevent:
+            end_value = vevent["DTEND"].dt
+        elif "DURATION" in vevent:
+            duration = vevent["DURATION"].dt
+            if isinstance(duration, timedelta):
+                end_value = start_value + duration
+        if occurrence and not has_end and end_value == start_value:
+            end_value = None  # recurring_ical_events fills DTEND in; the source had none
+        if end_value is not None and not isinstance(end_value, date):
+            end_value = None
+        start, end, all_day = event_span(start_value, end_value, tz, end_inclusive=False)
+        if end is not None and end < start:
+            self.result.warnings.append(f"{_describe(vevent)}: DTEND before DTSTART, end ignored")
+            end = None
+
+        uid = str(vevent.get("UID", "")).strip()
+        url = _text(vevent.get("URL")).strip() or None
+        if url:
+            url = urljoin(self.document.url, url)
+        if occurrence:
+            recurrence_id = vevent.get("RECURRENCE-ID")
+            original = recurrence_id.dt if recurrence_id is not None else start_value
+            if isinstance(original, datetime):
+                original = make_aware(original, tz)
+            source_uid = f"{occurrence}/{utc_stamp(original)}"
+        else:
+            source_uid = uid or fingerprint(title, start, url)
+
+        return Event(
+            source_id=self.source.id,
+            source_uid=source_uid,
+            title=title,
+            start=start,
+            end=end,
+            all_day=all_day,
+            location=parse_location(_text(vevent.get("LOCATION")), self.source.city),
+            url=url,
+            description=clean_description(_text(vevent.get("DESCRIPTION"))),
+            categories=clean_categories(list(_categories(vevent.get("CATEGORIES")))),
+            status=CANCELLED
+            if _text(vevent.get("STATUS")).strip().upper() == "CANCELLED"
+            else CONFIRMED,
+            last_modified=_stamp(vevent.get("LAST-MODIFIED"), tz),
+            source_sequence=_int(vevent.get("SEQUENCE")),
+        )
+
+
+def _expand(calendar: icalendar.Calendar, context: ParseContext) -> list[icalendar.Event]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return list(
+            recurring_ical_events.of(calendar).between(context.window.start, context.window.end)
+        )
+
+
+def _readable(value: Any) -> bool:
+    """Whether every date in an EXDATE/RDATE property (or list of them) can be read."""
+    try:
+        for container in value if isinstance(value, list) else [value]:
+            for member in container.dts:
+                _ = member.dt
+    except (InvalidCalendar, AttributeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _describe(vevent: icalendar.Event) -> str:
+    title = clean_title(_text(vevent.get("SUMMARY"))) or "(no title)"
+    uid = str(vevent.get("UID", "")).strip()
+    return f"event {title!r}" + (f" (UID {uid})" if uid else "")
+
+
+def _text(value: Any) -> str:
+    """A text property as str; a repeated property gives its first value."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return _text(value[0]) if value else ""
+    return str(value)
+
+
+def _categories(value: Any) -> Iterable[str]:
+    if value is None:
+        return
+    for item in value if isinstance(value, list) else [value]:
+        cats = getattr(item, "cats", None)
+        if cats is not None:
+            for cat in cats:
+                yield from str(cat).split(",")
+        else:
+            yield from str(item).split(",")
+
+
+def _stamp(value: Any, tz: tzinfo) -> datetime | None:
+    moment = getattr(value, "dt", None)
+    if isinstance(moment, datetime):
+        return make_aware(moment, tz)
+    if isinstance(moment, date):
+        return datetime(moment.year, moment.month, moment.day, tzinfo=tz)
+    return None
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _zone_key(zone: tzinfo) -> str:
+    return getattr(zone, "key", None) or str(zone)
+
+
+@lru_cache(maxsize=1)
+def _city_index() -> dict[str, str]:
+    """'paris' → 'Europe/Paris', 'new york' → 'America/New_York' (built once, on first use)."""
+    index: dict[str, str] = {}
+    for name in sorted(available_timezones()):
+        if "/" not in name or name.startswith(("Etc/", "SystemV/", "US/")):
+            continue
+        city = name.rsplit("/", 1)[1].replace("_", " ").casefold()
+        index.setdefault(city, name)
+    return index
+
+
+@lru_cache(maxsize=256)
+def _resolve_tzid(tzid: str, preferred: str) -> tzinfo | None:
+    """Map a TZID as producers write it to a zone; None when nothing fits.
+
+    Tried in order: IANA names and Windows names (icalendar's own table, e.g.
+    "Romance Standard Time" → Europe/Paris), Outlook display names ("(UTC+01:00) Brussels,
+    Copenhagen, Madrid, Paris" → the listed city, the agenda's own zone preferred when listed),
+    then a bare offset ("(GMT +01:00)", "UTC+11") as a fixed-offset zone.
+    """
+    name = tzid.strip().strip('"').strip()
+    if not name:
+        return None
+    for candidate in _iana_candidates(name):
+        try:
+            return ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    match = _OFFSET_NAME_RE.match(name)
+    rest = (match["rest"] if match else name).strip().casefold()
+    if rest in _DISPLAY_NAMES:
+        return ZoneInfo(_DISPLAY_NAMES[rest])
+    candidates = [
+        _city_index()[city.strip()]
+        for city in re.split(r"[,/;]| - ", rest)
+        if city.strip() in _city_index()
+    ]
+    if candidates:
+        return ZoneInfo(preferred if preferred in candidates else candidates[0])
+    if match and match["sign"]:
+        delta = timedelta(hours=int(match["h"]), minutes=int(match["m"] or 0))
+        if delta <= timedelta(hours=14):
+            return timezone(delta if match["sign"] == "+" else -delta)
+    return None
+
+
+def _iana_candidates(name: str) -> Iterator[str]:
+    """IANA names worth trying for a TZID: itself, its Windows mapping, a vendor-prefixed tail.
+
+    icalendar's global zone cache is not used on purpose: it also holds zones built from earlier
+    files' VTIMEZONEs, which would make the result depend on what was parsed before.
+    """
+    if ".." in name or (name.startswith("/") and name.count("/") < 2):
+        return
+    if not name.startswith("/"):
+        yield name
+    if name in WINDOWS_TO_OLSON:
+        yield WINDOWS_TO_OLSON[name]
+    if name.startswith("/"):
+        # "/freeassociation.sourceforge.net/Europe/Paris" (libical, Evolution, Lightning)
+        parts = name.strip("/").split("/")
+        for first in range(1, len(parts)):
+            yield "/".join(parts[first:])
