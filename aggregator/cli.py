@@ -72,7 +72,7 @@ def _load(path: Path) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
 
 
@@ -91,7 +91,7 @@ def _now(value: str | None, config: Config) -> datetime:
 
 
 def _fail(exc: AggregatorError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -127,10 +127,9 @@ _OUTCOME_LABEL = {
 
 def _render_report(report: pipeline.RunReport) -> None:
     table = Table(title="Sources", show_lines=False)
-    for column in ("source", "result", "HTTP", "events", "new", "updated", "removed", "detail"):
+    for column in ("source", "result", "HTTP", "events", "new", "updated", "removed", "warnings"):
         table.add_column(column, overflow="fold")
     for s in report.sources:
-        detail = s.error or (f"{len(s.warnings)} warning(s)" if s.warnings else "")
         table.add_row(
             s.source_id,
             _OUTCOME_LABEL.get(s.outcome, s.outcome),
@@ -139,9 +138,11 @@ def _render_report(report: pipeline.RunReport) -> None:
             str(s.new),
             str(s.updated),
             str(s.removed),
-            detail,
+            str(len(s.warnings) or ""),
         )
     out.print(table)
+    for s in report.failed:
+        out.print(f"[red]✗ {s.source_id}[/]: {s.error}", highlight=False, soft_wrap=True)
     out.print(
         f"sources: {report.count(FETCH_OK)} ok, {report.count(FETCH_NOT_MODIFIED)} not modified, "
         f"{report.count(FETCH_FAILED)} failed · events: {report.new} new, {report.updated} updated,"
@@ -177,7 +178,11 @@ def run(
     except AggregatorError as exc:
         raise _fail(exc) from exc
     _render_report(report)
-    out.print(f"published {report.upcoming} upcoming events to {out_dir}/", highlight=False)
+    out.print(
+        f"published {report.upcoming} upcoming events to {out_dir}/",
+        highlight=False,
+        soft_wrap=True,
+    )
     _exit_for(report, strict)
 
 
@@ -228,7 +233,11 @@ def sources_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Validate the sources file; list every problem with its line and a hint."""
     cfg = _load(config)
     enabled = sum(1 for s in cfg.sources if s.enabled)
-    out.print(f"{config}: OK — {len(cfg.sources)} sources ({enabled} enabled)", highlight=False)
+    out.print(
+        f"{config}: OK — {len(cfg.sources)} sources ({enabled} enabled)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @sources_app.command("list")
@@ -363,12 +372,14 @@ def demo(
     _setup_logging(verbose)
     moment = _now(now, Config())
     try:
-        report = run_demo(out_dir, db, moment, on_status=lambda m: err.print(m, highlight=False))
+        report = run_demo(
+            out_dir, db, moment, on_status=lambda m: err.print(m, highlight=False, soft_wrap=True)
+        )
     except AggregatorError as exc:
         raise _fail(exc) from exc
     _render_report(report)
     index = (out_dir / "index.html").resolve()
-    out.print(f"published {report.upcoming} upcoming events", highlight=False)
+    out.print(f"published {report.upcoming} upcoming events", highlight=False, soft_wrap=True)
     out.print(f"open the agenda: file://{index}", highlight=False, soft_wrap=True)
 
 
