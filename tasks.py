@@ -10,6 +10,7 @@ Each creates or updates the virtualenv in .venv and installs what it needs first
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def sh(*args: str | Path) -> None:
@@ -40,6 +42,24 @@ def ensure_venv() -> None:
     STAMP.touch()
 
 
+def ensure_test_tools() -> None:
+    """Install what the suite uses to check our outputs with independent readers.
+
+    Node packages (ical.js, rss-parser, axe-core) come from package-lock.json; the browser is
+    Debian's chromium (never a downloaded browser build), installed with apt when missing.
+    """
+    lock = ROOT / "package-lock.json"
+    marker = ROOT / "node_modules" / ".package-lock.json"
+    if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
+        sh("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+    if not Path(CHROMIUM).exists():
+        if shutil.which("apt-get") and os.geteuid() == 0:
+            sh("apt-get", "update", "-qq")
+            sh("apt-get", "install", "-y", "-qq", "chromium")
+        else:
+            sys.exit(f"the browser tests need {CHROMIUM}: install Debian's chromium package")
+
+
 def demo() -> None:
     ensure_venv()
     sh(BIN / "aggregator", "demo")
@@ -47,6 +67,7 @@ def demo() -> None:
 
 def test() -> None:
     ensure_venv()
+    ensure_test_tools()
     sh(BIN / "ruff", "check", ".")
     sh(BIN / "ruff", "format", "--check", ".")
     sh(BIN / "python", "-m", "pytest", "-n", "2", "-q", *sys.argv[2:])
