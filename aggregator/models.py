@@ -19,6 +19,14 @@ FEED: Final = "feed"
 HTML: Final = "html"
 SOURCE_TYPES: Final = (ICAL, FEED, HTML)
 
+# How an event was found, from the most to the least trustworthy (the merge precedence).
+ORIGIN_ICAL: Final = "ical"
+ORIGIN_STRUCTURED: Final = "structured"  # schema.org JSON-LD / microdata, h-event microformats
+ORIGIN_FEED: Final = "feed"  # RSS event module, xCal, custom date fields of a feed item
+ORIGIN_SELECTOR: Final = "selector"  # CSS selectors configured for the source
+ORIGIN_PROSE: Final = "prose"  # dates and places read from French text
+ORIGINS: Final = (ORIGIN_ICAL, ORIGIN_STRUCTURED, ORIGIN_FEED, ORIGIN_SELECTOR, ORIGIN_PROSE)
+
 # Outcome of one source in one run.
 FETCH_OK: Final = "ok"
 FETCH_NOT_MODIFIED: Final = "not_modified"
@@ -78,6 +86,7 @@ class Event:
     status: str = CONFIRMED
     last_modified: datetime | None = None
     source_sequence: int = 0
+    origin: str = ""
     uid: str | None = None
     sequence: int = 0
     sources: tuple[SourceRef, ...] = ()
