@@ -243,7 +243,7 @@ def test_calendar_escapes_crlf_injection() -> None:
 
 def test_calendar_reads_back_with_vobject_using_our_vtimezone() -> None:
     """A second, independent parser; vobject builds its zone from our VTIMEZONE, not zoneinfo."""
-    vobject = pytest.importorskip("vobject")
+    import vobject
     calendar = vobject.readOne(render_calendar(sample_events(), CONFIG).decode("utf-8"))
     starts = {ev.uid.value: ev.dtstart.value for ev in calendar.vevent_list}
     assert starts["repair@agenda-numerique-bretagne"].utcoffset() == timedelta(hours=2)
