@@ -18,7 +18,7 @@ from aggregator.config import Config, load_config
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.fetch import FetchSettings
 from aggregator.models import FETCH_FAILED, FETCH_NOT_MODIFIED, FETCH_OK, Event, FetchResult
-from aggregator.store import Store
+from aggregator.store import Explanation, Store
 
 app = typer.Typer(
     help="Build one shared agenda from the feeds, calendars and pages of Brittany's digital "
@@ -51,6 +51,16 @@ StrictOpt = Annotated[
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")]
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a source's response.")
+]
+
+AcceptOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--accept-removals",
+        metavar="SOURCE",
+        help="Let this source remove more than half of its upcoming events in this run "
+        "(otherwise held back for up to 3 runs). Repeatable.",
+    ),
 ]
 
 DEFAULT_CONFIG = Path("sources.yaml")
@@ -96,7 +106,7 @@ def _fail(exc: AggregatorError) -> typer.Exit:
 
 
 def _fetch_with_progress(
-    config: Config, store: Store, now: datetime, timeout: float
+    config: Config, store: Store, now: datetime, timeout: float, accept: list[str] | None = None
 ) -> pipeline.RunReport:
     enabled = [s for s in config.sources if s.enabled]
     with Progress(
@@ -115,7 +125,14 @@ def _fetch_with_progress(
         def advance(result: FetchResult) -> None:
             progress.update(task, advance=1, description=result.source_id)
 
-        return pipeline.fetch(config, store, now, settings=settings, on_result=advance)
+        return pipeline.fetch(
+            config,
+            store,
+            now,
+            settings=settings,
+            on_result=advance,
+            accept_removals=set(accept or ()),
+        )
 
 
 _OUTCOME_LABEL = {
@@ -143,6 +160,9 @@ def _render_report(report: pipeline.RunReport) -> None:
     out.print(table)
     for s in report.failed:
         out.print(f"[red]✗ {s.source_id}[/]: {s.error}", highlight=False, soft_wrap=True)
+    for s in report.sources:
+        for notice in s.notices:
+            out.print(f"[yellow]! {s.source_id}[/]: {notice}", highlight=False, soft_wrap=True)
     out.print(
         f"sources: {report.count(FETCH_OK)} ok, {report.count(FETCH_NOT_MODIFIED)} not modified, "
         f"{report.count(FETCH_FAILED)} failed · events: {report.new} new, {report.updated} updated,"
@@ -166,6 +186,7 @@ def run(
     strict: StrictOpt = False,
     timeout: TimeoutOpt = 30.0,
     verbose: VerboseOpt = False,
+    accept_removals: AcceptOpt = None,
 ) -> None:
     """Fetch every source, store the events, then publish the agenda (what cron runs)."""
     _setup_logging(verbose)
@@ -173,7 +194,7 @@ def run(
     moment = _now(now, cfg)
     try:
         with Store(db) as store:
-            report = _fetch_with_progress(cfg, store, moment, timeout)
+            report = _fetch_with_progress(cfg, store, moment, timeout, accept_removals)
             report.published, report.upcoming = pipeline.publish(cfg, store, out_dir, moment)
     except AggregatorError as exc:
         raise _fail(exc) from exc
@@ -194,6 +215,7 @@ def fetch(
     strict: StrictOpt = False,
     timeout: TimeoutOpt = 30.0,
     verbose: VerboseOpt = False,
+    accept_removals: AcceptOpt = None,
 ) -> None:
     """Fetch every source and store its events, without publishing."""
     _setup_logging(verbose)
@@ -201,7 +223,7 @@ def fetch(
     moment = _now(now, cfg)
     try:
         with Store(db) as store:
-            report = _fetch_with_progress(cfg, store, moment, timeout)
+            report = _fetch_with_progress(cfg, store, moment, timeout, accept_removals)
     except AggregatorError as exc:
         raise _fail(exc) from exc
     _render_report(report)
@@ -266,6 +288,8 @@ def sources_list(
                 "events_found": h.events_found,
                 "last_error": h.last_error,
                 "warnings": list(h.warnings),
+                "uid_unstable": h.uid_unstable,
+                "notice": h.notice,
             }
             for h in health
         ]
@@ -290,6 +314,9 @@ def sources_list(
             h.last_error or "",
         )
     out.print(table)
+    for h in health:
+        if h.notice:
+            out.print(f"[yellow]! {h.id}[/]: {h.notice}", highlight=False, soft_wrap=True)
 
 
 def _event_json(event: Event) -> dict[str, object]:
@@ -330,10 +357,27 @@ def events(
     tag: Annotated[str | None, typer.Option(help="Only events with this tag.")] = None,
     source: Annotated[str | None, typer.Option(help="Only events from this source id.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    explain: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            metavar="UID",
+            help="Show which sources' records make up this event, with their match scores, "
+            "and the near misses kept apart.",
+        ),
+    ] = None,
 ) -> None:
     """List the upcoming events stored in the database."""
     cfg = _load(config)
     moment = _now(now, cfg)
+    if explain is not None:
+        try:
+            with Store(db) as store:
+                explanation = pipeline.explain(cfg, store, explain)
+        except AggregatorError as exc:
+            raise _fail(exc) from exc
+        _render_explanation(explanation, cfg)
+        return
     try:
         with Store(db) as store:
             upcoming = store.upcoming(cfg, moment)
@@ -353,6 +397,57 @@ def events(
         title = f"[strike]{e.title}[/] (cancelled)" if e.status == "cancelled" else e.title
         table.add_row(when, title, e.location.one_line(), ", ".join(s.id for s in e.sources))
     out.print(table)
+
+
+def _render_explanation(x: Explanation, config: Config) -> None:
+    tz = config.agenda.tz
+    out.print(f"[bold]{x.title}[/] {x.uid}", highlight=False, soft_wrap=True)
+    table = Table(title=f"{len(x.records)} record(s) merged")
+    for column in ("source", "source UID", "origin", "title", "start", "first seen", "last seen"):
+        table.add_column(column, overflow="fold")
+    for r in x.records:
+        table.add_row(
+            r.source_id + ("" if r.active else " (dropped)"),
+            r.source_uid,
+            r.origin or "?",
+            r.title,
+            r.start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            r.first_seen.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            r.last_seen.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table)
+    out.print(f"threshold {x.threshold:.2f}", highlight=False)
+    for d in x.merged:
+        out.print(f"  {d.describe()}", highlight=False, soft_wrap=True)
+    if x.near_misses:
+        out.print("near misses kept apart:", highlight=False)
+    for record, d in x.near_misses:
+        out.print(
+            f"  {record.source_id} «{record.title}»: {d.describe()}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def dedupe(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = DEFAULT_DB,
+    now: NowOpt = None,
+) -> None:
+    """Match every stored record again, e.g. after changing `dedupe_threshold`."""
+    cfg = _load(config)
+    moment = _now(now, cfg)
+    try:
+        with Store(db) as store:
+            report = pipeline.dedupe(cfg, store, moment)
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    out.print(
+        f"{report.records} records in {report.clusters} events; {report.moved} records moved; "
+        f"{report.stats.compared} pairs compared",
+        highlight=False,
+    )
 
 
 @app.command()

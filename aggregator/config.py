@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from aggregator.errors import ConfigError, ConfigProblem
@@ -68,10 +69,53 @@ class Agenda(_Strict):
     base_url: HttpUrl | None = None
     past_days: int = Field(default=1, ge=0, le=3650)
     future_days: int = Field(default=365, ge=1, le=3650)
+    # What subscribers see of a cancelled upcoming event (see aggregator/publish/ical.py).
+    cancelled: Literal["mark", "keep", "hide"] = "mark"
+    # Score (0–1) from which two sources' records are one event; see aggregator/dedupe.py.
+    dedupe_threshold: float = Field(default=0.75, ge=0.5, le=1.0)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def _check_selector(value: str) -> str:
+    """A CSS selector, optionally ending in `@attribute` (read the attribute, not the text)."""
+    css, attribute = split_selector(value)
+    if not css:
+        raise ValueError(f"{value!r} has no CSS selector before '@'")
+    if attribute is not None and not re.fullmatch(r"[A-Za-z_:][\w:.-]*", attribute):
+        raise ValueError(f"{attribute!r} is not an attribute name")
+    from cssselect import GenericTranslator, SelectorError
+
+    try:
+        GenericTranslator().css_to_xpath(css)
+    except SelectorError as exc:
+        raise ValueError(f"{css!r} is not a valid CSS selector ({exc})") from exc
+    return value
+
+
+def split_selector(value: str) -> tuple[str, str | None]:
+    """'time@datetime' → ('time', 'datetime'); 'h2' → ('h2', None)."""
+    css, at, attribute = value.rpartition("@")
+    if not at or "]" in attribute or " " in attribute.strip():
+        return value.strip(), None
+    return css.strip(), attribute.strip()
+
+
+Selector = Annotated[str, AfterValidator(_check_selector)]
+
+
+class Selectors(_Strict):
+    """CSS selectors reading events from a page without event markup (`selectors:`)."""
+
+    event: Selector
+    title: Selector | None = None
+    start: Selector
+    end: Selector | None = None
+    location: Selector | None = None
+    link: Selector | None = None
+    description: Selector | None = None
 
 
 class Source(_Strict):
@@ -86,6 +130,9 @@ class Source(_Strict):
     timezone: TimeZoneName | None = None
     website: HttpUrl | None = None
     enabled: bool = True
+    # Pages only: events listed as plain HTML, and the linked feeds/calendars to read as well.
+    selectors: Selectors | None = None
+    follow: tuple[Literal["feeds", "ical"], ...] = ()
 
     @field_validator("id")
     @classmethod
@@ -93,6 +140,14 @@ class Source(_Strict):
         if not SLUG_RE.match(value):
             raise ValueError(f"{value!r} is not a slug")
         return value
+
+    @model_validator(mode="after")
+    def _page_options(self) -> Source:
+        if self.type in ("ical", "feed") and (self.selectors is not None or self.follow):
+            raise ValueError(
+                "'selectors' and 'follow' apply to web pages only: remove them or set 'type: html'"
+            )
+        return self
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -121,6 +176,7 @@ class Config(_Strict):
 
 _AGENDA_KEYS = sorted(Agenda.model_fields)
 _SOURCE_KEYS = sorted(Source.model_fields)
+_SELECTOR_KEYS = sorted(Selectors.model_fields)
 
 _HINTS = {
     "id": "use a short lowercase slug such as 'vilaine-bidouille' (letters, digits, hyphens)",
@@ -131,6 +187,18 @@ _HINTS = {
     "timezone": "use an IANA zone name such as Europe/Paris",
     "tags": "write tags as a list, e.g. tags: [fablab, repair-café]",
     "name": "give the collective's name as residents know it",
+    "selectors": (
+        "give CSS selectors, e.g. {event: 'article.event', title: 'h2', start: 'time@datetime'}; "
+        "'@attr' reads an attribute"
+    ),
+    "event": "a CSS selector matching each event's block, e.g. 'article.event'",
+    "start": "a CSS selector for the start date, e.g. 'time@datetime' or '.date'",
+    "end": "a CSS selector for the end date, e.g. 'time.fin@datetime'",
+    "location": "a CSS selector for the place, e.g. '.lieu'",
+    "link": "a CSS selector for the event's link, e.g. 'a@href'",
+    "description": "a CSS selector for the description, e.g. '.resume'",
+    "follow": "use a list of: feeds, ical (the page's linked feeds and .ics files to read too)",
+    "cancelled": "use one of: mark (default), keep, hide",
 }
 
 
@@ -186,6 +254,8 @@ def _problem_from_error(
     hint = _HINTS.get(last, "")
     if kind == "extra_forbidden":
         allowed = _SOURCE_KEYS if loc and loc[0] == "sources" else _AGENDA_KEYS
+        if "selectors" in loc:
+            allowed = _SELECTOR_KEYS
         if len(loc) == 1:
             allowed = ["agenda", "sources"]
         close = difflib.get_close_matches(str(last), allowed, n=1)

@@ -154,6 +154,9 @@ class ParseResult:
     events: list[Event] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     items: int = 0
+    # Feeds and calendars a page links to (`<link rel="alternate">`, .ics links), collected only
+    # when the source's `follow` asks for them; the pipeline fetches and reads them too.
+    links: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

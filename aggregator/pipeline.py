@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from aggregator.config import Config, Source
-from aggregator.errors import ParseError
+from aggregator.dedupe import MatchSettings
+from aggregator.errors import ConfigError, ConfigProblem, ParseError
 from aggregator.fetch import FetchSettings, fetch_sources
 from aggregator.models import (
     FETCH_FAILED,
@@ -26,7 +27,7 @@ from aggregator.models import (
 )
 from aggregator.parsers import parse_document
 from aggregator.publish import publish_all
-from aggregator.store import Store
+from aggregator.store import Explanation, RematchReport, Store
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,10 @@ class SourceReport:
     new: int = 0
     updated: int = 0
     removed: int = 0
+    held: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -73,6 +76,11 @@ class RunReport:
     @property
     def removed(self) -> int:
         return sum(s.removed for s in self.sources)
+
+
+def match_settings(config: Config) -> MatchSettings:
+    """The matcher's settings from the agenda's: its zone and the dedupe threshold."""
+    return MatchSettings(tz=config.agenda.tz, threshold=config.agenda.dedupe_threshold)
 
 
 def agenda_window(config: Config, now: datetime) -> Window:
@@ -107,16 +115,43 @@ def fetch(
     settings: FetchSettings | None = None,
     only: set[str] | None = None,
     on_result: Callable[[FetchResult], None] | None = None,
+    accept_removals: frozenset[str] | set[str] = frozenset(),
 ) -> RunReport:
-    """Fetch every enabled source (or those in `only`), parse and store what each says."""
+    """Fetch every enabled source (or those in `only`), parse and store what each says.
+
+    `accept_removals` names the sources allowed to drop more than half of their upcoming events
+    in this run (otherwise the store holds such removals back, see Store.record_fetch).
+    """
     sources = [s for s in config.sources if s.enabled and (only is None or s.id in only)]
     store.sync_sources(config.sources)
     validators = store.validators()
     results = fetch_sources(sources, validators, settings or FetchSettings(), on_result=on_result)
     report = RunReport()
+    unknown = set(accept_removals) - {s.id for s in config.sources}
+    if unknown:
+        problems = [
+            ConfigProblem(
+                "--accept-removals",
+                None,
+                source_id,
+                "no source has this id",
+                "use an id listed by `aggregator sources list`",
+            )
+            for source_id in sorted(unknown)
+        ]
+        raise ConfigError(problems)
+    settings_ = match_settings(config)
     for source, result in zip(sources, results, strict=True):
         parsed, error = parse_fetched(config, source, result, now)
-        changes = store.record_fetch(source, result, parsed, now, error=error)
+        changes = store.record_fetch(
+            source,
+            result,
+            parsed,
+            now,
+            error=error,
+            settings=settings_,
+            accept_removals=source.id in accept_removals,
+        )
         outcome = FETCH_FAILED if error else result.status
         report.sources.append(
             SourceReport(
@@ -128,13 +163,25 @@ def fetch(
                 new=changes.new,
                 updated=changes.updated,
                 removed=changes.removed,
+                held=changes.held,
                 error=error or result.error,
                 warnings=list(parsed.warnings) if parsed else [],
+                notices=list(changes.notices),
             )
         )
         if outcome == FETCH_FAILED:
             log.warning("source %s failed: %s", source.id, error or result.error)
     return report
+
+
+def explain(config: Config, store: Store, uid: str) -> Explanation:
+    """Why the event `uid` is made of its records, and which near misses were kept apart."""
+    return store.explain(uid, match_settings(config))
+
+
+def dedupe(config: Config, store: Store, now: datetime) -> RematchReport:
+    """Match every stored record again (e.g. after changing `dedupe_threshold`)."""
+    return store.rematch_all(match_settings(config), now)
 
 
 def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple[list[Path], int]:
@@ -151,10 +198,18 @@ def run(
     *,
     settings: FetchSettings | None = None,
     on_result: Callable[[FetchResult], None] | None = None,
+    accept_removals: frozenset[str] | set[str] = frozenset(),
 ) -> RunReport:
     """Fetch every source then publish: what cron runs."""
     with Store(db_path) as store:
-        report = fetch(config, store, now, settings=settings, on_result=on_result)
+        report = fetch(
+            config,
+            store,
+            now,
+            settings=settings,
+            on_result=on_result,
+            accept_removals=accept_removals,
+        )
         report.published, report.upcoming = publish(config, store, out_dir, now)
     return report
 
@@ -164,7 +219,10 @@ __all__ = [
     "RunReport",
     "SourceReport",
     "agenda_window",
+    "dedupe",
+    "explain",
     "fetch",
+    "match_settings",
     "publish",
     "run",
 ]

@@ -12,24 +12,39 @@ A source's results are written in one transaction. A failed fetch writes only it
 stored events are never lost to a broken source. The canonical event's SEQUENCE and
 LAST-MODIFIED move only when what we publish about it really changed, so re-running on the
 same input changes nothing.
+
+Deduplication (aggregator/dedupe.py does the matching and merging, this module the bookkeeping):
+a fetched source's new or changed records are matched against the records stored for the same
+local days (incremental path, `record_fetch`); `rematch_all` matches every active record at
+once (bulk path, `aggregator dedupe`). Both use `dedupe.match_pairs`. A canonical UID is born
+with the first record of a cluster and kept while any record stays in it, so a second source
+joining or the first source leaving never changes it.
+
+Misbehaving sources: a source whose UIDs all change between two polls while the content stays
+the same is flagged `uid_unstable` and its records are identified by content fingerprint from
+then on; a successful fetch that would remove more than half of a source's upcoming events (when
+it had at least 4) is held back for up to 3 consecutive runs unless the caller accepts it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlite_utils
 
+from aggregator import dedupe
 from aggregator.config import Config, Source
-from aggregator.dedupe import match_key
+from aggregator.dedupe import Decision, MatchRecord, MatchSettings, MatchStats
 from aggregator.errors import StoreError
 from aggregator.models import (
     CANCELLED,
@@ -43,7 +58,13 @@ from aggregator.models import (
     SourceRef,
 )
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+# The mass-deletion guard: hold removals above this share of a source's upcoming events...
+GUARD_MIN_EVENTS = 4
+GUARD_SHARE = 0.5
+GUARD_RUNS = 3  # ...until the change has persisted over this many consecutive fetches
 UID_DOMAIN = "agenda-numerique-bretagne"
 
 _MIGRATIONS: dict[int, str] = {
@@ -125,22 +146,41 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX IF NOT EXISTS source_events_source ON source_events (source_id, active);
     CREATE INDEX IF NOT EXISTS source_events_event ON source_events (event_uid);
     """,
+    2: """
+    ALTER TABLE source_events ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+    ALTER TABLE source_events ADD COLUMN fingerprint TEXT;
+    CREATE INDEX IF NOT EXISTS source_events_start ON source_events (active, start);
+    ALTER TABLE sources ADD COLUMN uid_unstable INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sources ADD COLUMN held_runs INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sources ADD COLUMN notice TEXT
+    """,
 }
 
 
 @dataclass(slots=True)
 class SourceChanges:
-    """What one fetch of one source changed in the store."""
+    """What one fetch of one source changed in the store.
+
+    `held` counts removals kept back by the mass-deletion guard; `compared` the record pairs the
+    matcher scored for this source (the incremental path's cost).
+    """
 
     new: int = 0
     updated: int = 0
     removed: int = 0
     events_found: int = 0
+    held: int = 0
+    compared: int = 0
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class SourceHealth:
-    """A source's last known state, as shown by `aggregator sources list` and sources.html."""
+    """A source's last known state, as shown by `aggregator sources list` and sources.html.
+
+    `uid_unstable` marks a source whose UIDs change at every fetch (its events are identified by
+    content); `notice` says what the store is holding back or working around, in words.
+    """
 
     id: str
     name: str
@@ -152,6 +192,45 @@ class SourceHealth:
     events_found: int | None
     last_error: str | None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    uid_unstable: bool = False
+    notice: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordInfo:
+    """One source's record of an event, for explanations (the provenance)."""
+
+    source_id: str
+    source_uid: str
+    title: str
+    start: datetime
+    url: str | None
+    origin: str
+    first_seen: datetime
+    last_seen: datetime
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a canonical event is made of its records: pair scores inside, near misses outside."""
+
+    uid: str
+    title: str
+    records: tuple[RecordInfo, ...]
+    merged: tuple[Decision, ...]
+    near_misses: tuple[tuple[RecordInfo, Decision], ...]
+    threshold: float
+
+
+@dataclass(slots=True)
+class RematchReport:
+    """What a bulk re-match did."""
+
+    records: int = 0
+    clusters: int = 0
+    moved: int = 0
+    stats: MatchStats = field(default_factory=MatchStats)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -250,7 +329,20 @@ class Store:
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
                         self.db.execute(statement)
+                if target == 2:
+                    self._backfill_fingerprints()
                 self.db.execute(f"PRAGMA user_version = {target}")
+
+    def _backfill_fingerprints(self) -> None:
+        """Schema 2 identifies records of UID-unstable sources by content: compute it for the
+        records a schema 1 database already holds."""
+        rows = self.db.query(
+            "SELECT id, title, start, location_name, postcode, city FROM source_events"
+        )
+        self.db.conn.executemany(
+            "UPDATE source_events SET fingerprint = ? WHERE id = ?",
+            [(_row_fingerprint(row), row["id"]) for row in list(rows)],
+        )
 
     # -- sources -------------------------------------------------------------------------------
 
@@ -295,6 +387,8 @@ class Store:
                     events_found=row.get("events_found"),
                     last_error=row.get("last_error"),
                     warnings=tuple(json.loads(row.get("warnings") or "[]")),
+                    uid_unstable=bool(row.get("uid_unstable")),
+                    notice=row.get("notice"),
                 )
             )
         return result
@@ -309,11 +403,14 @@ class Store:
         now: datetime,
         *,
         error: str | None = None,
+        settings: MatchSettings | None = None,
+        accept_removals: bool = False,
     ) -> SourceChanges:
         """Store one source's fetch outcome and, when it succeeded, its events — atomically.
 
         `error` (a parse failure) turns an HTTP success into a failed attempt: the source's
-        stored events are left exactly as they were.
+        stored events are left exactly as they were. `accept_removals` lets this fetch remove
+        more than half of the source's upcoming events (the mass-deletion guard).
         """
         changes = SourceChanges()
         outcome = result.status if error is None else FETCH_FAILED
@@ -321,8 +418,6 @@ class Store:
         stamp = _iso(now)
         try:
             with self.db.atomic():
-                if outcome == FETCH_OK and parsed is not None:
-                    changes = self._apply_events(source, parsed.events, now)
                 health: dict[str, Any] = {
                     "id": source.id,
                     "name": source.name,
@@ -331,6 +426,11 @@ class Store:
                     "last_outcome": outcome,
                     "http_status": result.http_status,
                 }
+                if outcome == FETCH_OK and parsed is not None:
+                    changes, flags = self._apply_events(
+                        source, parsed.events, now, settings or MatchSettings(), accept_removals
+                    )
+                    health |= flags
                 if outcome in (FETCH_OK, FETCH_NOT_MODIFIED):
                     health |= {"last_success": stamp, "last_error": None}
                     if result.etag is not None or result.last_modified is not None:
@@ -366,119 +466,383 @@ class Store:
         return changes
 
     def _apply_events(
-        self, source: Source, events: Sequence[Event], now: datetime
-    ) -> SourceChanges:
+        self,
+        source: Source,
+        events: Sequence[Event],
+        now: datetime,
+        settings: MatchSettings,
+        accept_removals: bool,
+    ) -> tuple[SourceChanges, dict[str, Any]]:
+        """Write a successful fetch's records, re-match what changed; return the changes and the
+        source's new health flags."""
         changes = SourceChanges(events_found=len(events))
         stamp = _iso(now)
-        existing = {
-            row["source_uid"]: row
-            for row in self.db.query(
-                "SELECT id, source_uid, event_uid, content_hash, active, effective_end "
-                "FROM source_events WHERE source_id = ?",
-                [source.id],
+        assert stamp is not None
+        src = self._source_row(source.id) or {}
+        unstable = bool(src.get("uid_unstable"))
+        rows = list(self.db.query("SELECT * FROM source_events WHERE source_id = ?", [source.id]))
+        incoming: dict[str, tuple[Event, dict[str, Any]]] = {}
+        for event in events:
+            # A source listing the same UID twice: the first wins.
+            if event.source_uid not in incoming:
+                incoming[event.source_uid] = (event, _record_columns(event))
+        notices: list[str] = []
+        if not unstable and _uids_rotated(rows, incoming, stamp):
+            unstable = True
+            log.warning("source %s regenerates its UIDs; identifying by content", source.id)
+        if unstable:
+            notices.append(
+                "the source changes its event UIDs at every fetch: its events are identified "
+                "by title, start and place instead"
             )
-        }
+
+        def key_of_row(row: dict[str, Any]) -> str:
+            return str(row["fingerprint"] if unstable else row["source_uid"])
+
+        existing: dict[str, dict[str, Any]] = {}
+        # Prefer the active, most recently seen row when several share a key (fingerprints).
+        for row in sorted(rows, key=lambda r: (r["active"], r["last_seen"])):
+            existing[key_of_row(row)] = row
+        touched: list[tuple[str, str | None]] = []  # (record id, its event before) to re-match
         dirty: set[str] = set()
         seen: set[str] = set()
-        for event in events:
-            if event.source_uid in seen:
-                continue  # a source listing the same UID twice: the first wins
-            seen.add(event.source_uid)
-            columns = _event_columns(event)
-            content_hash = _content_hash(columns)
-            row = existing.get(event.source_uid)
-            record = columns | {
-                "last_modified": _iso(event.last_modified),
-                "source_sequence": event.source_sequence,
-                "content_hash": content_hash,
-                "last_seen": stamp,
-                "active": 1,
-                "removed_at": None,
-            }
+        for source_uid, (_event, columns) in incoming.items():
+            key = columns["fingerprint"] if unstable else source_uid
+            if key in seen:
+                continue
+            seen.add(key)
+            row = existing.get(key)
+            record = columns | {"source_uid": source_uid, "last_seen": stamp, "active": 1}
+            record["removed_at"] = None
             if row is None:
-                event_uid = self._attach(source.id, event, now)
+                record_id = _record_id(source.id, key)
                 record |= {
-                    "id": _record_id(source.id, event.source_uid),
+                    "id": record_id,
                     "source_id": source.id,
-                    "source_uid": event.source_uid,
-                    "event_uid": event_uid,
+                    "event_uid": "",  # assigned by the matching below, in this transaction
                     "first_seen": stamp,
                 }
-                self.db["source_events"].insert(record)
+                self.db["source_events"].insert(record, replace=True)
+                touched.append((record_id, None))
                 changes.new += 1
-                dirty.add(event_uid)
-            else:
-                if row["content_hash"] != content_hash or not row["active"]:
-                    changes.updated += 1
-                    dirty.add(row["event_uid"])
-                self.db["source_events"].update(row["id"], record)
+                continue
+            changed = row["content_hash"] != columns["content_hash"]
+            if changed or not row["active"] or row["origin"] != columns["origin"]:
+                changes.updated += int(changed or not row["active"])
+                if not row["active"] or _match_fields_changed(row, columns):
+                    touched.append((row["id"], row["event_uid"]))
+                dirty.add(row["event_uid"])
+            self.db["source_events"].update(row["id"], record)
         # What the source stopped announcing leaves the agenda. Past events that merely fell out
         # of the source's export are history, not removals.
-        for source_uid, row in existing.items():
-            if source_uid in seen or not row["active"]:
-                continue
-            if row["effective_end"] < stamp:
-                continue
+        upcoming = [r for r in existing.values() if r["active"] and r["effective_end"] >= stamp]
+        gone = [r for r in upcoming if key_of_row(r) not in seen]
+        held_runs = 0
+        if (
+            len(upcoming) >= GUARD_MIN_EVENTS
+            and len(gone) > GUARD_SHARE * len(upcoming)
+            and not accept_removals
+        ):
+            held_runs = int(src.get("held_runs") or 0) + 1
+            if held_runs < GUARD_RUNS:
+                changes.held = len(gone)
+                notices.append(
+                    f"kept {len(gone)} of {len(upcoming)} upcoming events the source no longer "
+                    f"lists (run {held_runs} of {GUARD_RUNS}): a broken page or an empty export? "
+                    f"Remove them now with --accept-removals {source.id}, or they go after "
+                    f"{GUARD_RUNS} runs"
+                )
+                gone = []
+            else:
+                held_runs = 0
+        for row in gone:
             self.db["source_events"].update(row["id"], {"active": 0, "removed_at": stamp})
             changes.removed += 1
             dirty.add(row["event_uid"])
-        for event_uid in dirty:
+        stats = MatchStats()
+        dirty |= self._rematch_records(touched, settings, now, stats)
+        changes.compared = stats.compared
+        for event_uid in sorted(dirty - {""}):
             self._refresh_event(event_uid, now)
-        return changes
+        changes.notices = notices
+        flags = {
+            "uid_unstable": int(unstable),
+            "held_runs": held_runs,
+            "notice": "; ".join(notices) or None,
+        }
+        return changes, flags
 
-    def _attach(self, source_id: str, event: Event, now: datetime) -> str:
-        """Find the canonical event this new record belongs to, or create one; return its UID."""
-        key = match_key(event)
-        for row in self.db.query(
-            "SELECT e.uid FROM events e WHERE e.match_key = ? AND NOT EXISTS ("
-            " SELECT 1 FROM source_events s WHERE s.event_uid = e.uid AND s.source_id = ?"
-            " AND s.active = 1) ORDER BY e.created LIMIT 1",
-            [key, source_id],
-        ):
-            return str(row["uid"])
-        uid = f"{_record_id(source_id, event.source_uid)[:24]}@{UID_DOMAIN}"
-        columns = _event_columns(event)
-        stamp = _iso(now)
+    # -- matching --------------------------------------------------------------------------------
+
+    def _source_names(self) -> dict[str, str]:
+        return {row["id"]: row["name"] for row in self.db.query("SELECT id, name FROM sources")}
+
+    def _rematch_records(
+        self,
+        touched: Sequence[tuple[str, str | None]],
+        settings: MatchSettings,
+        now: datetime,
+        stats: MatchStats,
+    ) -> set[str]:
+        """Incremental path: find each touched record's event among the records stored for the
+        same local days; return the events whose membership changed."""
+        if not touched:
+            return set()
+        names = self._source_names()
+        ids = [record_id for record_id, _ in touched]
+        rows = {row["id"]: row for row in self._rows_by_ids(ids)}
+        queries = [_match_record(rows[i], names, settings) for i in ids]
+        pool_rows = self._rows_around(queries, settings)
+        pool_by_id = {row["id"]: row for row in pool_rows}
+        pool = [_match_record(row, names, settings) for row in pool_rows if row["id"] not in rows]
+        decisions = dedupe.match_pairs(queries, pool, threshold=settings.threshold, stats=stats)
+        best: dict[str, dict[str, float]] = {}
+        for d in decisions:
+            event_uid = pool_by_id[d.b]["event_uid"]
+            scores = best.setdefault(d.a, {})
+            scores[event_uid] = max(scores.get(event_uid, 0.0), d.score)
+        dirty: set[str] = set()
+        for (record_id, before), query in sorted(zip(touched, queries, strict=True)):
+            candidates = dict(best.get(record_id, {}))
+            target = None
+            # Stability first: stay in the current event while it still accepts the record.
+            order = sorted(candidates, key=lambda u: (u != before, -candidates[u], u))
+            for event_uid in order:
+                if self._accepts(event_uid, query, record_id, names, settings, stats):
+                    target = event_uid
+                    break
+            if target is None:
+                target = self._own_event(record_id, before, rows[record_id])
+            if target != before:
+                self.db["source_events"].update(record_id, {"event_uid": target})
+                dirty |= {target, before or ""}
+            else:
+                dirty.add(target)
+        return dirty
+
+    def _accepts(
+        self,
+        event_uid: str,
+        query: MatchRecord,
+        record_id: str,
+        names: dict[str, str],
+        settings: MatchSettings,
+        stats: MatchStats,
+    ) -> bool:
+        """Can this record join that event: no record of its own source there, no veto."""
+        members = [
+            row
+            for row in self.db.query(
+                f"SELECT {_MATCH_COLUMNS} FROM source_events WHERE event_uid = ? AND active = 1",
+                [event_uid],
+            )
+            if row["id"] != record_id
+        ]
+        if not members or any(row["source_id"] == query.source_id for row in members):
+            return False
+        for row in members:
+            stats.compared += 1
+            if dedupe.compare(query, _match_record(row, names, settings), settings.threshold).veto:
+                return False
+        return True
+
+    def _own_event(self, record_id: str, before: str | None, row: dict[str, Any]) -> str:
+        """The event a record that matches nothing stands for: the one it had when nobody else
+        is left in it, else its own (created or revived)."""
+        if before and not self._others_in(before, record_id):
+            return before
+        uid = _new_uid(record_id)
+        salt = 0
+        while self._others_in(uid, record_id):
+            salt += 1
+            uid = _new_uid(f"{record_id}/{salt}")
+        if not list(self.db.query("SELECT 1 FROM events WHERE uid = ?", [uid])):
+            self._create_event(uid, row)
+        return uid
+
+    def _others_in(self, event_uid: str, record_id: str) -> bool:
+        return bool(
+            list(
+                self.db.query(
+                    "SELECT 1 FROM source_events WHERE event_uid = ? AND active = 1 AND id != ?"
+                    " LIMIT 1",
+                    [event_uid, record_id],
+                )
+            )
+        )
+
+    def _create_event(self, uid: str, row: dict[str, Any]) -> None:
+        columns = {k: row[k] for k in _COLUMN_NAMES}
         self.db["events"].insert(
             columns
             | {
                 "uid": uid,
-                "match_key": key,
+                "match_key": _row_match_key(row),
                 "sequence": 0,
-                "created": stamp,
-                "last_modified": stamp,
+                "created": row["last_seen"],
+                "last_modified": row["last_seen"],
                 "content_hash": "",
                 "active": 1,
             },
             pk="uid",
         )
-        return uid
+
+    def _rows_by_ids(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" for _ in chunk)
+            found += self.db.query(f"SELECT * FROM source_events WHERE id IN ({marks})", chunk)
+        return found
+
+    def _rows_around(
+        self, queries: Sequence[MatchRecord], settings: MatchSettings
+    ) -> list[dict[str, Any]]:
+        """Active records on the local days of the queries: the incremental path's pool."""
+        days = sorted({day for q in queries for day in q.days})
+        spans: list[tuple[date, date]] = []
+        for day in days:
+            if spans and (day - spans[-1][1]).days <= 1:
+                spans[-1] = (spans[-1][0], day)
+            else:
+                spans.append((day, day))
+        found: dict[str, dict[str, Any]] = {}
+        for first, last in spans:
+            lower = _local_midnight(first, settings.tz)
+            upper = _local_midnight(last + timedelta(days=1), settings.tz)
+            # Records are blocked on their first MAX_BLOCK_DAYS days: none starts earlier.
+            earliest = lower - timedelta(days=dedupe.MAX_BLOCK_DAYS)
+            for row in self.db.query(
+                f"SELECT {_MATCH_COLUMNS} FROM source_events WHERE active = 1 AND start >= ? "
+                "AND start < ? AND effective_end >= ?",
+                [_iso(earliest), _iso(upper), _iso(lower)],
+            ):
+                found[row["id"]] = row
+        return list(found.values())
+
+    def rematch_all(self, settings: MatchSettings, now: datetime) -> RematchReport:
+        """Bulk path: match every active record again (after a threshold change, or to check
+        the incremental results) and move records between events where the clusters differ.
+
+        Each cluster keeps the UID most of its records already have (the oldest on a tie), so
+        a re-match of an already deduplicated store changes nothing.
+        """
+        report = RematchReport()
+        names = self._source_names()
+        rows = list(self.db.query(f"SELECT {_MATCH_COLUMNS} FROM source_events WHERE active = 1"))
+        records = [_match_record(row, names, settings) for row in rows]
+        report.records = len(records)
+        decisions = dedupe.match_pairs(records, threshold=settings.threshold, stats=report.stats)
+        clusters = dedupe.cluster(records, decisions, settings.threshold)
+        report.clusters = len(clusters)
+        current = {row["id"]: row["event_uid"] for row in rows}
+        del rows, records, decisions
+        created = {
+            row["uid"]: row["created"] for row in self.db.query("SELECT uid, created FROM events")
+        }
+        claimed: set[str] = set()
+        moves: list[tuple[str, str]] = []
+        dirty: set[str] = set()
+        new_events: list[str] = []
+        for group in sorted(clusters, key=lambda g: (-len(g), g[0])):
+            votes: dict[str, int] = {}
+            for record_id in group:
+                votes[current[record_id]] = votes.get(current[record_id], 0) + 1
+            ranked = sorted(votes, key=lambda u: (-votes[u], created.get(u, "~"), u))
+            uid = next((u for u in ranked if u not in claimed and u in created), None)
+            if uid is None:
+                uid = _new_uid(group[0])
+                salt = 0
+                while uid in claimed:
+                    salt += 1
+                    uid = _new_uid(f"{group[0]}/{salt}")
+                if uid not in created:
+                    new_events.append(group[0])
+                    created[uid] = _iso(now) or ""
+            claimed.add(uid)
+            for record_id in group:
+                if current[record_id] != uid:
+                    moves.append((uid, record_id))
+                    dirty |= {uid, current[record_id]}
+        with self.db.atomic():
+            for record_id in new_events:
+                [row] = self._rows_by_ids([record_id])
+                self._create_event(_new_uid(record_id), row)
+            self.db.conn.executemany("UPDATE source_events SET event_uid = ? WHERE id = ?", moves)
+            self._refresh_events(sorted(dirty), now)
+        report.moved = len(moves)
+        return report
 
     def _refresh_event(self, uid: str, now: datetime) -> None:
         """Recompute a canonical event from its records; bump SEQUENCE only on a real change."""
-        records = list(
+        self._refresh_events([uid], now)
+
+    def _refresh_events(self, uids: Sequence[str], now: datetime) -> None:
+        for chunk in _chunks(list(uids), 500):
+            marks = ",".join("?" for _ in chunk)
+            records: dict[str, list[dict[str, Any]]] = {}
+            for row in self.db.query(
+                f"SELECT * FROM source_events WHERE event_uid IN ({marks})", chunk
+            ):
+                records.setdefault(row["event_uid"], []).append(row)
+            updates: list[dict[str, Any]] = []
+            for current in self.db.query(f"SELECT * FROM events WHERE uid IN ({marks})", chunk):
+                update = _refreshed(current, records.get(current["uid"], []), now)
+                if update is not None:
+                    updates.append(update)
+            # Grouped by the columns they set, so a bulk refresh is a few executemany calls.
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for update in updates:
+                groups.setdefault(tuple(sorted(k for k in update if k != "uid")), []).append(update)
+            for names, group in groups.items():
+                assignments = ", ".join(f"[{name}] = ?" for name in names)
+                self.db.conn.executemany(
+                    f"UPDATE events SET {assignments} WHERE uid = ?",
+                    [[u[name] for name in names] + [u["uid"]] for u in group],
+                )
+
+    # -- explaining ------------------------------------------------------------------------------
+
+    def explain(self, uid: str, settings: MatchSettings) -> Explanation:
+        """Which records make up an event and their pair scores, plus the records of the same
+        days that were kept apart with the best scores (near misses)."""
+        events = list(self.db.query("SELECT uid, title FROM events WHERE uid = ?", [uid]))
+        if not events:
+            raise StoreError(
+                f"no event with UID {uid!r}; list UIDs with `aggregator events --json`"
+            )
+        names = self._source_names()
+        members = list(
             self.db.query(
-                "SELECT * FROM source_events WHERE event_uid = ? ORDER BY active DESC, first_seen, "
-                "source_id",
+                "SELECT * FROM source_events WHERE event_uid = ? ORDER BY first_seen, source_id",
                 [uid],
             )
         )
-        current = next(self.db.query("SELECT * FROM events WHERE uid = ?", [uid]))
-        active = [r for r in records if r["active"]]
-        primary = active[0] if active else records[0]
-        columns = {k: primary[k] for k in _COLUMN_NAMES}
-        published = columns | {"sources": sorted(r["source_id"] for r in active)}
-        content_hash = _hash(published)
-        update: dict[str, Any] = columns | {
-            "active": int(bool(active)),
-            "match_key": match_key(_row_to_event(primary, ZoneInfo("UTC"))),
-        }
-        if content_hash != current["content_hash"]:
-            update["content_hash"] = content_hash
-            if current["content_hash"]:
-                update["sequence"] = current["sequence"] + 1
-                update["last_modified"] = _iso(now)
-        self.db["events"].update(uid, update)
+        active = [r for r in members if r["active"]]
+        recs = [_match_record(r, names, settings) for r in active]
+        merged = tuple(
+            dedupe.compare(a, b, settings.threshold)
+            for i, a in enumerate(recs)
+            for b in recs[i + 1 :]
+        )
+        member_ids = {r["id"] for r in members}
+        pool_rows = [r for r in self._rows_around(recs, settings) if r["id"] not in member_ids]
+        pool = [_match_record(r, names, settings) for r in pool_rows]
+        nearest: dict[str, Decision] = {}
+        for d in dedupe.match_pairs(
+            recs, pool, threshold=settings.threshold, keep=lambda d: d.title >= 0.4
+        ):
+            if d.b not in nearest or d.score > nearest[d.b].score:
+                nearest[d.b] = d
+        by_id = {r["id"]: r for r in self._rows_by_ids(list(nearest))}
+        misses = sorted(nearest.values(), key=lambda d: -d.score)[:10]
+        return Explanation(
+            uid=uid,
+            title=events[0]["title"],
+            records=tuple(_record_info(r) for r in members),
+            merged=merged,
+            near_misses=tuple((_record_info(by_id[d.b]), d) for d in misses),
+            threshold=settings.threshold,
+        )
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -573,3 +937,143 @@ def _row_to_event(row: dict[str, Any], tz: ZoneInfo) -> Event:
         uid=row.get("uid"),
         sequence=int(row.get("sequence") or 0),
     )
+
+
+_MATCH_COLUMNS = (
+    "id, source_id, source_uid, event_uid, title, start, end, all_day, location_name, address, "
+    "postcode, city"
+)
+_MATCH_FIELDS = (
+    "title",
+    "start",
+    "end",
+    "all_day",
+    "location_name",
+    "address",
+    "postcode",
+    "city",
+)
+# Share of a source's vanished records that must reappear under new UIDs with the same content
+# for the source to be called UID-unstable.
+_ROTATION_SHARE = 0.8
+
+
+def _new_uid(record_id: str) -> str:
+    digest = record_id if "/" not in record_id else hashlib.sha1(record_id.encode()).hexdigest()
+    return f"{digest[:24]}@{UID_DOMAIN}"
+
+
+def _local_midnight(day: date, tz: tzinfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def _record_columns(event: Event) -> dict[str, Any]:
+    """Everything stored about one record besides its identity and bookkeeping."""
+    columns = _event_columns(event)
+    loc = event.location
+    return columns | {
+        "content_hash": _content_hash(columns),
+        "origin": event.origin or "",
+        "fingerprint": dedupe.content_fingerprint(
+            event.title, event.start, name=loc.name, postcode=loc.postcode, city=loc.city
+        ),
+        "last_modified": _iso(event.last_modified),
+        "source_sequence": event.source_sequence,
+    }
+
+
+def _row_fingerprint(row: dict[str, Any]) -> str:
+    start = datetime.fromisoformat(row["start"])
+    return dedupe.content_fingerprint(
+        row["title"], start, name=row["location_name"], postcode=row["postcode"], city=row["city"]
+    )
+
+
+def _match_fields_changed(row: dict[str, Any], columns: dict[str, Any]) -> bool:
+    return any(row[name] != columns[name] for name in _MATCH_FIELDS)
+
+
+def _uids_rotated(
+    rows: Sequence[dict[str, Any]], incoming: dict[str, tuple[Event, dict[str, Any]]], stamp: str
+) -> bool:
+    """Most upcoming records vanished and as many came back under new UIDs, same content."""
+    upcoming = [r for r in rows if r["active"] and r["effective_end"] >= stamp]
+    missing = [r for r in upcoming if r["source_uid"] not in incoming]
+    if len(missing) < 2 or len(missing) <= GUARD_SHARE * len(upcoming):
+        return False
+    known = {r["source_uid"] for r in rows}
+    fresh = Counter(cols["fingerprint"] for uid, (_, cols) in incoming.items() if uid not in known)
+    hits = 0
+    for row in missing:
+        if fresh[row["fingerprint"]] > 0:
+            fresh[row["fingerprint"]] -= 1
+            hits += 1
+    return hits >= _ROTATION_SHARE * len(missing)
+
+
+def _match_record(
+    row: dict[str, Any], names: dict[str, str], settings: MatchSettings
+) -> MatchRecord:
+    start = _from_iso(row["start"])
+    assert start is not None
+    name = names.get(row["source_id"])
+    return dedupe.make_record(
+        row["id"],
+        row["source_id"],
+        row["title"],
+        start,
+        _from_iso(row["end"]),
+        bool(row["all_day"]),
+        name=row["location_name"],
+        address=row["address"],
+        postcode=row["postcode"],
+        city=row["city"],
+        tz=settings.tz,
+        strip=(name,) if name else (),
+    )
+
+
+def _row_match_key(row: dict[str, Any]) -> str:
+    return f"{dedupe.normalize_title(row['title'])}|{row['start'][:10]}"
+
+
+def _record_info(row: dict[str, Any]) -> RecordInfo:
+    start, first, last = (_from_iso(row[k]) for k in ("start", "first_seen", "last_seen"))
+    assert start is not None and first is not None and last is not None
+    return RecordInfo(
+        source_id=row["source_id"],
+        source_uid=row["source_uid"],
+        title=row["title"],
+        start=start,
+        url=row["url"],
+        origin=row.get("origin") or "",
+        first_seen=first,
+        last_seen=last,
+        active=bool(row["active"]),
+    )
+
+
+def _refreshed(
+    current: dict[str, Any], records: Sequence[dict[str, Any]], now: datetime
+) -> dict[str, Any] | None:
+    """The update that brings a canonical event in line with its records, or None."""
+    if not records:
+        # Every record moved to another event: this one is gone (kept as history).
+        return {"uid": current["uid"], "active": 0} if current["active"] else None
+    active = [r for r in records if r["active"]]
+    columns = dedupe.merge(active or records)
+    published = columns | {"sources": sorted(r["source_id"] for r in active)}
+    content_hash = _hash(published)
+    update: dict[str, Any] = columns | {
+        "uid": current["uid"],
+        "active": int(bool(active)),
+        "match_key": _row_match_key(columns),
+    }
+    if content_hash != current["content_hash"]:
+        update["content_hash"] = content_hash
+        if current["content_hash"]:
+            update["sequence"] = current["sequence"] + 1
+            update["last_modified"] = _iso(now)
+    if all(current.get(k) == v for k, v in update.items()):
+        return None
+    return update

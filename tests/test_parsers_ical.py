@@ -96,7 +96,7 @@ def test_recurrence_expanded_with_exdate_and_override() -> None:
     ]
 
 
-def test_recurrence_limited_to_window_but_single_events_are_not() -> None:
+def test_recurrence_limited_to_window_single_events_only_lose_the_past() -> None:
     context = make_context(datetime(2024, 3, 10, tzinfo=PARIS), datetime(2024, 3, 20, tzinfo=PARIS))
     document = fixture_document("ical/recurring-weekly-exdate-override.ics")
     result = ical.parse(document, make_source(), context)
@@ -104,7 +104,10 @@ def test_recurrence_limited_to_window_but_single_events_are_not() -> None:
     singles = ical.parse(
         fixture_document("ical/mixed-zones-allday-duration.ics"), make_source(), context
     )
-    assert len(singles.events) == 6
+    # Only the January event ended before the window: later ones are kept past its end.
+    assert "install-party@example.org" not in by_uid(singles)
+    assert len(singles.events) == 5
+    assert singles.items == 7  # the dropped event was still looked at
 
 
 def test_windows_and_outlook_zone_names() -> None:

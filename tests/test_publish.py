@@ -479,12 +479,17 @@ def test_breton_names_round_trip_in_every_output(tmp_path: Path) -> None:
 def test_publish_all_writes_every_file(tmp_path: Path) -> None:
     out = tmp_path / "new" / "output"
     paths = publish_all(sample_events(), CONFIG, out, NOW)
-    assert [p.name for p in paths] == ["calendar.ics", "feed.xml", "index.html", "events.json"]
+    main = ["calendar.ics", "feed.xml", "index.html", "events.json"]
+    assert [p.name for p in paths[:4]] == main
+    # Then one calendar per event (issue 3), in events/.
+    assert len(paths) == 4 + len(sample_events())
     for path in paths:
-        assert path.parent == out
+        assert path.parent == (out if path.name in main else out / "events")
         assert path.stat().st_size > 0
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
+    assert sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) == sorted(
+        p.relative_to(out) for p in paths
+    )
 
 
 def test_publishing_twice_is_byte_identical(tmp_path: Path) -> None:
@@ -511,7 +516,7 @@ def test_failing_render_leaves_previous_files_intact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     publish_all(sample_events(), CONFIG, tmp_path, NOW)
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
 
     def broken(*args: object) -> bytes:
         raise RuntimeError("renderer crashed")
@@ -520,7 +525,7 @@ def test_failing_render_leaves_previous_files_intact(
     with pytest.raises(RuntimeError):
         publish_all(sample_events()[:2], CONFIG, tmp_path, NOW)
     # calendar.ics is rendered before the feed: it must not have been written either.
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def test_publish_into_a_file_raises_publish_error(tmp_path: Path) -> None:

@@ -21,11 +21,17 @@ from urllib.parse import urljoin
 import extruct
 import mf2py
 
-from aggregator.config import Source
+import lxml.html
+from lxml import etree
+
+from aggregator.config import Selectors, Source, split_selector
 from aggregator.errors import ParseError
 from aggregator.models import (
     CANCELLED,
     CONFIRMED,
+    ORIGIN_PROSE,
+    ORIGIN_SELECTOR,
+    ORIGIN_STRUCTURED,
     Document,
     Event,
     Location,
@@ -35,12 +41,16 @@ from aggregator.models import (
 from aggregator.normalize import (
     clean_categories,
     clean_description,
+    clean_text,
     clean_title,
     event_span,
     fingerprint,
+    parse_clock,
     parse_datetime_text,
     parse_location,
+    strip_title_prefix,
 )
+from aggregator.parsers import prose
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,10 @@ _JSONLD_RE = re.compile(
     re.I | re.S,
 )
 _TRAILING_COMMA_RE = re.compile(r",(\s*[}\]])")
+
+
+ONLINE = "En ligne"
+"""The place of an event that happens online (schema.org OnlineEventAttendanceMode)."""
 
 
 class _SkipEvent(Exception):
@@ -88,6 +102,18 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
             continue
         seen.add(event.source_uid)
         result.events.append(event)
+    tree = _tree(markup) if (source.selectors or source.follow or not candidates) else None
+    if tree is not None and source.follow:
+        result.links = linked_documents(tree, document.url, source.follow)
+    if tree is not None and source.selectors is not None:
+        for event in selector_events(tree, source.selectors, source, context, document.url, result):
+            if event.source_uid not in seen:
+                seen.add(event.source_uid)
+                result.events.append(event)
+    elif tree is not None and not candidates:
+        # Neither event markup nor selectors: read the page's own text, and only keep a single
+        # clearly announced event (a page listing several dates needs selectors).
+        _prose_event(tree, source, context, document.url, result)
     return result
 
 
@@ -148,6 +174,7 @@ def candidate_to_event(
         description=clean_description(_text(candidate.get("description"))),
         categories=clean_categories(categories),
         status=candidate_status(candidate),
+        origin=ORIGIN_STRUCTURED,
     )
 
 
@@ -163,9 +190,20 @@ def candidate_dates(
 
 
 def candidate_status(candidate: Candidate) -> str:
-    """CANCELLED when eventStatus is EventCancelled, else CONFIRMED."""
-    status = _text(candidate.get("eventStatus"))
-    return CANCELLED if status.rstrip("/").endswith("EventCancelled") else CONFIRMED
+    """CANCELLED when eventStatus is EventCancelled or EventPostponed, else CONFIRMED.
+
+    A postponed event no longer happens at its announced date and has no new one yet; a
+    rescheduled event already carries its new date in startDate, so it stays confirmed.
+    """
+    status = _text(candidate.get("eventStatus")).rstrip("/")
+    return CANCELLED if status.endswith(("EventCancelled", "EventPostponed")) else CONFIRMED
+
+
+def _is_virtual(place: Any) -> bool:
+    """A schema.org VirtualLocation, or a bare web address given as the place."""
+    if isinstance(place, dict):
+        return "VirtualLocation" in str(place.get("@type", ""))
+    return isinstance(place, str) and place.strip().startswith(("http://", "https://"))
 
 
 # --- JSON-LD ------------------------------------------------------------------------------------
@@ -355,7 +393,14 @@ def _url(value: Any, base_url: str) -> str | None:
 
 def candidate_location(candidate: Candidate, default_city: str | None) -> Location:
     """The Location of a candidate: a string, a Place with a PostalAddress or a plain address."""
-    value = _first(candidate.get("location"))
+    places = candidate.get("location")
+    places = places if isinstance(places, list) else [places]
+    physical = [place for place in places if place and not _is_virtual(place)]
+    mode = _text(candidate.get("eventAttendanceMode")).rstrip("/")
+    if mode.endswith("OnlineEventAttendanceMode") or (any(places) and not physical):
+        # An online event happens nowhere in town: no default city either.
+        return Location(name=ONLINE)
+    value = physical[0] if physical else None
     if isinstance(value, str):
         return parse_location(value, default_city)
     if not isinstance(value, dict):

@@ -30,6 +30,7 @@ from aggregator.errors import ParseError
 from aggregator.models import (
     CANCELLED,
     CONFIRMED,
+    ORIGIN_ICAL,
     Document,
     Event,
     ParseContext,
@@ -147,18 +148,22 @@ _CONTENT_LINE_RE = re.compile(r"^(?P<name>[A-Za-z0-9-]+)(?P<params>;[^:]*)?:")
 def parse(document: Document, source: Source, context: ParseContext) -> ParseResult:
     """Read an iCalendar document into events.
 
-    Non-recurring VEVENTs are all kept (the store filters by date); recurring ones (RRULE,
-    RDATE, RECURRENCE-ID) are expanded inside `context.window`, each occurrence identified as
-    "UID/RECURRENCE-ID". A broken VEVENT is skipped with a warning; a document that is not an
-    iCalendar file at all raises ParseError.
+    Non-recurring VEVENTs that ended before `context.window` starts are dropped before
+    icalendar reads them (the store keeps them as history); the others are all kept (the store
+    filters by date). Recurring ones (RRULE, RDATE, RECURRENCE-ID) are expanded inside
+    `context.window`, each occurrence identified as "UID/RECURRENCE-ID". A broken VEVENT is
+    skipped with a warning; a document that is not an iCalendar file at all raises ParseError.
     """
     text = _decode(document)
     result = ParseResult()
     if not re.search(r"^BEGIN:(VCALENDAR|VEVENT)", text, re.I | re.M):
         raise ParseError(source.id, _not_ical_message(text), url=document.url)
-    repaired = _repair(text)
-    calendars, unreadable = _load(repaired, result.warnings)
-    result.items += unreadable
+    lines = _repair_lines(text)
+    # Zones can shift a date by up to 26 hours: two days of margin keep the text test exact.
+    cutoff = (context.window.start - timedelta(days=2)).date()
+    lines, past = _drop_past_events(lines, cutoff)
+    calendars, unreadable = _load("\r\n".join(lines) + "\r\n", result.warnings)
+    result.items += unreadable + past
     builder = _Builder(document, source, context, result)
     for calendar in calendars:
         builder.add_calendar(calendar)
@@ -196,7 +201,14 @@ def _decode(document: Document) -> str:
 
 
 def _repair(text: str) -> str:
+    """`text` with the structural mistakes icalendar refuses fixed (see `_repair_lines`)."""
+    return "\r\n".join(_repair_lines(text)) + "\r\n"
+
+
+def _repair_lines(text: str) -> list[str]:
     """Fix the structural mistakes icalendar refuses, keeping everything else as written.
+
+    Returns unfolded content lines.
 
     - line endings unified; blank lines dropped;
     - a line that is neither a folded continuation nor a known property starts a new line of
@@ -241,7 +253,94 @@ def _repair(text: str) -> str:
         lines.insert(0, "BEGIN:VCALENDAR")
         stack.insert(0, "VCALENDAR")
     lines.extend(f"END:{name}" for name in reversed(stack))
-    return "\r\n".join(lines) + "\r\n"
+    return lines
+
+
+_DATE_VALUE_RE = re.compile(r"[^:]*:\s*(\d{4})(\d{2})(\d{2})")
+_DURATION_RE = re.compile(r"[^:]*:\s*\+?P(?:(\d+)W)?(?:(\d+)D)?(T[0-9HMS]*)?\s*$", re.I)
+_RECURRENCE_NAMES = frozenset({"RRULE", "RDATE", "EXRULE", "RECURRENCE-ID"})
+_NAME_RE = re.compile(r"[A-Za-z0-9-]+")
+
+
+def _drop_past_events(lines: list[str], cutoff: date) -> tuple[list[str], int]:
+    """Remove the non-recurring VEVENTs that surely ended before `cutoff`; count them.
+
+    Years of past events make most of a long-lived calendar: reading them only to throw them
+    away would cost more than the rest of the parse. The test works on the text, so it only
+    drops what it can date for certain (DTSTART, DTEND or DTSTART + DURATION, day precision);
+    anything unclear, recurring, or an override of a series is kept for icalendar to judge.
+    """
+    kept: list[str] = []
+    dropped = 0
+    block: list[str] | None = None
+    depth = 0
+    for line in lines:
+        if block is None:
+            if line[:12].upper() == "BEGIN:VEVENT":
+                block, depth = [line], 1
+            else:
+                kept.append(line)
+            continue
+        block.append(line)
+        head = line[:6].upper()
+        if head.startswith("BEGIN:"):
+            depth += 1
+        elif head.startswith("END:"):
+            depth -= 1
+            if depth == 0:
+                if _ended_before(block, cutoff):
+                    dropped += 1
+                else:
+                    kept.extend(block)
+                block = None
+    if block is not None:
+        kept.extend(block)
+    return kept, dropped
+
+
+def _ended_before(block: list[str], cutoff: date) -> bool:
+    """Whether the VEVENT `block` (its lines) certainly ends before the day `cutoff`."""
+    start: date | None = None
+    end: date | None = None
+    extra = timedelta(0)
+    depth = 0
+    for line in block[1:-1]:
+        name = _NAME_RE.match(line)
+        key = name[0].upper() if name else ""
+        if key in ("BEGIN", "END"):
+            depth += 1 if key == "BEGIN" else -1
+        elif depth:
+            continue  # a VALARM's properties are not the event's
+        elif key in _RECURRENCE_NAMES:
+            return False
+        elif key in ("DTSTART", "DTEND"):
+            value = _text_date(line)
+            if value is None:
+                return False
+            if key == "DTSTART":
+                start = value
+            else:
+                end = value
+        elif key == "DURATION":
+            match = _DURATION_RE.match(line)
+            if match is None:
+                return False
+            weeks, days, clock = match.groups()
+            # Hours and minutes are rounded up to a whole day: the test stays on the safe side.
+            extra = timedelta(weeks=int(weeks or 0), days=int(days or 0) + (1 if clock else 0))
+    if start is None:
+        return False
+    return max(start + extra, end or start) < cutoff
+
+
+def _text_date(line: str) -> date | None:
+    match = _DATE_VALUE_RE.match(line)
+    if match is None:
+        return None
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
 
 
 def _load(text: str, warnings_out: list[str]) -> tuple[list[icalendar.Calendar], int]:
@@ -575,6 +674,7 @@ class _Builder:
             else CONFIRMED,
             last_modified=_stamp(vevent.get("LAST-MODIFIED"), tz),
             source_sequence=_int(vevent.get("SEQUENCE")),
+            origin=ORIGIN_ICAL,
         )
 
 

@@ -23,7 +23,13 @@ from aggregator.publish.html import (
     render_html,
     write_html,
 )
-from aggregator.publish.ical import render_calendar, write_calendar
+from aggregator.publish.ical import (
+    published_events,
+    render_calendar,
+    render_event_files,
+    write_calendar,
+    write_event_files,
+)
 from aggregator.publish.json import render_json, write_json
 from aggregator.publish.rss import render_rss, write_rss
 
@@ -57,8 +63,11 @@ def publish_all(
     untouched. Raises `PublishError` if the directory or a file cannot be written.
     """
     out_dir = Path(out_dir)
+    # `cancelled: hide` drops cancelled events from every output, not only calendar.ics.
+    events = published_events(events, config.agenda)
+    event_files = render_event_files(events, config)
     outputs = {
-        CALENDAR_FILE: render_calendar(events, config),
+        CALENDAR_FILE: render_calendar(events, config, now),
         FEED_FILE: render_rss(events, config, now),
         HTML_FILE: render_html(events, config, now),
         JSON_FILE: render_json(events, config),
@@ -73,4 +82,6 @@ def publish_all(
         written = write_if_changed(path, data)
         log.info("%s %s", "wrote" if written else "unchanged", path)
         paths.append(path)
+    # The per-event calendars (events/<uid>.ics) come after the main files, sorted.
+    paths += write_event_files(event_files, out_dir)
     return paths

@@ -1,8 +1,13 @@
-"""index.html: the agenda as a static French page, plus the wording every output shares.
+"""index.html and the month pages: the agenda as static French pages, plus the shared wording.
 
-The page needs no JavaScript: events grouped under French day headings, links to subscribe to the
-calendar and the feed. Jinja2 autoescaping is on, and only http(s) links become `href`s, so a title
-or a source cannot inject markup or a `javascript:` link.
+The pages need no JavaScript: events grouped under French day headings, links to subscribe to the
+calendar and every per-city / per-tag / per-collective feed. A small inline script (progressive
+enhancement, no framework) adds filters and a text search. Jinja2 autoescaping is on, only http(s)
+links become `href`s, descriptions go through nh3 with a small allow-list, and the JSON-LD block is
+escaped so that no "</script>" can close it: nothing a source sends can run script on our pages.
+
+Beyond `PAGE_EVENTS` events the agenda is split: index.html shows the next events (whole days) and
+`mois/AAAA-MM.html` every month, so no page grows past a couple of megabytes.
 
 The French wording helpers (`french_date`, `french_time`, `when_text`...) live here because this
 is where events are shown to people; the feed reuses them so both say the same thing.
@@ -11,18 +16,24 @@ is where events are shown to people; the feed reuses them so both say the same t
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.resources
 import itertools
+import json
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import jinja2
+import nh3
 from babel.dates import format_date
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from aggregator.config import Config
 from aggregator.errors import PublishError
@@ -36,6 +47,14 @@ CALENDAR_FILE = "calendar.ics"
 FEED_FILE = "feed.xml"
 HTML_FILE = "index.html"
 JSON_FILE = "events.json"
+SOURCES_FILE = "sources.html"
+FEEDS_FILE = "feeds.json"
+CHANGES_FILE = "changes.xml"
+MONTHS_DIR = "mois"
+# Events per page: ~3 kB each with their JSON-LD, so a page stays well under 2 MB.
+PAGE_EVENTS = 300
+# Longer descriptions are cut on the page (the event's own page and the .ics keep them whole).
+DESCRIPTION_CHARS = 600
 EMPTY_MESSAGE = "Aucun événement à venir pour le moment."
 
 
@@ -81,6 +100,18 @@ def event_link(event: Event) -> str | None:
     if own:
         return own
     return next((url for s in event.sources if (url := http_url(s.url))), None)
+
+
+def slugify(text: str) -> str:
+    """A stable, ASCII, URL-safe name for a city or tag: "Pont-l'Abbé" → "pont-l-abbe".
+
+    Text with no letter or digit at all gets a short hash, so it still has a distinct path.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-")
+    if slug:
+        return slug
+    return "x-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
 
 
 def french_date(day: date, *, year: bool = True) -> str:
@@ -157,7 +188,131 @@ def public_url(base_url: str, name: str) -> str:
     return base_url.rstrip("/") + "/" + name
 
 
-# --- the page -------------------------------------------------------------------------------
+# --- the pages ------------------------------------------------------------------------------
+
+_URL_RE = re.compile(r"https?://[^\s<>\"'\]\[{}|\\^`]+")
+# Trailing punctuation belongs to the sentence, not to the address.
+_URL_TAIL = ".,;:!?)»"
+DESCRIPTION_TAGS = {"p", "br", "a"}
+
+
+def description_html(text: str, limit: int = DESCRIPTION_CHARS) -> Markup:
+    """A plain-text description as safe HTML: paragraphs, line breaks and linked addresses.
+
+    Descriptions are plain text by the time they reach us (the parsers turn HTML into text), so
+    everything is escaped first and only our own <p>, <br> and <a> are added; nh3 then enforces
+    the allow-list (http/https links only, rel="noopener nofollow") as a second line of defence.
+    """
+    text = text.strip()
+    if len(text) > limit:
+        cut = text[:limit]
+        text = (cut[: cut.rfind(" ")] if " " in cut[limit // 2 :] else cut).rstrip() + " …"
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    html = "".join(
+        "<p>" + "<br>".join(_linkify(line) for line in p.strip().split("\n")) + "</p>"
+        for p in paragraphs
+    )
+    cleaned = nh3.clean(
+        html,
+        tags=DESCRIPTION_TAGS,
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https"},
+        link_rel="noopener nofollow",
+    )
+    return Markup(cleaned)
+
+
+def _linkify(line: str) -> str:
+    parts: list[str] = []
+    position = 0
+    for match in _URL_RE.finditer(line):
+        url = match.group().rstrip(_URL_TAIL)
+        end = match.start() + len(url)
+        parts.append(str(escape(line[position : match.start()])))
+        href = http_url(url)
+        parts.append(f'<a href="{escape(href)}">{escape(url)}</a>' if href else str(escape(url)))
+        position = end
+    parts.append(str(escape(line[position:])))
+    return "".join(parts)
+
+
+def json_for_script(value: Any) -> Markup:
+    """JSON to put inside <script>: "<", ">" and "&" are \\u-escaped, so no text can close the
+    element or open a comment, whatever a source wrote; JSON readers see the same strings."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)
+
+
+def event_jsonld(event: Event, tz: tzinfo) -> dict[str, Any]:
+    """One event as a schema.org Event, for search engines and other aggregators."""
+    item: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "Event",
+        "@id": "urn:uid:" + public_uid(event),
+        "name": event.title,
+        "eventStatus": "https://schema.org/"
+        + ("EventCancelled" if event.status == CANCELLED else "EventScheduled"),
+        "eventAttendanceMode": "https://schema.org/OfflineEventAttendanceMode",
+    }
+    if event.all_day:
+        first, last = all_day_span(event, tz)
+        item["startDate"] = first.isoformat()
+        item["endDate"] = last.isoformat()
+    else:
+        item["startDate"] = event.start.astimezone(tz).isoformat()
+        if event.end is not None and event.end > event.start:
+            item["endDate"] = event.end.astimezone(tz).isoformat()
+    location = event.location
+    if not location.is_empty():
+        address = {
+            "@type": "PostalAddress",
+            "streetAddress": location.address,
+            "postalCode": location.postcode,
+            "addressLocality": location.city,
+            "addressCountry": "FR",
+        }
+        item["location"] = {
+            "@type": "Place",
+            "name": location.name or location.one_line(),
+            "address": {k: v for k, v in address.items() if v},
+        }
+    link = event_link(event)
+    if link:
+        item["url"] = link
+    if event.description:
+        item["description"] = event.description
+    organizers = []
+    for source in event.sources:
+        organizer: dict[str, Any] = {"@type": "Organization", "name": source.name}
+        if url := http_url(source.url):
+            organizer["url"] = url
+        organizers.append(organizer)
+    if organizers:
+        item["organizer"] = organizers
+    if event.categories:
+        item["keywords"] = ", ".join(event.categories)
+    return item
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLink:
+    """A per-filter feed as the pages list it: "Brest" → villes/brest.ics and villes/brest.xml."""
+
+    kind: str  # one of FEED_KINDS
+    slug: str
+    label: str
+    ics: str  # path relative to the output folder
+    rss: str
+    count: int
+
+
+# Kind of feed → (folder, heading on the page).
+FEED_KINDS: dict[str, tuple[str, str]] = {
+    "ville": ("villes", "Par ville"),
+    "theme": ("themes", "Par thème"),
+    "collectif": ("collectifs", "Par collectif"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +331,11 @@ class _Item:
     sources: tuple[_Link, ...]
     categories: tuple[str, ...]
     cancelled: bool
-    description: str
+    description: Markup
+    ics: str | None
+    city: str
+    tags: str
+    collectives: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +345,26 @@ class _Day:
     items: tuple[_Item, ...]
 
 
-def _item(event: Event, tz: tzinfo) -> _Item:
+@dataclass(frozen=True, slots=True)
+class _Option:
+    value: str
+    label: str
+
+
+@dataclass(slots=True)
+class _Page:
+    """One agenda page: its path, its events (sorted) and its place in the navigation."""
+
+    path: str
+    title: str
+    events: list[Event]
+    month: str | None = None
+    prev: _Link | None = None
+    next: _Link | None = None
+    children: list[str] = field(default_factory=list)
+
+
+def _item(event: Event, tz: tzinfo, ics: str | None) -> _Item:
     return _Item(
         title=event.title,
         href=event_link(event),
@@ -196,18 +374,74 @@ def _item(event: Event, tz: tzinfo) -> _Item:
         sources=tuple(_Link(s.name, http_url(s.url)) for s in event.sources),
         categories=event.categories,
         cancelled=event.status == CANCELLED,
-        description=event.description,
+        description=description_html(event.description) if event.description else Markup(""),
+        ics=ics,
+        city=slugify(event.location.city) if event.location.city else "",
+        tags=" ".join(slugify(c) for c in event.categories),
+        collectives=" ".join(s.id for s in event.sources),
     )
 
 
-def _days(events: Sequence[Event], tz: tzinfo) -> list[_Day]:
-    def local_day(event: Event) -> date:
-        return event.start.astimezone(tz).date()
+def day_heading(day: date, today: date) -> str:
+    """ "jeudi 16 mai" this year, "jeudi 16 mai 2027" for another year."""
+    return french_date(day, year=day.year != today.year)
+
+
+def _days(items: Sequence[tuple[Event, _Item]], tz: tzinfo, today: date) -> list[_Day]:
+    def local_day(pair: tuple[Event, _Item]) -> date:
+        return pair[0].start.astimezone(tz).date()
 
     return [
-        _Day(french_date(day), day.isoformat(), tuple(_item(e, tz) for e in group))
-        for day, group in itertools.groupby(sort_events(events), key=local_day)
+        _Day(day_heading(day, today), day.isoformat(), tuple(item for _, item in group))
+        for day, group in itertools.groupby(items, key=local_day)
     ]
+
+
+def _chunk_by_day(events: Sequence[Event], tz: tzinfo, limit: int) -> list[list[Event]]:
+    """Split sorted events into pages of at most `limit`, cutting between days when possible."""
+    pages: list[list[Event]] = [[]]
+    for _, group in itertools.groupby(events, key=lambda e: e.start.astimezone(tz).date()):
+        day = list(group)
+        if pages[-1] and len(pages[-1]) + len(day) > limit:
+            pages.append([])
+        while len(day) > limit:  # one day busier than a page: split inside it
+            pages[-1].extend(day[:limit])
+            pages.append([])
+            day = day[limit:]
+        pages[-1].extend(day)
+    return [p for p in pages if p] or [[]]
+
+
+def month_label(day: date) -> str:
+    """ "mai 2026" """
+    return format_date(day, "LLLL y", locale=LOCALE)
+
+
+def plan_pages(events: Sequence[Event], tz: tzinfo, limit: int = PAGE_EVENTS) -> list[_Page]:
+    """index.html (the next `limit` events, whole days) and one or more pages per month."""
+    ordered = sort_events(events)
+    pages = [_Page(HTML_FILE, "", _chunk_by_day(ordered, tz, limit)[0])]
+
+    def month_of(event: Event) -> date:
+        return event.start.astimezone(tz).date().replace(day=1)
+
+    for first, group in itertools.groupby(ordered, key=month_of):
+        chunks = _chunk_by_day(list(group), tz, limit)
+        label = month_label(first)
+        paths = [
+            f"{MONTHS_DIR}/{first:%Y-%m}.html" if n == 0 else f"{MONTHS_DIR}/{first:%Y-%m}-{n + 1}"
+            ".html"
+            for n in range(len(chunks))
+        ]
+        for n, chunk in enumerate(chunks):
+            title = label if len(chunks) == 1 else f"{label} ({n + 1}/{len(chunks)})"
+            page = _Page(paths[n], title, chunk, month=f"{first:%Y-%m}")
+            if n:
+                page.prev = _Link(f"{label} ({n}/{len(chunks)})", paths[n - 1])
+            if n + 1 < len(chunks):
+                page.next = _Link(f"{label} ({n + 2}/{len(chunks)})", paths[n + 1])
+            pages.append(page)
+    return pages
 
 
 @functools.cache
@@ -224,44 +458,146 @@ def _environment() -> jinja2.Environment:
 
 
 @functools.cache
-def _stylesheet() -> Markup:
-    css = (importlib.resources.files("aggregator.publish") / "static" / "style.css").read_text(
+def _static(name: str) -> Markup:
+    text = (importlib.resources.files("aggregator.publish") / "static" / name).read_text(
         encoding="utf-8"
     )
-    # Our own file, inlined in <style> where HTML escaping would break it; refuse to close the tag.
-    if "</" in css:
-        raise PublishError("static/style.css must not contain '</'")
-    return Markup(css)
+    # Our own files, inlined in <style>/<script> where HTML escaping would break them; refuse
+    # anything that could close the element.
+    if "</" in text or "<!--" in text:
+        raise PublishError(f"static/{name} must not contain '</' or '<!--'")
+    return Markup(text)
 
 
-def render_html(events: Sequence[Event], config: Config, now: datetime) -> bytes:
-    """The page as UTF-8 bytes; `now` only fills the "generated on" footer."""
-    agenda = config.agenda
-    tz = agenda.tz
-    base = agenda.base_url
+def _stylesheet() -> Markup:
+    return _static("style.css")
+
+
+def _subscribe_href(base: str | None, path: str, root: str) -> str:
+    return webcal_url(base, path) if base else root + path
+
+
+def _options(pairs: Iterable[tuple[str, str]]) -> list[_Option]:
+    seen: dict[str, str] = {}
+    for value, label in pairs:
+        if value and value not in seen:
+            seen[value] = label
+    return sorted((_Option(v, label) for v, label in seen.items()), key=lambda o: o.label.lower())
+
+
+def _render(template: str, name: str, **context: Any) -> bytes:
     try:
-        template = _environment().get_template("index.html.j2")
-        text = template.render(
-            title=agenda.title,
-            description=agenda.description,
-            days=_days(events, tz),
-            empty_message=EMPTY_MESSAGE,
-            calendar_href=webcal_url(base, CALENDAR_FILE) if base else CALENDAR_FILE,
-            calendar_file=CALENDAR_FILE,
-            feed_href=FEED_FILE,
-            json_href=JSON_FILE,
-            generated=french_datetime(now, tz),
-            generated_iso=now.astimezone(tz).isoformat(timespec="seconds"),
-            stylesheet=_stylesheet(),
-        )
+        text = _environment().get_template(template).render(**context)
     except jinja2.TemplateError as exc:
-        raise PublishError(f"cannot render {HTML_FILE}: template error: {exc}") from exc
+        raise PublishError(f"cannot render {name}: template error: {exc}") from exc
     except OSError as exc:
-        raise PublishError(f"cannot render {HTML_FILE}: {exc}") from exc
+        raise PublishError(f"cannot render {name}: {exc}") from exc
     return text.encode("utf-8")
 
 
+def common_context(config: Config, now: datetime, root: str) -> dict[str, Any]:
+    """What every page's header and footer need."""
+    agenda = config.agenda
+    tz = agenda.tz
+    base = agenda.base_url
+    return {
+        "site_title": agenda.title,
+        "description": agenda.description,
+        "root": root,
+        "calendar_href": _subscribe_href(base, CALENDAR_FILE, root),
+        "calendar_file": root + CALENDAR_FILE,
+        "feed_href": root + FEED_FILE,
+        "json_href": root + JSON_FILE,
+        "feeds_json_href": root + FEEDS_FILE,
+        "changes_href": root + CHANGES_FILE,
+        "sources_href": root + SOURCES_FILE,
+        "home_href": root + HTML_FILE,
+        "generated": french_datetime(now, tz),
+        "generated_iso": now.astimezone(tz).isoformat(timespec="seconds"),
+        "stylesheet": _stylesheet(),
+    }
+
+
+def render_pages(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime,
+    *,
+    feeds: Sequence[FeedLink] = (),
+    ics_href: Callable[[Event], str | None] | None = None,
+    limit: int = PAGE_EVENTS,
+) -> dict[str, bytes]:
+    """index.html and the month pages, by path relative to the output folder.
+
+    `feeds` are the per-filter feeds to offer; `ics_href` gives each event's own .ics (relative
+    to the output folder) for its "Ajouter à mon agenda" link.
+    """
+    agenda = config.agenda
+    tz = agenda.tz
+    base = agenda.base_url
+    today = now.astimezone(tz).date()
+    pages = plan_pages(events, tz, limit)
+    months = [(p.month, p.path, p.title) for p in pages if p.month and p.path.count("-") == 1]
+    outputs: dict[str, bytes] = {}
+    for page in pages:
+        root = "../" * page.path.count("/")
+        pairs = [
+            (e, _item(e, tz, (root + h) if ics_href and (h := ics_href(e)) else None))
+            for e in page.events
+        ]
+        feed_groups = [
+            (
+                heading,
+                [
+                    (f, _subscribe_href(base, f.ics, root), root + f.ics, root + f.rss)
+                    for f in feeds
+                    if f.kind == kind
+                ],
+            )
+            for kind, (_, heading) in FEED_KINDS.items()
+        ]
+        outputs[page.path] = _render(
+            "index.html.j2",
+            page.path,
+            **common_context(config, now, root),
+            page_title=f"{page.title} – {agenda.title}" if page.title else agenda.title,
+            page_heading=page.title,
+            days=_days(pairs, tz, today),
+            empty_message=EMPTY_MESSAGE,
+            is_index=page.path == HTML_FILE,
+            months=[
+                _Link(label, None if p == page.path or page.month == m else root + p)
+                for m, p, label in months
+            ],
+            more=len(page.events) < len(events) and page.path == HTML_FILE,
+            prev=_Link(page.prev.text, root + (page.prev.href or "")) if page.prev else None,
+            next=_Link(page.next.text, root + (page.next.href or "")) if page.next else None,
+            feed_groups=[g for g in feed_groups if g[1]],
+            cities=_options(
+                (slugify(e.location.city), e.location.city) for e in page.events if e.location.city
+            ),
+            tags=_options((slugify(c), c) for e in page.events for c in e.categories),
+            collectives=_options((s.id, s.name) for e in page.events for s in e.sources),
+            jsonld=json_for_script([event_jsonld(e, tz) for e in page.events]),
+            script=_static("agenda.js"),
+        )
+    return outputs
+
+
+def render_html(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime,
+    *,
+    feeds: Sequence[FeedLink] = (),
+    ics_href: Callable[[Event], str | None] | None = None,
+) -> bytes:
+    """index.html as UTF-8 bytes; `now` fills the "generated on" footer and says which year is
+    the current one (day headings omit it)."""
+    return render_pages(events, config, now, feeds=feeds, ics_href=ics_href)[HTML_FILE]
+
+
 def write_html(events: Sequence[Event], config: Config, path: Path, now: datetime) -> Path:
-    """Render the page and write it atomically to `path`; return `path`."""
+    """Render index.html and write it atomically to `path`; return `path`."""
     write_if_changed(path, render_html(events, config, now))
     return path

@@ -1,0 +1,813 @@
+"""French prose: the dates, times and places of events announced in words.
+
+Collectives write "Rendez-vous vendredi 3 avril à partir de 14h30 à la Maison des associations,
+12 rue de la Gare, 35600 Redon" in blog posts and feed items. This module finds such
+announcements, precision first: every candidate date gets a confidence from what surrounds it
+(a time, a weekday that agrees with the date, words that announce or recount), and only
+candidates above `THRESHOLD` become events. A wrong event costs more trust than a missed one.
+
+How it stays fast: cheap regular expressions find candidate spans (a day number next to a month
+name, dd/mm, "ce jeudi", "le premier jeudi du mois"); text without any is dropped at once.
+dateparser (French only, one cached parser) reads the day and month of each span; the year
+is chosen here, because the rule is ours: a missing year is the next occurrence on or after the
+item's *publication date* (not today), and a weekday written next to the date picks between
+candidate years.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Final
+
+from aggregator.models import Location
+from aggregator.normalize import parse_location
+
+THRESHOLD: Final = 0.6
+"""Candidates scoring below this create no event."""
+
+_WEEKDAYS: Final = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_WD = r"(?:lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)"
+_MONTH = (
+    r"(?:janvier|janv\.?|f[ée]vrier|f[ée]vr?\.?|mars|avril|avr\.?|mai|juin|juillet|juil\.?"
+    r"|ao[uû]t|septembre|sept\.?|octobre|oct\.?|novembre|nov\.?|d[ée]cembre|d[ée]c\.?)"
+)
+_DAY = r"(?:1er|premier|[0-3]?\d)"
+_YEAR = r"(?:20\d\d)"
+
+# One date: "vendredi 3 avril 2026", "3 avril", "1er mai", "le jeudi 12 sept."
+_SINGLE = rf"(?:(?P<wd>{_WD})\s+)?(?P<d>{_DAY})\s+(?P<m>{_MONTH})(?:\s+(?P<y>{_YEAR}))?"
+_DATE_RE: Final = re.compile(rf"(?<![\w/]){_SINGLE}(?![\w])", re.I)
+# Two days: "du 4 au 6 octobre", "du lundi 4 octobre au mercredi 6 novembre 2026",
+# "samedi 7 et dimanche 8 juin", "les 7 et 8 juin", "4-6 octobre".
+_RANGE_RE: Final = re.compile(
+    rf"(?<![\w/])(?:(?P<wd1>{_WD})\s+)?(?P<d1>{_DAY})(?:\s+(?P<m1>{_MONTH}))?(?:\s+(?P<y1>{_YEAR}))?"
+    rf"\s*(?P<sep>au|et|-|–|—|&)\s*(?:(?:le|au)\s+)?"
+    rf"(?:(?P<wd2>{_WD})\s+)?(?P<d2>{_DAY})\s+(?P<m2>{_MONTH})(?:\s+(?P<y2>{_YEAR}))?(?![\w])",
+    re.I,
+)
+# Numeric day-first dates: "12/05", "12/05/2026", "12.05.2026", "12-05-2026".
+_NUMERIC_RE: Final = re.compile(
+    rf"(?<![\w/.:-])(?:(?P<wd>{_WD})\s+)?(?P<d>[0-3]?\d)(?P<s>[/.-])(?P<m>[01]?\d)"
+    r"(?:(?P=s)(?P<y>(?:20)?\d\d))?(?![\w/]|[.-]\d)",
+    re.I,
+)
+# Relative to the publication date: "ce jeudi", "jeudi prochain", "demain soir", "ce soir".
+_RELATIVE_RE: Final = re.compile(
+    rf"(?<![\w])(?:(?:ce|cette)\s+(?P<wd>{_WD})|(?P<wd2>{_WD})\s+prochain"
+    r"|(?P<rel>demain|aujourd['’]hui|ce\s+soir))(?![\w])",
+    re.I,
+)
+# Monthly: "tous les premiers jeudis du mois", "chaque 2e mardi du mois", "le dernier vendredi
+# de chaque mois".
+_ORDINALS: Final = {
+    "premier": 1,
+    "premiers": 1,
+    "1er": 1,
+    "1ers": 1,
+    "deuxième": 2,
+    "deuxièmes": 2,
+    "second": 2,
+    "seconds": 2,
+    "2e": 2,
+    "2ème": 2,
+    "troisième": 3,
+    "troisièmes": 3,
+    "3e": 3,
+    "3ème": 3,
+    "quatrième": 4,
+    "quatrièmes": 4,
+    "4e": 4,
+    "4ème": 4,
+    "dernier": -1,
+    "derniers": -1,
+}
+_MONTHLY_RE: Final = re.compile(
+    r"(?<![\w])(?:tous\s+les|chaque|le|les)\s+(?P<ord>premiers?|1ers?|deuxièmes?|seconds?|2e|2ème"
+    rf"|troisièmes?|3e|3ème|quatrièmes?|4e|4ème|derniers?)\s+(?P<wd>{_WD})s?\s+"
+    r"(?:du\s+mois|de\s+chaque\s+mois|de\s+tous\s+les\s+mois|de\s+chaque\s+mois)",
+    re.I,
+)
+# Cheap gate: text without any of these has no date we can read.
+_PREFILTER_RE: Final = re.compile(
+    rf"{_MONTH}|\d{{1,2}}[/.-]\d{{1,2}}|{_WD}|demain|aujourd|ce\s+soir", re.I
+)
+
+# Times: "14h30", "18 h 30", "20h", "20:00", "18 heures".
+_TIME = r"(?:[01]?\d|2[0-3])\s?(?:h|heures?)\s?(?:[0-5]\d)?|(?:[01]?\d|2[0-3]):[0-5]\d"
+_TIME_RANGE_RE: Final = re.compile(
+    rf"(?<![\w:/])(?:(?P<lead>de|dès|des|à\s+partir\s+de|a\s+partir\s+de|à|a|entre|vers)\s+)?"
+    rf"(?P<t1>{_TIME})(?![\w:])"
+    rf"(?:\s*(?:à|a|-|–|—|>|et|jusqu['’]à)\s*(?P<t2>{_TIME})(?![\w:]))?",
+    re.I,
+)
+
+# Words that announce a coming event, near the date.
+_ANNOUNCE_RE: Final = re.compile(
+    r"rendez[- ]vous|\brdv\b|aura\s+lieu|auront\s+lieu|se\s+tiendra|se\s+déroulera|venez|"
+    r"rejoignez|rejoins|retrouvez|retrouvons|nous\s+vous\s+attendons|on\s+vous\s+attend|"
+    r"vous\s+invite|vous\s+proposons|vous\s+propose|organise|inscri|réserv|entrée\s+libre|"
+    r"gratuit|ouvert\s+à\s+tou|prochaine?s?\b|programme|au\s+menu|à\s+vos\s+agendas|"
+    r"save\s+the\s+date|ne\s+manquez|n['’]hésitez|apportez|accueillera|accueille|aura\s+le\s+plaisir|"
+    r"sera\s+(?:présent|animé|ouvert)|animé\s+par|atelier|soirée|permanence|repair|install|"
+    r"conférence|rencontre|apéro|fest|café|formation|initiation|projection|débat",
+    re.I,
+)
+# Words that recount the past or date something that is not an event.
+_PAST_RE: Final = re.compile(
+    r"\ba\s+eu\s+lieu|\bont\s+eu\s+lieu|s['’]est\s+(?:tenue?|déroulée?|terminée?|passée?)|"
+    r"se\s+sont\s+(?:tenus?|déroulée?s|retrouvée?s|réunie?s)|\bavons\s+(?:eu|été|accueilli|fait|"
+    r"passé|organisé|reçu|réuni|partagé)|\bont\s+(?:été|participé|pu|découvert|assisté|répondu|"
+    r"partagé|échangé|fait)|\bétai(?:t|ent)\b|\bfurent\b|\bfut\b|\ba\s+(?:tenu|réuni|rassemblé|"
+    r"accueilli|organisé|réélu|élu|présenté|été|permis|attiré|connu|fêté)|"
+    r"\b(?:samedi|dimanche|lundi|mardi|mercredi|jeudi|vendredi)\s+derni(?:er|ère)|"
+    r"\bla\s+semaine\s+dernière|\bl['’]an\s+dernier|\bl['’]année\s+dernière|\bc['’]était\b|"
+    r"\bmerci\s+(?:à|aux)|\bretour\s+sur\b|\bétions\b|\bnous\s+étions",
+    re.I,
+)
+_NOT_EVENT_RE: Final = re.compile(
+    r"publié|mis\s+à\s+jour|posté|mise\s+à\s+jour|rédigé|paru|date\s+limite|avant\s+le\b|"
+    r"jusqu['’]au|au\s+plus\s+tard|clôture|candidat|dépôt|depuis\s+le|né\s+le|née\s+le|"
+    r"fondée?\s+le|créée?\s+le|en\s+date\s+du|délibération|arrêté|dernière\s+modification|"
+    r"commentaire|fermé|fermeture|congés|vacances\s+du|horaires?",
+    re.I,
+)
+# A whole text that recounts, reports or offers a job: its dates are not upcoming events.
+_RETRO_DOC_RE: Final = re.compile(
+    r"\bretour\s+sur\b|\bretours?\s+en\s+images\b|\bcompte[- ]rendu\b|\bbilan\b|\ben\s+images\b|"
+    r"\bc['’]était\b|\bmerci\s+à\s+tou|\bmerci\s+aux\s+participant|\bs['’]est\s+(?:tenue?|déroulée?)"
+    r"|\ba\s+eu\s+lieu|\bont\s+eu\s+lieu|\brevivez\b|\bsouvenirs?\b",
+    re.I,
+)
+_JOB_DOC_RE: Final = re.compile(
+    r"offre\s+d['’]emploi|\brecrute\b|\brecrutons\b|\brecrutement\b|\bcdd\b|\bcdi\b|"
+    r"fiche\s+de\s+poste|prise\s+de\s+poste|\bsalaire\b|\bpostuler\b|\bcandidatures?\b|"
+    r"offre\s+de\s+stage|service\s+civique|\bcv\b|lettre\s+de\s+motivation|\bh/f\b|\bf/h\b",
+    re.I,
+)
+_OPENING_HOURS_RE: Final = re.compile(
+    rf"\bouvert(?:e|s|es)?\s+(?:du|le|les|tous\s+les)\s+{_WD}|horaires\s+d['’]ouverture|"
+    rf"\bdu\s+{_WD}\s+au\s+{_WD}\b|\btous\s+les\s+{_WD}s\b",
+    re.I,
+)
+
+# Titles that do not name an event.
+_GENERIC_TITLE_RE: Final = re.compile(
+    r"^(?:accueil|home|agenda|actualités?|actus?|news|blog|événements?|evenements?|"
+    r"nos\s+événements|à\s+venir|prochains?\s+événements?|page\s+d['’]accueil)$",
+    re.I,
+)
+
+# Places. French postcode + commune ("35600 Redon", "29120 Pont-l'Abbé").
+_NAME_WORD = r"[A-ZÉÈÊÀÂÎÔÛÇ][\w'’-]*"
+_LINK = r"(?:-|[ \t]+(?:de|du|des|la|le|les|l['’]|d['’]|sur|en|sous|aux?)[ \t]*|[ \t]+)"
+_COMMUNE = rf"{_NAME_WORD}(?:{_LINK}{_NAME_WORD}){{0,4}}"
+_POSTCODE_RE: Final = re.compile(rf"(?<!\d)(?P<pc>(?:[0-8]\d|9[0-5])\d{{3}})\s+(?P<city>{_COMMUNE})")
+_STREET_RE: Final = re.compile(
+    r"(?<![\w])(?P<street>\d{1,4}(?:\s?(?:bis|ter|b))?,?\s+(?:rue|avenue|av\.|boulevard|bd|place|"
+    r"chemin|route|impasse|allée|quai|cours|square|esplanade|venelle|hent|straed|"
+    r"ruelle|rond-point|lieu-dit|promenade|mail|parvis|zone|za|zi)\b[^,\n.;()]{2,60})",
+    re.I,
+)
+_VENUE_WORDS = (
+    r"maison|salle|médiathèque|mediatheque|bibliothèque|fablab|fab\s?lab|cantine|espace|centre|"
+    r"café|cafe|bar|mairie|école|lycée|collège|université|fac|faculté|mjc|tiers[- ]lieu|local|"
+    r"locaux|foyer|hall|gymnase|chapelle|pôle|hangar|ferme|auberge|pub|brasserie|librairie|"
+    r"théâtre|cinéma|cinema|halle|halles|manoir|château|abbaye|musée|campus|hackerspace|"
+    r"repair|ressourcerie|recyclerie|atelier\s+(?:de|du|des)\s+\w+|lab|labo|quai|jardin|parc|"
+    r"boutique|friche|site|tiers|cyber|arena|port|gare|cité|palais|auditorium|amphi"
+)
+_VENUE_RE: Final = re.compile(
+    r"(?<![\w])(?:à\s+la|à\s+l['’]|au|aux|chez|dans\s+la|dans\s+les\s+locaux\s+(?:de|du|des)|"
+    r"dans\s+le|en\s+salle|salle)\s+"
+    rf"(?P<venue>(?:(?:{_VENUE_WORDS})\b|{_NAME_WORD})"
+    r"(?:[ \t]+(?!à\s|a\s|de\s+\d|dès|pour|avec|afin|puis|et\s|le\s+\d|ce\s|ou\s|qui\s|où\s)"
+    r"[\w'’-]+){0,6})",
+    re.I,
+)
+_TOWN_RE: Final = re.compile(rf"(?<![\w])(?:à|a|sur)\s+(?P<town>{_COMMUNE})")
+_NOT_TOWN: Final = frozenset(
+    {w.casefold() for w in (*_WEEKDAYS, "partir", "Noël", "Pâques", "Toussaint", "La", "Le")}
+)
+_NOT_VENUE_START: Final = frozenset(
+    {
+        "programme",
+        "menu",
+        "découverte",
+        "suite",
+        "fois",
+        "cours",
+        "moins",
+        "plus",
+        "mois",
+        "lieu",
+        "rendez-vous",
+        "fin",
+        "début",
+        "besoin",
+        "sujet",
+        "occasion",
+        "place",
+        "heure",
+        "demande",
+        "maison",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProseEvent:
+    """One event read from text, with how sure we are of it."""
+
+    start: datetime
+    end: datetime | None
+    all_day: bool
+    location: Location
+    confidence: float
+    evidence: str
+
+
+@dataclass(slots=True)
+class ProseResult:
+    """What `extract_events` found: the events kept and, when none, why."""
+
+    events: list[ProseEvent] = field(default_factory=list)
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class _Candidate:
+    first: date
+    last: date | None
+    start_time: time | None
+    end_time: time | None
+    confidence: float
+    position: int
+    span_end: int
+    evidence: str
+    notes: list[str] = field(default_factory=list)
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+
+def has_date_hint(text: str) -> bool:
+    """True when `text` may contain a date: the cheap test run before anything costly."""
+    return bool(_PREFILTER_RE.search(text))
+
+
+def extract_events(
+    text: str,
+    *,
+    title: str = "",
+    published: datetime | None,
+    tz: tzinfo,
+    default_city: str | None = None,
+    max_events: int = 5,
+) -> ProseResult:
+    """The events announced in French `text` (and its `title`), most confident first.
+
+    `published` is the reference for dates written without a year (the next occurrence on or
+    after it) and for "ce jeudi" / "demain"; it is never an event date itself. Candidates
+    below `THRESHOLD` are dropped; when more distinct events than `max_events` remain, the text
+    is a list we cannot read safely and nothing is returned.
+    """
+    text = _normalize(text)
+    title = _normalize(title)
+    if not (has_date_hint(text) or has_date_hint(title)):
+        return ProseResult(reason="no date in the text")
+    base = published.astimezone(tz) if published is not None else None
+    reference = base.date() if base is not None else None
+    whole = f"{title}\n{text}" if title else text
+    doc_penalty = 0.0
+    head = f"{title}\n{text[:400]}"
+    if _RETRO_DOC_RE.search(head):
+        doc_penalty += 0.45
+    if _JOB_DOC_RE.search(whole):
+        doc_penalty += 0.5
+    candidates: list[_Candidate] = []
+    if title:
+        candidates.extend(
+            _with_bonus(c, 0.1) for c in _candidates(title, reference, in_title=True)
+        )
+    candidates.extend(_candidates(text, reference, in_title=False))
+    if not candidates:
+        return ProseResult(reason="no date in the text")
+    if title and _ANNOUNCE_RE.search(title):
+        # A title that names an event ("Atelier…", "Soirée…") vouches for the dates below it.
+        for candidate in candidates:
+            candidate.confidence += 0.1
+    if not candidates:
+        return ProseResult(reason="no date in the text")
+    for candidate in candidates:
+        candidate.confidence -= doc_penalty
+    kept = _merge([c for c in candidates if c.confidence >= THRESHOLD])
+    if not kept:
+        best = max(candidates, key=lambda c: c.confidence)
+        why = ", ".join(best.notes) or "not announced as an event"
+        return ProseResult(reason=f"dates found but none announces an event ({why})")
+    if len(kept) > max_events:
+        return ProseResult(
+            reason=f"{len(kept)} different dates: too many to tell which one is the event"
+        )
+    events: list[ProseEvent] = []
+    for candidate in kept:
+        start, end, all_day = _span(candidate, tz)
+        place_text = _paragraph_around(text, candidate) if candidate.position >= 0 else text
+        events.append(
+            ProseEvent(
+                start=start,
+                end=end,
+                all_day=all_day,
+                location=find_location(place_text, text, default_city),
+                confidence=round(min(candidate.confidence, 1.0), 2),
+                evidence=candidate.evidence,
+            )
+        )
+    return ProseResult(events=events)
+
+
+def parse_prose_datetime(
+    text: str, *, reference: datetime, tz: tzinfo
+) -> tuple[datetime, datetime | None, bool] | None:
+    """Read one date (and time) written in words, e.g. a CSS-selected "jeudi 3 avril à 14h30".
+
+    For short texts that are known to be a date (no confidence needed); None when no date is
+    found. A missing year is the next occurrence on or after `reference`.
+    """
+    text = _normalize(text)
+    found = _candidates(text, reference.astimezone(tz).date(), in_title=False, scored=False)
+    if not found:
+        return None
+    best = min(found, key=lambda c: c.position)
+    return _span(best, tz)
+
+
+def find_location(near: str, whole: str, default_city: str | None) -> Location:
+    """The place named in `near` (the event's paragraph), else in `whole`, else the default city."""
+    for text in (near, whole):
+        location = _location_in(text, default_city)
+        if location is not None:
+            return location
+    return parse_location(None, default_city)
+
+
+# --- candidates ---------------------------------------------------------------------------------
+
+
+def _normalize(text: str) -> str:
+    return (text or "").replace("\xa0", " ").replace("\u202f", " ").replace("’", "'")
+
+
+def _with_bonus(candidate: _Candidate, bonus: float) -> _Candidate:
+    candidate.confidence += bonus
+    candidate.position = -1  # from the title: look for the place in the whole text
+    return candidate
+
+
+def _candidates(
+    text: str, reference: date | None, *, in_title: bool, scored: bool = True
+) -> list[_Candidate]:
+    """Every date mention of `text`, with its time and a confidence."""
+    if not has_date_hint(text):
+        return []
+    ref = reference or date.today()
+    found: list[_Candidate] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= s or start >= e for s, e in taken)
+
+    for match in _RANGE_RE.finditer(text):
+        candidate = _from_range(match, ref)
+        if candidate is not None:
+            found.append(candidate)
+            taken.append(match.span())
+    for match in _DATE_RE.finditer(text):
+        if not free(*match.span()):
+            continue
+        day = _resolve(match["d"], match["m"], match["y"], match["wd"], ref)
+        if day is None:
+            continue
+        first, notes = day
+        found.append(_Candidate(first, None, None, None, 0.55, match.start(), match.end(), match[0], notes))
+        taken.append(match.span())
+    for match in _NUMERIC_RE.finditer(text):
+        if not free(*match.span()):
+            continue
+        numeric = _numeric_date(match, ref)
+        if numeric is None:
+            continue
+        first, notes = numeric
+        found.append(_Candidate(first, None, None, None, 0.5, match.start(), match.end(), match[0], notes))
+        taken.append(match.span())
+    for match in _RELATIVE_RE.finditer(text):
+        if not free(*match.span()):
+            continue
+        if reference is None:
+            continue  # "ce jeudi" means nothing without a publication date
+        first = _relative_day(match, reference)
+        found.append(_Candidate(first, None, None, None, 0.5, match.start(), match.end(), match[0]))
+        taken.append(match.span())
+    for match in _MONTHLY_RE.finditer(text):
+        if not free(*match.span()):
+            continue
+        first = _monthly_day(_ORDINALS[match["ord"].lower()], _weekday(match["wd"]), ref)
+        candidate = _Candidate(first, None, None, None, 0.5, match.start(), match.end(), match[0])
+        candidate.notes.append("recurring")
+        found.append(candidate)
+        taken.append(match.span())
+    found.sort(key=lambda c: c.position)
+    for index, candidate in enumerate(found):
+        limit = found[index + 1].position if index + 1 < len(found) else len(text)
+        _attach_time(candidate, text, limit)
+        if scored:
+            _score(candidate, text, reference, in_title=in_title)
+    return found
+
+
+def _resolve(
+    day_text: str, month_text: str | None, year_text: str | None, weekday_text: str | None, ref: date
+) -> tuple[date, list[str]] | None:
+    """The date of "vendredi 3 avril [2026]" read with dateparser, the year chosen by our rule."""
+    if month_text is None:
+        return None
+    day_number = 1 if day_text.lower() in ("1er", "premier") else int(day_text)
+    parsed = _day_month(day_number, month_text.lower().rstrip("."))
+    if parsed is None:
+        return None
+    day_number, month = parsed
+    weekday = _weekday(weekday_text) if weekday_text else None
+    return _choose_year(day_number, month, int(year_text) if year_text else None, weekday, ref)
+
+
+def _choose_year(
+    day_number: int, month: int, year: int | None, weekday: int | None, ref: date
+) -> tuple[date, list[str]] | None:
+    notes: list[str] = []
+    if year is not None:
+        try:
+            value = date(year, month, day_number)
+        except ValueError:
+            return None
+        if weekday is not None and value.weekday() != weekday:
+            notes.append("weekday contradicts the date")
+        return value, notes
+    options: list[date] = []
+    for candidate_year in (ref.year, ref.year + 1):
+        try:
+            options.append(date(candidate_year, month, day_number))
+        except ValueError:
+            continue  # 29 February
+    upcoming = [d for d in options if d >= ref]
+    if not upcoming:
+        return None
+    value = upcoming[0]
+    if weekday is not None and value.weekday() != weekday:
+        matching = [d for d in upcoming if d.weekday() == weekday and (d - ref).days < 400]
+        try:
+            past = date(ref.year, month, day_number)
+        except ValueError:
+            past = None
+        if matching:
+            value = matching[0]
+        elif past is not None and past < ref and past.weekday() == weekday:
+            notes.append("the weekday fits a past date")
+        else:
+            notes.append("weekday contradicts the date")
+    if (value - ref).days > 300:
+        notes.append("more than ten months after publication, probably past")
+    return value, notes
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_month(day_number: int, month_word: str) -> tuple[int, int] | None:
+    """(day, month) of "3 avril" with dateparser's French month names; None if impossible."""
+    parsed = _parser().get_date_data(f"{day_number} {month_word} 2000")
+    value = parsed.date_obj
+    if value is None:
+        return None
+    return value.day, value.month
+
+
+@functools.cache
+def _parser():  # type: ignore[no-untyped-def]
+    # Imported and built once: loading dateparser's language data costs ~0.1 s.
+    from dateparser.date import DateDataParser
+
+    return DateDataParser(
+        languages=["fr"],
+        settings={"DATE_ORDER": "DMY", "PREFER_DAY_OF_MONTH": "first", "STRICT_PARSING": True},
+    )
+
+
+def _weekday(text: str) -> int:
+    return _WEEKDAYS.index(text.lower())
+
+
+def _from_range(match: re.Match[str], ref: date) -> _Candidate | None:
+    month2 = match["m2"]
+    month1 = match["m1"] or month2
+    year2 = match["y2"]
+    year1 = match["y1"] or year2
+    second = _resolve(match["d2"], month2, year2, match["wd2"], ref)
+    if second is None:
+        return None
+    last, notes2 = second
+    first_day = _resolve(match["d1"], month1, year1, match["wd1"], ref)
+    if first_day is None:
+        return None
+    first, notes1 = first_day
+    if first > last and year1 is None:
+        try:
+            first = first.replace(year=last.year) if first.replace(year=last.year) <= last else first
+        except ValueError:
+            return None
+        if first > last:
+            first = first.replace(year=last.year - 1)
+    if first > last or (last - first).days > 62:
+        return None
+    notes = notes1 + [n for n in notes2 if n not in notes1]
+    sep = match["sep"].lower()
+    candidate = _Candidate(first, last, None, None, 0.55, match.start(), match.end(), match[0], notes)
+    if sep in ("et", "&") and (last - first).days > 1:
+        # "les 7 et 14 juin": two separate days, not a span; the first is the event we keep
+        # when it is announced, the second gets its own candidate through _DATE_RE.
+        candidate.last = None
+        candidate.span_end = match.start() + len(match["d1"]) + (len(match["wd1"] or "") + 1)
+    return candidate
+
+
+def _numeric_date(match: re.Match[str], ref: date) -> tuple[date, list[str]] | None:
+    day_number, month = int(match["d"]), int(match["m"])
+    if not (1 <= day_number <= 31 and 1 <= month <= 12):
+        return None
+    year_text = match["y"]
+    if match["s"] != "/" and year_text is None:
+        return None  # "12.05" or "3-4" are numbers, not dates
+    year = None
+    if year_text:
+        year = int(year_text) + (2000 if len(year_text) == 2 else 0)
+    weekday = _weekday(match["wd"]) if match["wd"] else None
+    return _choose_year(day_number, month, year, weekday, ref)
+
+
+def _relative_day(match: re.Match[str], reference: date) -> date:
+    weekday_text = match["wd"] or match["wd2"]
+    if weekday_text:
+        ahead = (_weekday(weekday_text) - reference.weekday()) % 7
+        if match["wd2"] and ahead == 0:
+            ahead = 7  # "jeudi prochain" written on a Thursday is next week
+        return reference + timedelta(days=ahead)
+    word = match["rel"].lower()
+    return reference + timedelta(days=1 if word.startswith("demain") else 0)
+
+
+def _monthly_day(ordinal: int, weekday: int, ref: date) -> date:
+    """The next "n-th weekday of the month" on or after `ref`."""
+    year, month = ref.year, ref.month
+    for _ in range(3):
+        day = _nth_weekday(year, month, ordinal, weekday)
+        if day >= ref:
+            return day
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return day
+
+
+def _nth_weekday(year: int, month: int, ordinal: int, weekday: int) -> date:
+    if ordinal > 0:
+        first = date(year, month, 1)
+        offset = (weekday - first.weekday()) % 7
+        day = first + timedelta(days=offset + 7 * (ordinal - 1))
+        return day if day.month == month else day - timedelta(days=7)
+    next_month = date(year + (month == 12), month % 12 + 1, 1)
+    last = next_month - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def _attach_time(candidate: _Candidate, text: str, limit: int) -> None:
+    """The time written right after the date (same sentence), or just before it."""
+    window_end = min(limit, candidate.span_end + 90)
+    after = text[candidate.span_end : window_end]
+    stop = re.search(r"[.!?](?:\s|$)|\n\s*\n", after)
+    if stop:
+        after = after[: stop.start()]
+    match = _TIME_RANGE_RE.search(after)
+    if match is None or _looks_like_duration(after, match):
+        before = text[max(0, candidate.position - 40) : candidate.position]
+        before = re.split(r"[.!?\n]", before)[-1]
+        match = _TIME_RANGE_RE.search(before)
+        if match is None or not before[match.end() :].strip(" ,") in ("", "le", "ce", "du"):
+            return
+    candidate.start_time = _clock(match["t1"])
+    candidate.end_time = _clock(match["t2"]) if match["t2"] else None
+
+
+def _looks_like_duration(text: str, match: re.Match[str]) -> bool:
+    before = text[max(0, match.start() - 12) : match.start()].lower()
+    return any(word in before for word in ("pendant", "durée", "environ", "dure "))
+
+
+def _clock(text: str) -> time | None:
+    digits = re.findall(r"\d+", text)
+    if not digits:
+        return None
+    hour = int(digits[0])
+    minute = int(digits[1]) if len(digits) > 1 else 0
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title: bool) -> None:
+    """Adjust the candidate's confidence from its date, its time and the words around it."""
+    sentence = _sentence_around(text, candidate.position, candidate.span_end)
+    before = text[max(0, candidate.position - 60) : candidate.position]
+    before = re.split(r"[.!?\n]", before)[-1]
+    score = candidate.confidence
+    if candidate.start_time is not None:
+        score += 0.2
+    if candidate.evidence.split()[0].lower() in _WEEKDAYS and not candidate.notes:
+        score += 0.1
+    for note in candidate.notes:
+        if note == "recurring":
+            continue
+        score -= 0.4 if "probably past" in note else 0.5
+    if reference is not None and candidate.first < reference:
+        score -= 0.6
+        candidate.notes.append("before the publication date")
+    if _ANNOUNCE_RE.search(sentence) or (in_title and _ANNOUNCE_RE.search(text)):
+        score += 0.15
+    if _PAST_RE.search(sentence):
+        score -= 0.45
+        candidate.notes.append("told in the past tense")
+    if _NOT_EVENT_RE.search(before) or _NOT_EVENT_RE.search(sentence[:80]):
+        score -= 0.4
+        candidate.notes.append("a publication date, deadline or opening hours")
+    if _OPENING_HOURS_RE.search(sentence):
+        score -= 0.3
+        candidate.notes.append("opening hours")
+    candidate.confidence = score
+
+
+def _sentence_around(text: str, start: int, end: int) -> str:
+    left = max(text.rfind(".", 0, start), text.rfind("\n", 0, start), text.rfind("!", 0, start))
+    right_candidates = [i for i in (text.find(". ", end), text.find("\n", end)) if i >= 0]
+    right = min(right_candidates) if right_candidates else len(text)
+    return text[left + 1 : right]
+
+
+def _paragraph_around(text: str, candidate: _Candidate) -> str:
+    left = text.rfind("\n\n", 0, candidate.position)
+    right = text.find("\n\n", candidate.span_end)
+    return text[left + 1 if left >= 0 else 0 : right if right >= 0 else len(text)]
+
+
+def _merge(candidates: list[_Candidate]) -> list[_Candidate]:
+    """One candidate per day: the timed one wins, then the most confident."""
+    by_day: dict[date, _Candidate] = {}
+    for candidate in candidates:
+        current = by_day.get(candidate.first)
+        if current is None:
+            by_day[candidate.first] = candidate
+            continue
+        better = (candidate.start_time is not None, candidate.last is not None, candidate.confidence)
+        worse = (current.start_time is not None, current.last is not None, current.confidence)
+        if better > worse:
+            if current.position >= 0 and candidate.position < 0:
+                candidate.position, candidate.span_end = current.position, current.span_end
+            by_day[candidate.first] = candidate
+    merged = sorted(by_day.values(), key=lambda c: c.first)
+    # A two-day span absorbs a single day inside it ("samedi 7 et dimanche 8 juin ... le 8").
+    spans = [c for c in merged if c.last is not None]
+    return [
+        c
+        for c in merged
+        if c.last is not None or not any(s.first < c.first <= s.last for s in spans if s.last)
+    ]
+
+
+def _span(candidate: _Candidate, tz: tzinfo) -> tuple[datetime, datetime | None, bool]:
+    last = candidate.last or candidate.first
+    if candidate.start_time is None:
+        start = datetime.combine(candidate.first, time(0), tzinfo=tz)
+        return start, datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz), True
+    start = datetime.combine(candidate.first, candidate.start_time, tzinfo=tz)
+    end = None
+    if candidate.end_time is not None:
+        end = datetime.combine(last, candidate.end_time, tzinfo=tz)
+        if end <= start:
+            end += timedelta(days=1)  # "de 21h à 1h"
+    elif candidate.last is not None and candidate.last != candidate.first:
+        end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
+    return start, end, False
+
+
+# --- places -------------------------------------------------------------------------------------
+
+
+def _location_in(text: str, default_city: str | None) -> Location | None:
+    if not text:
+        return None
+    postcode = _POSTCODE_RE.search(text)
+    street = _STREET_RE.search(text)
+    venue = _first_venue(text)
+    if postcode is None and street is None and venue is None:
+        town = _first_town(text)
+        if town is None:
+            return None
+        return parse_location(None, default_city, city=town)
+    name = venue
+    address = street["street"].strip(" ,") if street else None
+    if address and postcode:
+        address = address.split(postcode["pc"])[0].strip(" ,") or None
+    city = None
+    if postcode:
+        city = _trim_commune(postcode["city"])
+    else:
+        city = _first_town(text)
+    if name and address and address in name:
+        name = name.replace(address, "").strip(" ,") or None
+    return parse_location(
+        None,
+        default_city,
+        name=name,
+        address=address,
+        postcode=postcode["pc"] if postcode else None,
+        city=city,
+    )
+
+
+def _first_venue(text: str) -> str | None:
+    for match in _VENUE_RE.finditer(text):
+        venue = match["venue"].strip(" ,.")
+        words = venue.split()
+        if not words or words[0].lower() in _NOT_VENUE_START:
+            if not (len(words) > 1 and words[0].lower() == "maison"):
+                continue
+        if words[0].lower() in _WEEKDAYS or re.match(_MONTH + r"$", words[0], re.I):
+            continue
+        if words[0][0].islower() and not re.match(rf"(?:{_VENUE_WORDS})\b", venue, re.I):
+            continue
+        keyword = match[0][: match.start("venue") - match.start()].strip().lower()
+        name = venue
+        # Keep trailing capitalised words ("Maison des associations de Saint-Nicolas") but cut
+        # at a lowercase word that starts a new clause.
+        words = name.split()
+        cut = len(words)
+        for position, word in enumerate(words[1:], start=1):
+            if word.lower() in ("de", "du", "des", "la", "le", "l'", "d'", "les", "en", "sur"):
+                continue
+            if word[0].islower() and not re.match(rf"(?:{_VENUE_WORDS})$", word, re.I):
+                if position >= 1 and word.lower() not in ("numérique", "associations", "jeunes",
+                                                           "municipale", "culturel", "culturelle",
+                                                           "sociale", "social", "quartier",
+                                                           "communale", "polyvalente", "fêtes",
+                                                           "loisirs", "sports", "citoyenne",
+                                                           "citoyen", "solidaire", "partagé",
+                                                           "partagée", "jeunesse", "ville",
+                                                           "arts", "information", "multimédia",
+                                                           "multimedia", "rencontres", "habitants"):
+                    cut = position
+                    break
+        name = " ".join(words[:cut]).strip(" ,.'")
+        while name.split() and name.split()[-1].lower() in ("de", "du", "des", "la", "le", "les",
+                                                           "en", "sur", "d'", "l'"):
+            name = " ".join(name.split()[:-1])
+        if not name:
+            continue
+        if keyword == "salle" and not name.lower().startswith("salle"):
+            name = f"salle {name}"
+        if len(name) < 3:
+            continue
+        return name[0].upper() + name[1:]
+    return None
+
+
+def _first_town(text: str) -> str | None:
+    for match in _TOWN_RE.finditer(text):
+        town = _trim_commune(match["town"])
+        if town.split()[0].casefold() in _NOT_TOWN or re.match(_MONTH + r"$", town, re.I):
+            continue
+        if town.split()[0].casefold().rstrip("'") in ("l", "la", "le", "les"):
+            continue
+        return town
+    return None
+
+
+def _trim_commune(text: str) -> str:
+    """ "Redon Entrée libre" → "Redon": a commune is capitalised words and their link words."""
+    words = text.split()
+    kept: list[str] = []
+    for word in words:
+        if word[0].isupper() or word.lower() in ("de", "du", "des", "la", "le", "les", "sur",
+                                                 "en", "sous", "aux", "au") or word.lower().startswith(("l'", "d'")):
+            kept.append(word)
+        else:
+            break
+    while kept and not kept[-1][0].isupper() and not kept[-1].lower().startswith(("l'", "d'")):
+        kept.pop()
+    result = " ".join(kept).strip(" ,.")
+    return re.sub(r"\s+(?:Cedex|CEDEX)(?:\s+\d+)?$", "", result)
