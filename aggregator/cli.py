@@ -102,7 +102,7 @@ def _now(value: str | None, config: Config) -> datetime:
 
 def _fail(exc: AggregatorError) -> typer.Exit:
     err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
+    return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
 def _fetch_with_progress(

@@ -6,8 +6,9 @@ Pure functions, no I/O; the store calls them for a fetched source's new or chang
 
 Matching:
   1. Blocking: two records are compared only when their LOCAL days (agenda zone) overlap — same
-     day, or overlapping spans for multi-day events — and their titles share a word stem (the
-     first 4 letters of a normalized word). Cost grows with the events per day, not n².
+     day, or overlapping spans for multi-day events — and their titles share the stem (first 4
+     letters) of a distinctive word: one that is not generic like "atelier" or "apéro", unless a
+     title has only generic words. Cost grows with the events per day, not n².
   2. `compare` scores a pair: title similarity (rapidfuzz on normalized titles), start-time
      agreement and place agreement, weighted into one score. Hard vetoes keep apart what cannot
      be one event whatever the titles say: same source, starts more than 30 min apart, different
@@ -17,6 +18,8 @@ Matching:
      date-only record).
 
 Merging: `merge` builds the canonical fields of a cluster with the precedence table `MERGE_RULES`.
+Cancellation: the status is that of the first record in precedence order (the organizer's own
+calendar, in practice); a secondary listing saying "cancelled" does not cancel the event.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -50,8 +54,9 @@ TITLE_WEIGHT: Final = 0.6
 TIME_WEIGHT: Final = 0.2
 PLACE_WEIGHT: Final = 0.2
 # Below this title similarity nothing is merged, however well time and place agree: two
-# different events at the same place and time are common (parallel workshops).
-MIN_TITLE: Final = 0.55
+# different events at the same place and time are common (parallel workshops, kids' and adults'
+# sessions), so time and place alone must never carry a weak title over the threshold.
+MIN_TITLE: Final = 0.7
 NEAR_MINUTES: Final = 30
 # A multi-day event is blocked on at most this many days (a 3-month exhibition would otherwise be
 # compared with everything); overlap is still found through its first weeks.
@@ -84,7 +89,7 @@ _WORDY_DATE = re.compile(rf"\b(?:\d{{1,2}}(?:er)? (?:{_MONTHS})(?: \d{{4}})?|20\
 _STOP_WORDS: Final = _words(
     """
     a au aux avec ce ces chez d dans de des du en et l la le les leur n ou par pour qu que
-    s sa se ses son sur un une vos votre nos notre y
+    s sa se ses son sur un une vos votre nos notre y qui est
     the of and at in on for with to by
     agenda evenement event rdv rendez vous annule annulee annulation complet reporte
     lundi mardi mercredi jeudi vendredi samedi dimanche
@@ -99,32 +104,99 @@ GENERIC_WORDS: Final = _words(
     initiation initiations decouverte numerique numeriques libre libres logiciel logiciels
     journee journees fete festival stage stages animation animations mensuel mensuelle
     hebdomadaire groupe collectif fablab fab lab cantine tiers lieu
+    enfants enfant famille familles ados adultes debutant debutants debutantes avance avances
+    seniors tous public gratuit ouvert ouverte
     """
 )
 
 
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+
+
+_DIGIT = re.compile(r"\d")
+
+
 def fold(text: str) -> str:
     """Casefold, strip accents, turn punctuation and emoji into spaces: "Apéro !" → "apero"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    without_marks = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    text = text.casefold()
+    without_marks = (
+        text if text.isascii() else _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    )
     return " ".join(_NON_WORD.sub(" ", without_marks).split())
 
 
-def normalize_title(title: str, *, strip: Iterable[str] = ()) -> str:
+@lru_cache(maxsize=4096)
+def _fold_cached(text: str) -> str:
+    # Source names, towns and venues repeat across thousands of records.
+    return fold(text)
+
+
+def normalize_title(
+    title: str, *, strip: Iterable[str] = (), hosts: HostNames | None = None
+) -> str:
     """Title words that identify an event, e.g. "[Agenda] 12/05 Apéro numérique – 18h30" →
     "apero numerique": bracketed prefixes, dates, clock times, French stop words, weekdays and
-    months removed, and each phrase of `strip` (the collective's own name, the town) cut out.
-    Other numbers stay ("niveau 2", "#13"). Never empty when the title had words: stripping
-    stops short of erasing it.
+    months removed, and each phrase of `strip` (the collective's own name, the town) cut out,
+    then any other collective's name found in `hosts` ("… – La Vilaine Bidouille" in Agenda du
+    Libre's listing). Other numbers stay ("niveau 2", "#13"). Never empty when the title had
+    words: stripping stops short of erasing it.
     """
-    text = _NUMERIC_DATE.sub(" ", _CLOCK.sub(" ", _BRACKET_PREFIX.sub("", title)))
-    words = _WORDY_DATE.sub(" ", fold(text)).split()
+    words = list(_title_words(title))
     for phrase in strip:
-        cut = _cut_phrase(words, fold(phrase).split())
-        if cut:
-            words = cut
+        phrase_words = _fold_cached(phrase).split()
+        if phrase_words and phrase_words[0] in words:
+            cut = _cut_phrase(words, phrase_words)
+            if cut:
+                words = cut
+    if hosts:
+        for word in set(words) & hosts.keys():
+            for phrase in hosts[word]:
+                cut = _cut_phrase(words, list(phrase))
+                if cut:
+                    words = cut
     kept = [w for w in words if w not in _STOP_WORDS]
     return " ".join(kept) if kept else fold(title)
+
+
+@lru_cache(maxsize=65536)
+def _title_words(title: str) -> tuple[str, ...]:
+    # Cached: recurring events repeat their titles all year, in every source.
+    text = _BRACKET_PREFIX.sub("", title) if title.lstrip()[:1] in ("[", "{") else title
+    has_digits = _DIGIT.search(text) is not None
+    if has_digits:
+        text = _NUMERIC_DATE.sub(" ", _CLOCK.sub(" ", text))
+    folded = fold(text)
+    return tuple((_WORDY_DATE.sub(" ", folded) if has_digits else folded).split())
+
+
+HostNames = Mapping[str, tuple[tuple[str, ...], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceNames:
+    """The registered sources' names: each record's own (cut from its titles) and every
+    distinctive one, indexed by its first distinctive word, to cut a host's name from another
+    source's title."""
+
+    by_id: Mapping[str, str]
+    hosts: HostNames
+
+    def get(self, source_id: str) -> str | None:
+        return self.by_id.get(source_id)
+
+
+def source_names(by_id: Mapping[str, str]) -> SourceNames:
+    """Index names; generic ones ("Repair Café", "Fablab") are left out of `hosts`, since they
+    are also what events are called."""
+    hosts: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    for name in sorted(set(by_id.values())):
+        words = tuple(fold(name).split())
+        # Indexed by the first distinctive word ("vilaine" for "La Vilaine Bidouille"): titles
+        # are full of "la" and "atelier", rarely of "vilaine".
+        key = next((w for w in words if w not in GENERIC_WORDS and w not in _STOP_WORDS), None)
+        if key is not None:
+            hosts[key].append(words)
+    return SourceNames(dict(by_id), {k: tuple(v) for k, v in hosts.items()})
 
 
 def _cut_phrase(words: list[str], phrase: list[str]) -> list[str] | None:
@@ -159,6 +231,7 @@ _STREET_WORDS = {
 _ONLINE = frozenset({"en ligne", "online", "visio", "visioconference", "internet", "web"})
 
 
+@lru_cache(maxsize=8192)
 def normalize_city(city: str | None) -> str:
     """ "Saint-Brieuc Cedex 1" → "saint brieuc"; online pseudo-places give ""."""
     if not city:
@@ -170,6 +243,7 @@ def normalize_city(city: str | None) -> str:
     return "" if text in _ONLINE else text
 
 
+@lru_cache(maxsize=8192)
 def normalize_street(address: str | None) -> str:
     """ "12, r. de la Gare" → "12 rue gare": abbreviations expanded, stop words dropped."""
     if not address:
@@ -178,6 +252,7 @@ def normalize_street(address: str | None) -> str:
     return " ".join(w for w in words if w and w not in _STOP_WORDS)
 
 
+@lru_cache(maxsize=8192)
 def normalize_venue(name: str | None) -> str:
     if not name:
         return ""
@@ -188,17 +263,20 @@ def normalize_venue(name: str | None) -> str:
 # -- records -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs twice as much, ×100,000 records
 class MatchRecord:
-    """The matcher's view of one source's record: normalized once, compared many times."""
+    """The matcher's view of one source's record: normalized once, compared many times.
+    Treat it as immutable."""
 
     key: str
     source_id: str
     title: str  # as published, for explanations
     norm_title: str
     words: frozenset[str]
-    stems: frozenset[str]
+    stems: frozenset[str]  # first letters of every title word
+    keys: frozenset[str]  # stems of the distinctive (not generic) words, else all stems
     start: datetime
+    start_ts: float
     all_day: bool
     days: tuple[date, ...]
     postcode: str
@@ -221,52 +299,39 @@ def make_record(
     city: str | None,
     tz: tzinfo,
     strip: Iterable[str] = (),
+    hosts: HostNames | None = None,
 ) -> MatchRecord:
     """Normalize one record for matching; `strip` lists phrases to cut from the title (the
-    source's own name); the record's town is cut too, since places are compared separately."""
-    norm = normalize_title(title, strip=(*strip, *(c for c in (city,) if c)))
+    source's own name); the record's town and venue are cut too, since places are compared
+    separately."""
+    norm = normalize_title(title, strip=(*strip, *(p for p in (city, name) if p)), hosts=hosts)
     words = frozenset(norm.split())
-    local_start = start.astimezone(tz)
-    first = local_start.date()
-    effective_end = end if end is not None and end > start else start
-    # An end at local midnight belongs to the day before (iCalendar's exclusive end).
-    last = (effective_end.astimezone(tz) - timedelta(microseconds=1)).date()
-    span = max(0, min((last - first).days, MAX_BLOCK_DAYS - 1))
-    days = tuple(first + timedelta(days=i) for i in range(span + 1))
+    stems = frozenset(w[:STEM] for w in words if len(w) >= 2)
+    distinctive = frozenset(w[:STEM] for w in words - GENERIC_WORDS if len(w) >= 2)
+    first = start.astimezone(tz).date()
+    days: tuple[date, ...] = (first,)
+    if end is not None and end > start:
+        # An end at local midnight belongs to the day before (iCalendar's exclusive end).
+        last = (end.astimezone(tz) - timedelta(microseconds=1)).date()
+        span = min((last - first).days, MAX_BLOCK_DAYS - 1)
+        if span > 0:
+            days = tuple(first + timedelta(days=i) for i in range(span + 1))
     return MatchRecord(
         key=key,
         source_id=source_id,
         title=title,
         norm_title=norm,
         words=words,
-        stems=frozenset(w[:STEM] for w in words if len(w) >= 2),
-        start=start.astimezone(UTC),
+        stems=stems,
+        keys=distinctive or stems,
+        start=start,
+        start_ts=start.timestamp(),
         all_day=all_day,
         days=days,
         postcode=(postcode or "").strip()[:5],
         city=normalize_city(city),
         venue=normalize_venue(name),
         street=normalize_street(address),
-    )
-
-
-def record_from_event(
-    event: Event, settings: MatchSettings, strip: Iterable[str] = ()
-) -> MatchRecord:
-    loc = event.location
-    return make_record(
-        f"{event.source_id}\x1f{event.source_uid}",
-        event.source_id,
-        event.title,
-        event.start,
-        event.end,
-        event.all_day,
-        name=loc.name,
-        address=loc.address,
-        postcode=loc.postcode,
-        city=loc.city,
-        tz=settings.tz,
-        strip=strip,
     )
 
 
@@ -309,8 +374,8 @@ class Decision:
 def title_similarity(a: MatchRecord, b: MatchRecord) -> tuple[float, str]:
     """rapidfuzz on normalized titles: token-set ratio (one title may add words, e.g. the host's
     name), unless the words in common are only generic ones ("atelier"), then token-sort."""
-    if not a.stems & b.stems:
-        return 0.0, "titles share no word"
+    if not comparable(a, b):
+        return 0.0, "titles share no distinctive word"
     common = a.words & b.words
     extra_a, extra_b = a.words - b.words, b.words - a.words
     if common and common <= GENERIC_WORDS and a.words != b.words:
@@ -340,7 +405,7 @@ def time_agreement(a: MatchRecord, b: MatchRecord) -> tuple[float, str, str | No
         if timed.days[0] in dated.days:
             return 0.6, "one side gives only the date", None
         return 0.0, "date-only day does not contain the start", "different days"
-    delta = abs((a.start - b.start).total_seconds()) / 60
+    delta = abs(a.start_ts - b.start_ts) / 60
     if delta == 0:
         return 1.0, "same start", None
     if delta <= NEAR_MINUTES:
@@ -375,6 +440,18 @@ def place_agreement(a: MatchRecord, b: MatchRecord) -> tuple[float, str, str | N
 
 def _numbers(street: str) -> tuple[str, ...]:
     return tuple(w for w in street.split() if w.isdigit())
+
+
+def certainly_apart(a: MatchRecord, b: MatchRecord) -> bool:
+    """A cheap subset of `compare`'s vetoes (same source, starts too far apart, different
+    towns), so the bulk path skips the full scoring of pairs that can never match."""
+    if a.source_id == b.source_id:
+        return True
+    if not a.all_day and not b.all_day and abs(a.start_ts - b.start_ts) > NEAR_MINUTES * 60:
+        return True
+    if a.city and b.city and a.city != b.city:
+        return not (a.postcode and a.postcode == b.postcode)
+    return False
 
 
 def compare(a: MatchRecord, b: MatchRecord, threshold: float = DEFAULT_THRESHOLD) -> Decision:
@@ -415,13 +492,26 @@ class MatchStats:
     matched: int = 0
 
 
-def _block(records: Iterable[tuple[int, MatchRecord]]) -> dict[tuple[date, str], list[int]]:
-    blocks: dict[tuple[date, str], list[int]] = defaultdict(list)
-    for i, rec in records:
+def comparable(a: MatchRecord, b: MatchRecord) -> bool:
+    """The blocking rule on titles: one title's distinctive words (all its words when it has
+    only generic ones, e.g. "Apéro numérique") share a stem with the other's words."""
+    return not a.keys.isdisjoint(b.stems) or not b.keys.isdisjoint(a.stems)
+
+
+Block = dict[tuple[date, str], list[int]]
+
+
+def _block(records: Sequence[MatchRecord]) -> tuple[Block, Block]:
+    """Two indexes by (local day, stem): of every word, and of the distinctive words."""
+    by_stem: Block = defaultdict(list)
+    by_key: Block = defaultdict(list)
+    for i, rec in enumerate(records):
         for day in rec.days:
             for stem in rec.stems:
-                blocks[(day, stem)].append(i)
-    return blocks
+                by_stem[(day, stem)].append(i)
+            for key in rec.keys:
+                by_key[(day, key)].append(i)
+    return by_stem, by_key
 
 
 def match_pairs(
@@ -436,31 +526,35 @@ def match_pairs(
     (bulk path: no pool, the queries are compared among themselves). Returns the decisions that
     `keep` accepts (default: the matches), each pair once."""
     stats = stats if stats is not None else MatchStats()
+    only_matches = keep is None
     keep = keep or (lambda d: d.same)
     bulk = pool is None
     others: Sequence[MatchRecord] = queries if pool is None else pool
-    blocks = _block(enumerate(others))
-    seen: set[tuple[int, int]] = set()
+    by_stem, by_key = _block(others)
     result: list[Decision] = []
     for qi, query in enumerate(queries):
+        # `comparable` is symmetric: look a query's keys up among all stems, and its stems up
+        # among the keys; in the bulk path each unordered pair is taken once (oi > qi).
+        found: set[int] = set()
         for day in query.days:
+            for key in query.keys:
+                found.update(by_stem.get((day, key), ()))
             for stem in query.stems:
-                for oi in blocks.get((day, stem), ()):
-                    if bulk and oi <= qi:
-                        continue
-                    other = others[oi]
-                    if other.key == query.key or other.source_id == query.source_id:
-                        continue
-                    pair = (qi, oi)
-                    if pair in seen:
-                        continue
-                    seen.add(pair)
-                    stats.compared += 1
-                    decision = compare(query, other, threshold)
-                    if decision.same:
-                        stats.matched += 1
-                    if keep(decision):
-                        result.append(decision)
+                found.update(by_key.get((day, stem), ()))
+        for oi in found:
+            if bulk and oi <= qi:
+                continue
+            other = others[oi]
+            if other.key == query.key or other.source_id == query.source_id:
+                continue
+            stats.compared += 1
+            if only_matches and certainly_apart(query, other):
+                continue
+            decision = compare(query, other, threshold)
+            if decision.same:
+                stats.matched += 1
+            if keep(decision):
+                result.append(decision)
     return result
 
 
@@ -475,12 +569,13 @@ def cluster(
     ordered = sorted(
         (d for d in decisions if d.same), key=lambda d: (-d.score, min(d.a, d.b), max(d.a, d.b))
     )
+    matched = {(d.a, d.b) for d in ordered} | {(d.b, d.a) for d in ordered}
     for d in ordered:
         ra, rb = owner[d.a], owner[d.b]
         if ra == rb:
             continue
         left, right = members[ra], members[rb]
-        if not _compatible(left, right, by_key, threshold):
+        if not _compatible(left, right, by_key, matched, threshold):
             continue
         if len(left) < len(right):
             ra, rb, left, right = rb, ra, right, left
@@ -492,11 +587,19 @@ def cluster(
 
 
 def _compatible(
-    left: list[str], right: list[str], by_key: Mapping[str, MatchRecord], threshold: float
+    left: list[str],
+    right: list[str],
+    by_key: Mapping[str, MatchRecord],
+    matched: set[tuple[str, str]],
+    threshold: float,
 ) -> bool:
     if {by_key[k].source_id for k in left} & {by_key[k].source_id for k in right}:
         return False
-    return all(compare(by_key[x], by_key[y], threshold).veto is None for x in left for y in right)
+    return all(
+        (x, y) in matched or compare(by_key[x], by_key[y], threshold).veto is None
+        for x in left
+        for y in right
+    )
 
 
 # -- merging -------------------------------------------------------------------------------------
@@ -514,7 +617,8 @@ ORIGIN_RANK: Final[Mapping[str, int]] = {
 # THE field precedence table: how each canonical field is chosen among a cluster's records,
 # all of which are first ordered by `precedence_key` (origin rank, then who announced it first).
 MERGE_RULES: Final[Mapping[str, str]] = {
-    "title": "first record in precedence order",
+    "title": "first record in precedence order, skipping titles with a "
+    "bracketed prefix ('[Agenda] …') while another of the same origin rank has none",
     "start, end, all_day": "an explicit time over date-only, then precedence order",
     "location": "the most specific place (most parts filled), then precedence order",
     "description": "the longest description (already cleaned by the parsers)",
@@ -535,6 +639,16 @@ def merge(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The canonical columns of one cluster from its active records (see MERGE_RULES)."""
     ordered = sorted(rows, key=precedence_key)
     primary = ordered[0]
+    best_rank = ORIGIN_RANK.get(primary.get("origin") or "", 4)
+    titled = next(
+        (
+            r
+            for r in ordered
+            if ORIGIN_RANK.get(r.get("origin") or "", 4) == best_rank
+            and not _BRACKET_PREFIX.match(r["title"])
+        ),
+        primary,
+    )
     timed = [r for r in ordered if not r["all_day"]]
     when = timed[0] if timed else primary
     place = max(ordered, key=lambda r: sum(1 for p in _PLACE_PARTS if r[p]))  # first max wins
@@ -548,7 +662,7 @@ def merge(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 folded.add(name.casefold())
                 categories.append(name)
     return {
-        "title": primary["title"],
+        "title": titled["title"],
         "start": when["start"],
         "end": when["end"],
         "effective_end": when["effective_end"],

@@ -321,3 +321,23 @@ def _parse_offset(text: str) -> timezone:
     if hours > 14 or minutes > 59:
         raise ValueError(f"bad UTC offset {text!r}")
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+# "[Agenda] Apéro", "(Annonce) …", "Agenda : Apéro", "RDV - Apéro": labels, not the event's name.
+_TITLE_PREFIX_RE = re.compile(
+    r"^\s*(?:[\[(【{][^\])】}]{1,30}[\])】}]\s*[:\-–—|]?\s*"
+    r"|(?:agenda|annonce|événement|evenement|évènement|rendez-vous|rdv|à\s+venir|a\s+venir|"
+    r"save\s+the\s+date|info|infos|actu|actualité)\s*[:\-–—|]\s+)",
+    re.I,
+)
+
+
+def strip_title_prefix(title: str) -> str:
+    """Remove "[Agenda]"-style labels in front of a title; a title made only of one is kept."""
+    stripped = title
+    for _ in range(3):  # "[Agenda] [Brest] Apéro"
+        shorter = _TITLE_PREFIX_RE.sub("", stripped, count=1)
+        if shorter == stripped or not shorter.strip():
+            break
+        stripped = shorter
+    return stripped.strip()

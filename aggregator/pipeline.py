@@ -27,6 +27,7 @@ from aggregator.models import (
 )
 from aggregator.parsers import parse_document
 from aggregator.publish import publish_all
+from aggregator.publish.changes import STATE_FILE
 from aggregator.store import Explanation, RematchReport, Store
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,45 @@ def parse_fetched(
         return None, f"internal error while reading the document ({type(exc).__name__}: {exc})"
 
 
+MAX_FOLLOWED_LINKS = 5
+"""How many linked feeds/calendars of one page are read (a page may link one per category)."""
+
+
+def follow_links(
+    config: Config,
+    source: Source,
+    parsed: ParseResult,
+    now: datetime,
+    settings: FetchSettings | None = None,
+) -> None:
+    """Fetch and read the feeds/.ics files a page links to; add their events to `parsed`.
+
+    Only for sources whose `follow` asks for it. A linked document that fails adds a warning to
+    the page's result: the page's own events are kept.
+    """
+    links = parsed.links[:MAX_FOLLOWED_LINKS]
+    linked = [
+        source.model_copy(update={"url": url, "type": None, "selectors": None, "follow": ()})
+        for url in links
+    ]
+    results = fetch_sources(linked, None, settings or FetchSettings())
+    seen = {event.source_uid for event in parsed.events}
+    for linked_source, result in zip(linked, results, strict=True):
+        if result.status != FETCH_OK:
+            parsed.warnings.append(f"linked {result.url}: {result.error or 'not fetched'}")
+            continue
+        found, error = parse_fetched(config, linked_source, result, now)
+        if found is None:
+            parsed.warnings.append(f"linked {result.url}: {error}")
+            continue
+        parsed.items += found.items
+        parsed.warnings.extend(f"linked {result.url}: {warning}" for warning in found.warnings)
+        for event in found.events:
+            if event.source_uid not in seen:
+                seen.add(event.source_uid)
+                parsed.events.append(event)
+
+
 def fetch(
     config: Config,
     store: Store,
@@ -140,16 +180,18 @@ def fetch(
             for source_id in sorted(unknown)
         ]
         raise ConfigError(problems)
-    settings_ = match_settings(config)
+    matching = match_settings(config)
     for source, result in zip(sources, results, strict=True):
         parsed, error = parse_fetched(config, source, result, now)
+        if parsed is not None and parsed.links and source.follow:
+            follow_links(config, source, parsed, now, settings)
         changes = store.record_fetch(
             source,
             result,
             parsed,
             now,
             error=error,
-            settings=settings_,
+            settings=matching,
             accept_removals=source.id in accept_removals,
         )
         outcome = FETCH_FAILED if error else result.status
@@ -187,7 +229,13 @@ def dedupe(config: Config, store: Store, now: datetime) -> RematchReport:
 def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple[list[Path], int]:
     """Write every output from the stored events; return the paths and the number of events."""
     events = store.upcoming(config, now)
-    return publish_all(events, config, out_dir, now), len(events)
+    # changes.xml compares with the previous publication, remembered next to the database:
+    # that folder is what survives between scheduled runs (output/ is rebuilt each time).
+    in_memory = str(store.path) == ":memory:"
+    state = None if in_memory else store.path.parent / STATE_FILE
+    health = store.health(config.sources)
+    paths = publish_all(events, config, out_dir, now, health=health, state_path=state)
+    return paths, len(events)
 
 
 def run(

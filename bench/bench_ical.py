@@ -2,7 +2,9 @@
 
 Target (issue 3): our parse stays within 1.5x of `Calendar.from_ical` on the same bytes.
 The calendar looks like a real collective's export after years of use: mostly past events,
-a few recurring ones, TZID times.
+a few recurring ones, TZID times. Our parse reads the bytes once: non-recurring events that ended
+before the agenda window are dropped from the text before icalendar builds components, so the
+years of history cost a line scan, not a parse.
 
     .venv/bin/python bench/bench_ical.py [--events 10000] [--runs 5]
 """
@@ -74,7 +76,10 @@ def main() -> None:
     ours = timed(lambda: parse(document, source, context), args.runs)
     result = parse(document, source, context)
     base_median, our_median = statistics.median(baseline), statistics.median(ours)
-    print(f"calendar: {args.events} VEVENTs, {len(data) / 1e6:.1f} MB; {len(result.events)} events")
+    print(
+        f"calendar: {args.events} VEVENTs, {len(data) / 1e6:.1f} MB; {result.items} looked at, "
+        f"{len(result.events)} events kept (window and expanded occurrences)"
+    )
     print(f"icalendar Calendar.from_ical  median {base_median * 1000:8.1f} ms  runs {args.runs}")
     print(f"aggregator parsers.ical.parse median {our_median * 1000:8.1f} ms")
     print(f"ratio {our_median / base_median:.2f}x (target <= 1.50x)")

@@ -18,6 +18,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,18 +32,73 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BUDGET_SECONDS = 10.0
 PAGE_BUDGET_BYTES = 2_000_000
 TOWNS = [
-    "Brest", "Rennes", "Quimper", "Lorient", "Vannes", "Saint-Brieuc", "Saint-Malo", "Lannion",
-    "Morlaix", "Landerneau", "Plouzané", "Redon", "Fougères", "Vitré", "Dinan", "Concarneau",
-    "Douarnenez", "Guingamp", "Pontivy", "Ploërmel", "Auray", "Quimperlé", "Carhaix-Plouguer",
-    "Paimpol", "Lamballe", "Loudéac", "Dinard", "Cesson-Sévigné", "Bruz", "Lanester",
-    "Hennebont", "Landivisiau", "Crozon", "Châteaulin", "Pont-l'Abbé", "Rostrenen", "Josselin",
-    "Questembert", "Guérande", "Saint-Nazaire",
+    "Brest",
+    "Rennes",
+    "Quimper",
+    "Lorient",
+    "Vannes",
+    "Saint-Brieuc",
+    "Saint-Malo",
+    "Lannion",
+    "Morlaix",
+    "Landerneau",
+    "Plouzané",
+    "Redon",
+    "Fougères",
+    "Vitré",
+    "Dinan",
+    "Concarneau",
+    "Douarnenez",
+    "Guingamp",
+    "Pontivy",
+    "Ploërmel",
+    "Auray",
+    "Quimperlé",
+    "Carhaix-Plouguer",
+    "Paimpol",
+    "Lamballe",
+    "Loudéac",
+    "Dinard",
+    "Cesson-Sévigné",
+    "Bruz",
+    "Lanester",
+    "Hennebont",
+    "Landivisiau",
+    "Crozon",
+    "Châteaulin",
+    "Pont-l'Abbé",
+    "Rostrenen",
+    "Josselin",
+    "Questembert",
+    "Guérande",
+    "Saint-Nazaire",
 ]
 TAGS = [
-    "fablab", "repair-café", "logiciel libre", "install party", "apéro", "atelier", "conférence",
-    "initiation", "impression 3D", "électronique", "couture", "vie privée", "open data",
-    "cartographie", "OpenStreetMap", "wikipédia", "jeux vidéo", "code", "robotique", "radio",
-    "médiation numérique", "seniors", "jeunesse", "réemploi", "hackathon",
+    "fablab",
+    "repair-café",
+    "logiciel libre",
+    "install party",
+    "apéro",
+    "atelier",
+    "conférence",
+    "initiation",
+    "impression 3D",
+    "électronique",
+    "couture",
+    "vie privée",
+    "open data",
+    "cartographie",
+    "OpenStreetMap",
+    "wikipédia",
+    "jeux vidéo",
+    "code",
+    "robotique",
+    "radio",
+    "médiation numérique",
+    "seniors",
+    "jeunesse",
+    "réemploi",
+    "hackathon",
 ]
 
 
@@ -57,9 +113,7 @@ def make_config(collectives: int = 60) -> Config:
         )
         for i in range(collectives)
     )
-    return Config(
-        agenda=Agenda(base_url="https://agenda.example.org/numerique"), sources=sources
-    )
+    return Config(agenda=Agenda(base_url="https://agenda.example.org/numerique"), sources=sources)
 
 
 def make_events(count: int, config: Config) -> list[Event]:
@@ -94,7 +148,9 @@ def make_events(count: int, config: Config) -> list[Event]:
                     "bénévoles du collectif. Entrée libre, café offert.\n\nPlus d'infos : "
                     f"https://{source.id}.example.org/evenements/{i}"
                 ),
-                categories=(TAGS[i % len(TAGS)], TAGS[(i * 3) % len(TAGS)]),
+                categories=tuple(
+                    dict.fromkeys((TAGS[i % len(TAGS)], TAGS[(i * 3 + 1) % len(TAGS)]))
+                ),
                 status=CANCELLED if i % 50 == 0 else CONFIRMED,
                 last_modified=NOW - timedelta(days=i % 30),
                 uid=f"ev-{i}@agenda-numerique-bretagne",
@@ -113,10 +169,60 @@ def run_once(events: list[Event], config: Config, out: Path, state: Path) -> flo
     return time.perf_counter() - t0
 
 
+def breakdown(events: list[Event], config: Config) -> dict[str, float]:
+    """Seconds per renderer (in memory, no writing), to see where the time goes."""
+    from aggregator.publish.changes import compute_changes, render_changes
+    from aggregator.publish.feeds import plan_feeds, render_feeds, render_feeds_json
+    from aggregator.publish.html import render_pages
+    from aggregator.publish.ical import event_ics_path, render_calendar, render_event_files
+    from aggregator.publish.json import render_json
+    from aggregator.publish.rss import render_rss
+    from aggregator.publish.sources_page import render_sources_page
+
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[[], object]) -> object:
+        t0 = time.perf_counter()
+        result = fn()
+        timings[name] = time.perf_counter() - t0
+        return result
+
+    calendar = timed("calendar.ics", lambda: render_calendar(events, config, NOW))
+    timed("events/<uid>.ics", lambda: render_event_files(events, config))
+    planned = timed("plan feeds", lambda: plan_feeds(events, config))
+    timed(
+        "per-filter .ics + .xml",
+        lambda: render_feeds(planned, events, config, calendar, NOW),  # type: ignore[arg-type]
+    )
+    timed("feeds.json", lambda: render_feeds_json(planned, config))  # type: ignore[arg-type]
+    links = [f.link for f in planned]  # type: ignore[attr-defined]
+    timed(
+        "pages (index + months)",
+        lambda: render_pages(events, config, NOW, feeds=links, ics_href=event_ics_path),
+    )
+    timed("feed.xml", lambda: render_rss(events, config, NOW))
+    timed("events.json", lambda: render_json(events, config))
+    timed("sources.html", lambda: render_sources_page(config, events, None, NOW))
+    timed(
+        "changes.xml",
+        lambda: render_changes(
+            compute_changes(
+                {"version": 1, "since": NOW.isoformat(), "events": {}, "changes": []},
+                events,
+                config,
+                NOW,
+            ),
+            config,
+        ),
+    )
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--breakdown", action="store_true", help="also time each renderer")
     args = parser.parse_args()
     config = make_config()
     events = make_events(args.events, config)
@@ -130,13 +236,24 @@ def main() -> None:
         total = sum(p.stat().st_size for p in files)
         median = statistics.median(times)
         print(f"events: {args.events}, runs: {args.runs}")
-        print(f"publish_all (all outputs): median {median:.2f} s, runs "
-              + ", ".join(f"{t:.2f}" for t in times))
+        print(
+            f"publish_all (all outputs): median {median:.2f} s, runs "
+            + ", ".join(f"{t:.2f}" for t in times)
+        )
         print(f"ratio to the {BUDGET_SECONDS:.0f} s budget: {median / BUDGET_SECONDS:.2f}")
         print(f"files: {len(files)} ({total / 1e6:.1f} MB), HTML pages: {len(pages)}")
-        print(f"index.html: {(out / 'index.html').stat().st_size / 1e6:.2f} MB; biggest page "
-              f"{biggest.relative_to(out)}: {biggest.stat().st_size / 1e6:.2f} MB "
-              f"(budget {PAGE_BUDGET_BYTES / 1e6:.0f} MB)")
+        print(
+            f"index.html: {(out / 'index.html').stat().st_size / 1e6:.2f} MB; biggest page "
+            f"{biggest.relative_to(out)}: {biggest.stat().st_size / 1e6:.2f} MB "
+            f"(budget {PAGE_BUDGET_BYTES / 1e6:.0f} MB)"
+        )
+    if args.breakdown:
+        timings = breakdown(events, config)
+        for name, seconds in timings.items():
+            print(f"  {name:<24} {seconds:6.2f} s")
+        ical = ("calendar.ics", "events/<uid>.ics")
+        rest = sum(v for k, v in timings.items() if k not in ical)
+        print(f"  {'all but the two above':<24} {rest:6.2f} s (pages, feeds, JSON, changes)")
 
 
 if __name__ == "__main__":

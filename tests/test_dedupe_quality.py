@@ -15,7 +15,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from aggregator.dedupe import DEFAULT_THRESHOLD, Decision, MatchRecord, compare, make_record
+from aggregator.dedupe import (
+    DEFAULT_THRESHOLD,
+    Decision,
+    MatchRecord,
+    SourceNames,
+    compare,
+    make_record,
+    source_names,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 PAIRS = Path(__file__).parent / "fixtures" / "dedupe" / "pairs.yaml"
@@ -35,7 +43,7 @@ def _when(value: str) -> tuple[datetime, bool]:
     return datetime.fromisoformat(value.replace("Z", "+00:00")), False
 
 
-def _record(key: str, raw: dict[str, Any], names: dict[str, str]) -> MatchRecord:
+def _record(key: str, raw: dict[str, Any], names: SourceNames) -> MatchRecord:
     start, all_day = _when(raw["start"])
     end = _when(raw["end"])[0] if "end" in raw else (start + timedelta(days=1) if all_day else None)
     return make_record(
@@ -50,13 +58,14 @@ def _record(key: str, raw: dict[str, Any], names: dict[str, str]) -> MatchRecord
         postcode=raw.get("postcode"),
         city=raw.get("city"),
         tz=PARIS,
-        strip=(names[raw["source"]],),
+        strip=(names.by_id[raw["source"]],),
+        hosts=names.hosts,
     )
 
 
 def load_pairs() -> list[Pair]:
     data = yaml.safe_load(PAIRS.read_text(encoding="utf-8"))
-    names = data["sources"]
+    names = source_names(data["sources"])
     return [
         Pair(p["same"], p["note"], _record(f"{i}a", p["a"], names), _record(f"{i}b", p["b"], names))
         for i, p in enumerate(data["pairs"])
@@ -89,9 +98,14 @@ def test_labelled_set_is_big_and_balanced_enough() -> None:
 
 def test_pairwise_precision_and_recall() -> None:
     precision, recall, wrong = evaluate(DEFAULT_THRESHOLD)
-    print(f"\ndedupe quality: {len(load_pairs())} pairs, precision {precision:.3f}, recall {recall:.3f}")
+    print(
+        f"\ndedupe quality: {len(load_pairs())} pairs, "
+        f"precision {precision:.3f}, recall {recall:.3f}"
+    )
     for pair, decision in wrong:
-        print(f"  wrong ({'same' if pair.same else 'different'}): {pair.note}: {decision.describe()}")
+        print(
+            f"  wrong ({'same' if pair.same else 'different'}): {pair.note}: {decision.describe()}"
+        )
     assert precision >= 0.98, f"precision {precision:.3f}"
     assert recall >= 0.90, f"recall {recall:.3f}"
 

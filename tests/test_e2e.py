@@ -237,3 +237,106 @@ def test_result_does_not_depend_on_source_order(
     merged = [e for e in agenda.json_events() if e["title"] == "Apéro numérique"]
     assert len(merged) == 1
     assert sorted(s["id"] for s in merged[0]["sources"]) == ["bidouille", "cantine"]
+
+
+# -- deduplication and misbehaving sources (issue 5) ----------------------------------------------
+
+
+def _ics(uid_prefix: str, titles: list[str], first_day: int = 5) -> bytes:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//dedupe//FR"]
+    for day, title in enumerate(titles, start=first_day):
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{uid_prefix}-{day}@rotating.example",
+            f"DTSTAMP:202605{day:02d}T000000Z",
+            f"DTSTART;TZID=Europe/Paris:202605{day:02d}T180000",
+            f"DTEND;TZID=Europe/Paris:202605{day:02d}T200000",
+            f"SUMMARY:{title}",
+            "LOCATION:Cantine numérique\\, 12 rue de la Gare\\, 35600 Redon",
+            "END:VEVENT",
+        ]
+    lines.append("END:VCALENDAR")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+ROTATING = """\
+sources:
+  - id: rotating
+    name: Le Fablab qui tourne
+    url: {base}/rotating.ics
+    type: ical
+  - id: listing
+    name: Agenda du Libre
+    url: {base}/listing.ics
+    type: ical
+"""
+TITLES = ["Atelier Arduino", "Atelier Scratch", "Install party", "Apéro numérique", "Repair café"]
+
+
+@pytest.fixture
+def rotating(tmp_path: Path, http_server: LoopbackServer) -> Agenda:
+    agenda = Agenda(tmp_path, http_server)
+    agenda.config.write_text(ROTATING.format(base=http_server.base_url), encoding="utf-8")
+    http_server.add("/rotating.ics", _ics("run1", TITLES), content_type="text/calendar")
+    # Another source announces the apéro with its own wording.
+    listing = _ics("listing", ["[Agenda] Apéro numérique – Le Fablab qui tourne"], first_day=8)
+    http_server.add("/listing.ics", listing, content_type="text/calendar")
+    return agenda
+
+
+def test_rotating_uids_never_change_what_subscribers_see(rotating: Agenda) -> None:
+    code, output = rotating.cli("run")
+    assert code == 0, output
+    first = {e["title"]: e["uid"] for e in rotating.json_events()}
+    assert len(first) == 5
+    apero = next(e for e in rotating.json_events() if e["title"] == "Apéro numérique")
+    assert sorted(s["id"] for s in apero["sources"]) == ["listing", "rotating"]
+    for run in (2, 3):
+        rotating.server.add(
+            "/rotating.ics", _ics(f"run{run}", TITLES), content_type="text/calendar"
+        )
+        code, output = rotating.cli("run")
+        assert code == 0, output
+        assert {e["title"]: e["uid"] for e in rotating.json_events()} == first
+    code, output = rotating.cli("sources", "list", "--json")
+    health = {h["id"]: h for h in json.loads(output)}
+    assert health["rotating"]["uid_unstable"] is True
+    assert health["listing"]["uid_unstable"] is False
+    code, output = rotating.cli("sources", "list")
+    assert "rotating" in output and "UIDs" in output
+
+
+def test_mass_deletion_needs_accept_removals(rotating: Agenda) -> None:
+    assert rotating.cli("run")[0] == 0
+    apero_uid = next(e["uid"] for e in rotating.json_events() if e["title"] == "Apéro numérique")
+    rotating.server.add("/rotating.ics", _ics("run1", TITLES[:1]), content_type="text/calendar")
+    code, output = rotating.cli("run")
+    assert code == 0, output
+    assert "--accept-removals rotating" in output
+    assert len(rotating.json_events()) == 5
+    # The held removals are fetched again in full (no 304) so they can be accepted.
+    code, output = rotating.cli("run", "--accept-removals", "rotating")
+    assert code == 0, output
+    events = {e["title"]: e for e in rotating.json_events()}
+    # The apéro stays, announced by the listing only, under the UID subscribers already know.
+    listing_title = "[Agenda] Apéro numérique – Le Fablab qui tourne"
+    assert sorted(events) == ["Atelier Arduino", listing_title]
+    assert events[listing_title]["uid"] == apero_uid
+    code, output = rotating.cli("run", "--accept-removals", "nope")
+    assert code == 2 and "nope" in output
+
+
+def test_explain_and_dedupe_commands(rotating: Agenda) -> None:
+    assert rotating.cli("run")[0] == 0
+    apero = next(e for e in rotating.json_events() if e["title"] == "Apéro numérique")
+    code, output = rotating.cli("events", "--explain", apero["uid"])
+    assert code == 0, output
+    assert "2 record(s) merged" in output and "same event: score" in output
+    assert "listing" in output and "rotating" in output
+    code, output = rotating.cli("events", "--explain", "unknown@x")
+    assert code == 1 and "no event with UID" in output
+    before = rotating.outputs()
+    code, output = rotating.cli("dedupe")
+    assert code == 0 and "0 records moved" in output
+    assert rotating.cli("publish")[0] == 0
+    assert rotating.outputs()["calendar.ics"] == before["calendar.ics"]

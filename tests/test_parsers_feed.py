@@ -16,7 +16,13 @@ from parser_helpers import (
 )
 
 from aggregator.errors import ParseError
-from aggregator.models import Location, ParseResult
+from aggregator.models import (
+    ORIGIN_FEED,
+    ORIGIN_PROSE,
+    ORIGIN_STRUCTURED,
+    Location,
+    ParseResult,
+)
 from aggregator.parsers import feed
 
 
@@ -113,3 +119,54 @@ def test_custom_wordpress_fields_with_hours() -> None:
     assert event.start == datetime(2024, 6, 12, 18, 30, tzinfo=PARIS)
     assert event.end == datetime(2024, 6, 12, 20, tzinfo=PARIS)
     assert event.start.utcoffset() == timezone(timedelta(hours=2)).utcoffset(None)
+
+
+def test_origins_of_dated_items() -> None:
+    assert {e.origin for e in parse("rss-ev-module.xml").events} == {ORIGIN_FEED}
+    assert {e.origin for e in parse("rss-jsonld-in-content.xml").events} == {ORIGIN_STRUCTURED}
+
+
+def test_prose_items_use_the_publication_date_for_the_year() -> None:
+    result = parse("rss-prose-items.xml", city="Plouzané")
+    assert result.items == 4
+    raspberry, galette = result.events
+    assert raspberry.origin == ORIGIN_PROSE
+    assert raspberry.title == "Atelier Raspberry Pi"  # "[Agenda]" stripped
+    assert raspberry.source_uid == "https://cantine.example.org/?p=101"
+    assert (raspberry.start, raspberry.end) == (
+        datetime(2026, 4, 1, 14, tzinfo=PARIS),
+        datetime(2026, 4, 1, 16, 30, tzinfo=PARIS),
+    )
+    assert raspberry.location == Location("Salle Creac'h Gwen", None, "29280", "Plouzané")
+    assert raspberry.categories == ("Ateliers",)
+    # Published in December 2025: "vendredi 9 janvier" is January 2026, whatever today is.
+    assert galette.start == datetime(2026, 1, 9, 19, tzinfo=PARIS)
+    assert galette.location == Location("Bar Le Tempo", None, None, "Morlaix")
+    # The retrospective gives no event, and the source's health says so in one line.
+    assert result.warnings == [
+        "2 of 4 items: no event found (1 mention dates that do not announce an event)"
+    ]
+
+
+def test_structured_dates_win_over_prose() -> None:
+    body = """<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>
+    <item><title>Conférence</title><date_from>2024-06-12</date_from>
+    <description>Rendez-vous le jeudi 20 juin à 18h.</description></item></channel></rss>"""
+    [event] = feed.parse(document_from_bytes(body.encode()), make_source(), make_context()).events
+    assert event.start == datetime(2024, 6, 12, tzinfo=PARIS)
+    assert event.origin == ORIGIN_FEED
+
+
+def test_newsletter_item_names_each_event_by_its_sentence() -> None:
+    body = """<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>
+    <item><title>Lettre d'information de mars</title><guid>lettre-3</guid>
+    <pubDate>Mon, 02 Mar 2026 09:00:00 +0100</pubDate>
+    <description>&lt;p&gt;Atelier Linux le jeudi 12 mars à 18h au fablab.&lt;/p&gt;
+    &lt;p&gt;Repair café le samedi 21 mars de 9h30 à 12h.&lt;/p&gt;</description></item>
+    </channel></rss>"""
+    result = feed.parse(document_from_bytes(body.encode()), make_source(), make_context())
+    linux, repair = result.events
+    assert linux.title == "Atelier Linux le jeudi 12 mars à 18h au fablab"
+    assert repair.start == datetime(2026, 3, 21, 9, 30, tzinfo=PARIS)
+    assert repair.title.startswith("Repair café le samedi 21 mars")
+    assert (linux.source_uid, repair.source_uid) == ("lettre-3#2026-03-12", "lettre-3#2026-03-21")

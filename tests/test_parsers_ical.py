@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from parser_helpers import PARIS, document_from_bytes, fixture_document, make_context, make_source
 
+from aggregator.config import Agenda
 from aggregator.errors import ParseError
-from aggregator.models import CANCELLED, CONFIRMED, Event, Location, ParseResult
+from aggregator.models import (
+    CANCELLED,
+    CONFIRMED,
+    ORIGIN_ICAL,
+    Event,
+    Location,
+    ParseContext,
+    ParseResult,
+    Window,
+)
 from aggregator.parsers import ical
 
 
@@ -174,3 +186,222 @@ def test_not_a_calendar_raises_parse_error(body: bytes, message: str) -> None:
         ical.parse(document_from_bytes(body), make_source(), make_context())
     assert info.value.source_id == "corpus"
     assert info.value.url == "https://example.org/agenda/"
+
+
+# --- issue 3: one fixture per case in tests/fixtures/ical/ ------------------------------------
+
+ISSUE3 = Path(__file__).resolve().parent / "fixtures" / "ical"
+NOW = datetime(2026, 1, 10, 12, 0, tzinfo=PARIS)
+
+
+def issue3(
+    name: str, *, tz: ZoneInfo = PARIS, content: bytes | None = None, now: datetime = NOW
+) -> ParseResult:
+    """Parse a fixture with the agenda's default window (now - 1 day .. now + 365 days)."""
+    agenda = Agenda()
+    window = Window(
+        now - timedelta(days=agenda.past_days), now + timedelta(days=agenda.future_days)
+    )
+    data = content if content is not None else (ISSUE3 / name).read_bytes()
+    return ical.parse(
+        document_from_bytes(data), make_source(), ParseContext(tz=tz, window=window, now=now)
+    )
+
+
+def starts(result: ParseResult) -> dict[str, str]:
+    return {e.source_uid: e.start.isoformat() for e in result.events}
+
+
+def test_every_ical_event_says_it_came_from_ical() -> None:
+    for path in sorted(ISSUE3.glob("*.ics")):
+        result = issue3(path.name)
+        assert result.events, path.name
+        assert {e.origin for e in result.events} == {ORIGIN_ICAL}, path.name
+
+
+def test_vtimezone_defined_in_the_file_is_used_for_an_unknown_tzid() -> None:
+    result = issue3("vtimezone-in-file-custom-tzid.ics")
+    assert result.warnings == []
+    assert starts(result) == {
+        "winter@example.org": "2026-02-05T10:00:00-04:00",
+        "summer@example.org": "2026-07-05T10:00:00-03:00",
+    }
+
+
+def test_iana_tzid_without_vtimezone() -> None:
+    result = issue3("tzid-iana-without-vtimezone.ics")
+    events = by_uid(result)
+    montreal = events["montreal@example.org"]
+    assert montreal.start.isoformat() == "2026-02-10T12:00:00-05:00"
+    assert montreal.start.astimezone(PARIS).hour == 18
+    assert str(montreal.start.tzinfo) == "America/Montreal"
+    assert events["paris@example.org"].start.isoformat() == "2026-07-10T18:00:00+02:00"
+
+
+def test_windows_romance_standard_time_is_paris_in_winter_and_summer() -> None:
+    result = issue3("tzid-windows-romance-standard-time.ics")
+    assert result.warnings == []
+    events = by_uid(result)
+    for uid, expected in (
+        ("outlook-winter@example.org", "2026-02-12T14:00:00+01:00"),
+        ("outlook-summer@example.org", "2026-06-11T14:00:00+02:00"),
+    ):
+        assert events[uid].start.isoformat() == expected
+        assert str(events[uid].start.tzinfo) == "Europe/Paris"
+
+
+def test_google_x_wr_timezone_reads_floating_times_in_that_zone() -> None:
+    result = issue3("x-wr-timezone-google.ics")
+    events = by_uid(result)
+    # UTC times keep their instant; floating ones are read in X-WR-TIMEZONE, not in Paris.
+    assert events["utc-time@google.com"].start == datetime(2026, 2, 12, 22, tzinfo=UTC)
+    assert events["floating-time@google.com"].start.isoformat() == "2026-02-14T18:00:00-04:00"
+    weekly = [e for e in result.events if e.source_uid.startswith("weekly-utc@google.com/")]
+    assert [e.start.astimezone(UTC).isoformat() for e in weekly] == [
+        "2026-03-02T22:00:00+00:00",
+        "2026-03-09T22:00:00+00:00",
+    ]
+
+
+def test_utc_times() -> None:
+    [event] = issue3("utc-times.ics").events
+    assert event.start == datetime(2026, 1, 15, 17, 30, tzinfo=UTC)
+    assert event.start.astimezone(PARIS).isoformat() == "2026-01-15T18:30:00+01:00"
+    assert event.end == datetime(2026, 1, 15, 19, 30, tzinfo=UTC)
+
+
+def test_floating_times_are_read_in_the_source_zone() -> None:
+    [default] = issue3("floating-times.ics").events
+    assert default.start.isoformat() == "2026-07-18T20:00:00+02:00"
+    reunion = ZoneInfo("Indian/Reunion")  # a source configured with `timezone: Indian/Reunion`
+    [overseas] = issue3("floating-times.ics", tz=reunion).events
+    assert overseas.start.isoformat() == "2026-07-18T20:00:00+04:00"
+    assert overseas.start.tzinfo == reunion
+
+
+def test_all_day_single_multi_day_and_missing_dtend() -> None:
+    events = by_uid(issue3("all-day-single-and-multi-day.ics"))
+    assert all(e.all_day for e in events.values())
+    spans = {uid: (e.start.isoformat(), e.end and e.end.isoformat()) for uid, e in events.items()}
+    assert spans == {
+        "one-day@example.org": ("2026-06-13T00:00:00+02:00", "2026-06-14T00:00:00+02:00"),
+        # DTEND is exclusive: 27, 28 and 29 March (the last day already in summer time).
+        "three-days@example.org": ("2026-03-27T00:00:00+01:00", "2026-03-30T00:00:00+02:00"),
+        # No DTEND on a date: one day (RFC 5545 3.6.1).
+        "no-dtend@example.org": ("2026-07-04T00:00:00+02:00", "2026-07-05T00:00:00+02:00"),
+    }
+
+
+def test_duration_instead_of_dtend_and_missing_dtend() -> None:
+    events = by_uid(issue3("duration-and-missing-dtend.ics"))
+    night = events["duration@example.org"]
+    assert (night.start.isoformat(), night.end and night.end.isoformat()) == (
+        "2026-03-25T23:00:00+01:00",
+        "2026-03-26T03:30:00+01:00",
+    )
+    camp = events["duration-days@example.org"]
+    assert camp.all_day and camp.end == datetime(2026, 8, 3, tzinfo=PARIS)
+    no_end = events["no-end@example.org"]
+    assert no_end.end is None and no_end.start.isoformat() == "2026-04-01T09:00:00+02:00"
+
+
+def test_cancelled_event_sequence_and_last_modified() -> None:
+    events = by_uid(issue3("status-cancelled-event.ics"))
+    cancelled = events["cancelled@example.org"]
+    assert cancelled.status == CANCELLED
+    assert cancelled.source_sequence == 2
+    assert cancelled.last_modified == datetime(2026, 4, 10, 8, 15, tzinfo=UTC)
+    confirmed = events["confirmed@example.org"]
+    assert (confirmed.status, confirmed.source_sequence, confirmed.last_modified) == (
+        CONFIRMED,
+        0,
+        None,
+    )
+
+
+def test_folded_lines_with_crlf_or_lf_give_the_same_events() -> None:
+    crlf = (ISSUE3 / "folded-lines-crlf.ics").read_bytes()
+    assert b"\r\n " in crlf and b"\r\n\t" in crlf
+    for data in (crlf, crlf.replace(b"\r\n", b"\n")):
+        [event] = issue3("", content=data).events
+        assert event.title == (
+            "Rencontre des collectifs numériques de Plouzané, Landerneau et Creac'h Gwen"
+        )
+        assert event.description == (
+            "Première ligne\nseconde ligne; avec un point-virgule et une tabulation de pliage"
+        )
+        assert event.start.isoformat() == "2026-01-15T18:30:00+01:00"
+
+
+def test_latin1_bytes_lf_and_no_vcalendar_wrapper() -> None:
+    data = (ISSUE3 / "latin1-bytes-lf-no-wrapper.ics").read_bytes()
+    assert b"\xe9" in data and b"\r" not in data and b"VCALENDAR" not in data
+    [event] = issue3("latin1-bytes-lf-no-wrapper.ics").events
+    assert event.title == "Café réparation à Plouzané"
+    assert event.location.name == "Créac'h Gwen"
+    assert event.start.isoformat() == "2026-01-16T18:00:00+01:00"
+
+
+def test_utf8_bom() -> None:
+    [event] = issue3("utf8-bom.ics").events
+    assert event.title == "Après la marque d'ordre des octets"
+    assert event.all_day and event.start == datetime(2026, 1, 17, tzinfo=PARIS)
+
+
+def test_one_bad_property_skips_only_that_event_with_a_warning() -> None:
+    result = issue3("one-bad-property-skips-one-event.ics")
+    assert [e.source_uid for e in result.events] == [
+        "good-before@example.org",
+        "good-after@example.org",
+    ]
+    assert result.items == 3
+    [warning] = result.warnings
+    assert warning.startswith("event 'Date illisible' (UID bad@example.org): cannot be read")
+    assert "2026-01-21 18h00" in warning and warning.endswith("skipped")
+
+
+def test_past_single_events_are_dropped_before_parsing_but_counted() -> None:
+    """A long-lived calendar: only what has not ended before the window is read."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0"]
+    for day in range(1, 29):  # February 2026, each event 18:00-20:00 in Paris
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:day-{day}@example.org",
+            f"DTSTART;TZID=Europe/Paris:202602{day:02d}T180000",
+            f"DTEND;TZID=Europe/Paris:202602{day:02d}T200000",
+            f"SUMMARY:Soirée {day}",
+            "END:VEVENT",
+        ]
+    lines += [
+        # Past by its DTSTART, but a week long through DURATION: still running.
+        "BEGIN:VEVENT",
+        "UID:long@example.org",
+        "DTSTART;VALUE=DATE:20260210",
+        "DURATION:P10D",
+        "SUMMARY:Exposition",
+        "END:VEVENT",
+        # Past start, but recurring: expanded in the window, never dropped as a whole.
+        "BEGIN:VEVENT",
+        "UID:series@example.org",
+        "DTSTART;TZID=Europe/Paris:20260101T100000",
+        "RRULE:FREQ=WEEKLY;COUNT=12",
+        "SUMMARY:Hebdo",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    data = "\r\n".join(lines).encode()
+    result = issue3("", content=data, now=datetime(2026, 2, 20, 12, tzinfo=PARIS))
+    singles = sorted(e.source_uid for e in result.events if e.source_uid.startswith("day-"))
+    # The window starts 19 February 12:00; the 19th is kept (a day-precise test never drops a
+    # possibly running event) and so are the 17th and 18th (two days of margin for zones).
+    assert singles == [f"day-{day}@example.org" for day in range(17, 29)]
+    assert "long@example.org" in by_uid(result)
+    series = [e for e in result.events if e.source_uid.startswith("series@")]
+    # Thursdays at 10:00: 19 February ended before the window opened at 12:00.
+    assert [e.start.date().isoformat() for e in sorted(series, key=lambda e: e.start)] == [
+        "2026-02-26",
+        "2026-03-05",
+        "2026-03-12",
+        "2026-03-19",
+    ]
+    assert result.items == 30

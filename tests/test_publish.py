@@ -14,6 +14,9 @@ import feedparser
 import lxml.html
 import pytest
 from icalendar import Calendar
+from publish_helpers import CONFIG as AGENDA_CONFIG
+from publish_helpers import NOW as AGENDA_NOW
+from publish_helpers import agenda_events, agenda_health, publish_agenda
 
 from aggregator import publish
 from aggregator.config import Agenda, Config
@@ -27,7 +30,16 @@ from aggregator.publish import (
     render_json,
     render_rss,
 )
-from aggregator.publish.html import french_date, when_text
+from aggregator.publish.changes import compute_changes, render_changes
+from aggregator.publish.feeds import plan_feeds, render_feeds
+from aggregator.publish.html import (
+    description_html,
+    french_date,
+    render_pages,
+    slugify,
+    when_text,
+)
+from aggregator.publish.sources_page import french_error, french_notice, render_sources_page
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -244,6 +256,7 @@ def test_calendar_escapes_crlf_injection() -> None:
 def test_calendar_reads_back_with_vobject_using_our_vtimezone() -> None:
     """A second, independent parser; vobject builds its zone from our VTIMEZONE, not zoneinfo."""
     import vobject
+
     calendar = vobject.readOne(render_calendar(sample_events(), CONFIG).decode("utf-8"))
     starts = {ev.uid.value: ev.dtstart.value for ev in calendar.vevent_list}
     assert starts["repair@agenda-numerique-bretagne"].utcoffset() == timedelta(hours=2)
@@ -328,22 +341,25 @@ def test_html_structure_and_day_headings() -> None:
     assert page.get("lang") == "fr"
     assert page.xpath("//meta[@name='viewport']")
     assert page.findtext(".//title") == "Agenda du numérique en Bretagne"
-    headings = [h.text_content() for h in page.xpath("//h2")]
+    # Changed for issue 6: day headings read "jeudi 16 mai", the year only when it is not the
+    # current one (the year is in the page's month navigation).
+    headings = [h.text_content() for h in page.xpath("//section[@class='day']/h2")]
     assert headings == [
-        "dimanche 29 mars 2026",
-        "samedi 16 mai 2026",
-        "mercredi 20 mai 2026",
-        "samedi 13 juin 2026",
-        "mercredi 1er juillet 2026",
-        "mardi 1er septembre 2026",
-        "dimanche 25 octobre 2026",
+        "dimanche 29 mars",
+        "samedi 16 mai",
+        "mercredi 20 mai",
+        "samedi 13 juin",
+        "mercredi 1er juillet",
+        "mardi 1er septembre",
+        "dimanche 25 octobre",
     ]
     whens = [p.text_content() for p in page.xpath("//p[@class='when']")]
     assert "18 h 30 – 20 h" in whens
     assert "toute la journée" in whens
     assert "du mercredi 1er juillet au vendredi 3 juillet 2026" in whens
     assert "9 h" in whens
-    assert page.xpath("//footer")[0].text_content().strip() == (
+    # Changed for issue 6: the footer also links sources.html and the other outputs.
+    assert page.xpath("//footer/p")[-1].text_content().strip() == (
         "Page générée le dimanche 1er mars 2026 à 9 h."
     )
 
@@ -383,8 +399,12 @@ def test_html_subscribe_links() -> None:
 def test_html_escapes_markup_and_never_links_javascript() -> None:
     raw = render_html([hostile_event()], CONFIG, NOW)
     page = parse_html(raw)
-    assert page.xpath("//script") == []
-    assert b"<script" not in raw.lower()
+    # Changed for issue 6: the page carries exactly our own two scripts (the JSON-LD data block
+    # and the filter script), and no text from a source ever opens one.
+    scripts = page.xpath("//script")
+    assert [s.get("type") for s in scripts] == ["application/ld+json", None]
+    assert raw.lower().count(b"<script") == 2
+    assert "alert" not in scripts[1].text
     assert "<script>alert(1)</script>" in page.xpath("//h3")[0].text_content()
     for href in page.xpath("//@href"):
         assert not href.lower().startswith("javascript"), href
@@ -481,10 +501,10 @@ def test_publish_all_writes_every_file(tmp_path: Path) -> None:
     paths = publish_all(sample_events(), CONFIG, out, NOW)
     main = ["calendar.ics", "feed.xml", "index.html", "events.json"]
     assert [p.name for p in paths[:4]] == main
-    # Then one calendar per event (issue 3), in events/.
-    assert len(paths) == 4 + len(sample_events())
+    # Also one calendar per event (issue 3), in events/.
+    per_event = [p for p in paths if p.parent == out / "events"]
+    assert len(per_event) == len(sample_events())
     for path in paths:
-        assert path.parent == (out if path.name in main else out / "events")
         assert path.stat().st_size > 0
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) == sorted(
@@ -509,7 +529,10 @@ def test_later_run_only_changes_the_page_footer(tmp_path: Path) -> None:
     later = NOW + timedelta(hours=6)
     second = {p.name: p.read_bytes() for p in publish_all(sample_events(), CONFIG, tmp_path, later)}
     changed = sorted(name for name in first if first[name] != second[name])
-    assert changed == ["index.html"]
+    # Changed for issue 6: every HTML page has the footer (index, month pages, sources.html).
+    assert changed
+    assert all(name.endswith(".html") for name in changed), changed
+    assert "index.html" in changed and "sources.html" in changed
 
 
 def test_failing_render_leaves_previous_files_intact(
@@ -597,3 +620,312 @@ def test_when_text_for_an_event_past_midnight() -> None:
     assert when_text(event, PARIS) == (
         "du samedi 16 mai 2026, 21 h au dimanche 17 mai 2026, 1 h 30"
     )
+
+
+# --- issue 6: pages, feeds, changes, sources ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "slug"),
+    [
+        ("Plouzané", "plouzane"),
+        ("Pont-l'Abbé", "pont-l-abbe"),
+        ("Carhaix-Plouguer", "carhaix-plouguer"),
+        ("repair café", "repair-cafe"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("Impression 3D", "impression-3d"),
+    ],
+)
+def test_slugify(text: str, slug: str) -> None:
+    assert slugify(text) == slug
+
+
+def test_slugify_without_letters_is_still_distinct() -> None:
+    assert slugify("♥♥") != slugify("★★")
+    assert re_slug(slugify("♥♥"))
+
+
+def re_slug(value: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", value) is not None
+
+
+def test_description_is_escaped_linked_and_limited() -> None:
+    html = str(
+        description_html(
+            "<b>Gras</b> & café\nligne 2\n\nVoir https://example.org/a?b=1&c=2. "
+            "ou javascript:alert(1)"
+        )
+    )
+    assert "<b>" not in html and "&lt;b&gt;Gras&lt;/b&gt; &amp; café" in html
+    assert "<br>" in html and html.count("<p>") == 2
+    assert '<a href="https://example.org/a?b=1&amp;c=2" rel="noopener nofollow">' in html
+    assert 'href="javascript' not in html
+    long = description_html("mot " * 400)
+    assert len(str(long)) < 700 and str(long).endswith("…</p>")
+
+
+def test_jsonld_for_every_event_and_safe_in_script() -> None:
+    events = [*sample_events(), hostile_event()]
+    page = parse_html(render_html(events, CONFIG, NOW))
+    [block] = page.xpath("//script[@type='application/ld+json']")
+    assert "</script" not in block.text and "<" not in block.text
+    data = json.loads(block.text)
+    assert len(data) == len(events)
+    apero = next(item for item in data if item["name"] == "Apéro numérique")
+    assert apero["@type"] == "Event"
+    assert apero["startDate"] == "2026-05-16T18:30:00+02:00"
+    assert apero["location"]["address"]["addressLocality"] == "Plouzané"
+    assert [o["name"] for o in apero["organizer"]] == [FABLAB.name, TYFAB.name]
+    cancelled = next(item for item in data if item["name"] == "Atelier Linux")
+    assert cancelled["eventStatus"] == "https://schema.org/EventCancelled"
+    fete = next(item for item in data if item["name"] == "Fête du logiciel libre")
+    assert fete["startDate"] == "2026-06-13" and fete["endDate"] == "2026-06-13"
+    hostile = next(item for item in data if item["name"].startswith("<script>"))
+    assert "url" not in hostile  # javascript: dropped
+
+
+def test_pages_split_by_month_beyond_the_limit() -> None:
+    events = sample_events()
+    pages = render_pages(events, CONFIG, NOW, limit=2)
+    assert sorted(pages) == [
+        "index.html",
+        "mois/2026-03.html",
+        "mois/2026-05.html",
+        "mois/2026-06.html",
+        "mois/2026-07.html",
+        "mois/2026-09.html",
+        "mois/2026-10.html",
+    ]
+    index = parse_html(pages["index.html"])
+    assert len(index.xpath("//article")) == 2  # the next events only, whole days
+    months = index.xpath("//nav[@class='months']//a/@href")
+    assert "mois/2026-05.html" in months
+    may = parse_html(pages["mois/2026-05.html"])
+    assert may.findtext(".//h1") == "mai 2026"
+    assert len(may.xpath("//article")) == 2
+    # Links from a month page go up one folder.
+    assert "../calendar.ics" in may.xpath("//nav[@class='subscribe']/a/@href")
+    assert may.xpath("//nav[@class='months']//strong")[0].text_content() == "mai 2026"
+
+
+def test_a_busy_month_is_split_in_parts() -> None:
+    start = datetime(2026, 5, 4, 10, 0, tzinfo=PARIS)
+    events = [make_event(f"e{i}", f"Atelier {i}", start + timedelta(days=i)) for i in range(5)]
+    pages = render_pages(events, CONFIG, NOW, limit=2)
+    assert [p for p in sorted(pages) if p.startswith("mois/")] == [
+        "mois/2026-05-2.html",
+        "mois/2026-05-3.html",
+        "mois/2026-05.html",
+    ]
+    second = parse_html(pages["mois/2026-05-2.html"])
+    assert second.xpath("//a[@rel='prev']/@href") == ["../mois/2026-05.html"]
+    assert second.xpath("//a[@rel='next']/@href") == ["../mois/2026-05-3.html"]
+
+
+def test_page_offers_add_to_calendar_and_every_feed(tmp_path: Path) -> None:
+    out = publish_agenda(tmp_path / "output")
+    page = parse_html((out / "index.html").read_bytes())
+    adds = page.xpath("//a[@class='add']/@href")
+    assert len(adds) == len(agenda_events())
+    for href in adds:
+        assert (out / href).is_file(), href
+    feed_links = set(page.xpath("//details[@class='feeds']//a/@href"))
+    assert "webcal://agenda.example.org/numerique/villes/brest.ics" in feed_links
+    assert "villes/brest.xml" in feed_links and "collectifs/tyfab.ics" in feed_links
+    for feed in plan_feeds(agenda_events(), AGENDA_CONFIG):
+        assert feed.link.rss in feed_links
+        assert (out / feed.link.ics).is_file() and (out / feed.link.rss).is_file()
+
+
+def test_feeds_cover_cities_tags_and_every_collective() -> None:
+    planned = {(f.link.kind, f.link.slug): f for f in plan_feeds(agenda_events(), AGENDA_CONFIG)}
+    assert {slug for kind, slug in planned if kind == "ville"} == {
+        "brest",
+        "plouzane",
+        "landerneau",
+    }
+    assert planned[("ville", "plouzane")].link.label == "Plouzané"
+    assert {slug for kind, slug in planned if kind == "collectif"} == {
+        "tyfab",
+        "cantine-brest",
+        "repair-landerneau",
+    }
+    # The apéro is announced by two collectives: it is in both feeds.
+    tyfab = [e.uid for e in planned[("collectif", "tyfab")].events]
+    assert "apero@agenda-numerique-bretagne" in tyfab
+    assert planned[("theme", "logiciel-libre")].link.count == 3
+
+
+def test_ics_feeds_are_cut_from_the_calendar_with_the_same_bytes() -> None:
+    events = agenda_events()
+    planned = plan_feeds(events, AGENDA_CONFIG)
+    calendar = render_calendar(events, AGENDA_CONFIG, AGENDA_NOW)
+    outputs = render_feeds(planned, events, AGENDA_CONFIG, calendar, AGENDA_NOW)
+    brest = outputs["villes/brest.ics"]
+    for vevent in Calendar.from_ical(brest).walk("VEVENT"):
+        assert vevent.to_ical() in calendar
+    # Without a usable calendar the feeds are rendered on their own, with the same events.
+    fallback = render_feeds(planned, events, AGENDA_CONFIG, b"not a calendar", AGENDA_NOW)
+    assert vevents(fallback["villes/brest.ics"]).keys() == vevents(brest).keys()
+
+
+def test_stale_feeds_and_months_are_removed(tmp_path: Path) -> None:
+    out = publish_agenda(tmp_path / "output")
+    assert (out / "themes" / "communs.ics").exists()
+    assert (out / "mois" / "2026-06.html").exists()
+    may_only = [
+        e for e in agenda_events() if e.start.month == 5 and e.location.city != "Landerneau"
+    ]
+    publish_agenda(out, may_only)
+    assert not (out / "themes" / "communs.ics").exists()
+    assert not (out / "themes" / "communs.xml").exists()
+    assert not (out / "mois" / "2026-06.html").exists()
+    # A registered collective and a city named in sources.yaml keep their (now empty) feeds:
+    # subscriptions keep working.
+    assert (out / "collectifs" / "repair-landerneau.ics").exists()
+    assert (out / "villes" / "landerneau.ics").exists()
+    assert vevents((out / "villes" / "landerneau.ics").read_bytes()) == {}
+
+
+def test_changes_added_moved_cancelled_removed() -> None:
+    events = agenda_events()
+    first = compute_changes(None, events, AGENDA_CONFIG, AGENDA_NOW)
+    assert first["changes"] == []  # the first publication announces nothing
+    later = AGENDA_NOW + timedelta(hours=3)
+    by_uid = {e.uid: e for e in events}
+    moved = by_uid["soudure@agenda-numerique-bretagne"]
+    changed = [
+        e
+        for e in events
+        if e.uid not in ("soudure@agenda-numerique-bretagne", "osm@agenda-numerique-bretagne")
+    ]
+    changed = [
+        e.with_changes(status=CANCELLED) if e.uid.startswith("repair") else e for e in changed
+    ]
+    changed.append(moved.with_changes(start=moved.start + timedelta(days=1)))
+    changed.append(make_event("nouveau", "Nouvel atelier", datetime(2026, 6, 2, 18, tzinfo=PARIS)))
+    second = compute_changes(first, changed, AGENDA_CONFIG, later)
+    kinds = {(c["kind"], c["uid"].split("@")[0]) for c in second["changes"]}
+    assert kinds == {
+        ("ajout", "nouveau"),
+        ("deplacement", "soudure"),
+        ("annulation", "repair"),
+        ("retrait", "osm"),
+    }
+    feed = feedparser.parse(render_changes(second, AGENDA_CONFIG))
+    assert feed.bozo == 0
+    titles = sorted(entry.title for entry in feed.entries)
+    assert "Annulé : dimanche 17 mai 2026, 10 h – Repair café" in titles
+    assert any(t.startswith("Déplacé : samedi 16 mai 2026, 14 h – Atelier soudure") for t in titles)
+    moved_entry = next(e for e in feed.entries if e.title.startswith("Déplacé"))
+    assert "Au lieu de : vendredi 15 mai 2026, 14 h" in moved_entry.summary
+    # Publishing the same agenda again adds nothing; the history is kept.
+    third = compute_changes(second, changed, AGENDA_CONFIG, later + timedelta(hours=3))
+    assert third["changes"] == second["changes"]
+    # An event that simply took place is not news.
+    past = compute_changes(third, changed, AGENDA_CONFIG, datetime(2026, 7, 1, tzinfo=UTC))
+    assert [c for c in past["changes"] if c not in third["changes"]] == []
+
+
+def test_changes_feed_is_stable_across_identical_runs(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    state = tmp_path / "state.json"
+    publish_all(agenda_events(), AGENDA_CONFIG, out, AGENDA_NOW, state_path=state)
+    publish_all(agenda_events()[1:], AGENDA_CONFIG, out, AGENDA_NOW, state_path=state)
+    first = (out / "changes.xml").read_bytes()
+    assert b"Retir" in first
+    publish_all(agenda_events()[1:], AGENDA_CONFIG, out, AGENDA_NOW, state_path=state)
+    assert (out / "changes.xml").read_bytes() == first
+
+
+def test_sources_page_shows_health_in_french() -> None:
+    raw = render_sources_page(AGENDA_CONFIG, agenda_events(), agenda_health(), AGENDA_NOW)
+    page = parse_html(raw)
+    sections = {s.get("id"): s.text_content() for s in page.xpath("//section")}
+    assert set(sections) == {"tyfab", "cantine-brest", "repair-landerneau"}
+    assert "à jour" in sections["tyfab"]
+    assert "mardi 12 mai 2026 à 9 h 55" in sections["tyfab"]
+    failing = sections["repair-landerneau"]
+    assert "en échec" in failing
+    assert "l’adresse n’existe plus sur le site (erreur 404)" in failing
+    assert "HTTP 404 Not Found" in failing  # the technical detail, for whoever fixes it
+    assert page.xpath("//section[@id='tyfab']//h2/a/@href") == ["https://tyfab.example/"]
+    unknown = parse_html(render_sources_page(AGENDA_CONFIG, [], None, AGENDA_NOW))
+    assert "pas encore consulté" in unknown.text_content()
+
+
+@pytest.mark.parametrize(
+    ("reason", "french"),
+    [
+        ("HTTP 500 Internal Server Error: the server had a problem", "problème (erreur 500)"),
+        ("timed out after 10 s waiting for x to answer", "pas répondu à temps"),
+        ("could not resolve host 'x.example': the name does not exist", "introuvable"),
+        ("something nobody foresaw", "n’a pas pu être lu"),
+    ],
+)
+def test_french_errors(reason: str, french: str) -> None:
+    assert french in (french_error(reason) or "")
+
+
+def test_store_notices_are_said_in_french() -> None:
+    held = french_notice(
+        "kept 3 of 10 upcoming events the source no longer lists (run 1 of 3): a broken page?"
+    )
+    assert held is not None and "nous gardons encore 3 des 10 événements" in held
+    unstable = french_notice("the source changes its event UIDs at every fetch")
+    assert unstable is not None and "identifiants" in unstable
+    assert french_notice(None) is None
+
+
+def test_feeds_without_base_url_have_no_self_link_and_relative_links(tmp_path: Path) -> None:
+    config = AGENDA_CONFIG.model_copy(update={"agenda": Agenda()})
+    out = tmp_path / "output"
+    publish_all(agenda_events(), config, out, AGENDA_NOW)
+    for path in [out / "feed.xml", out / "changes.xml", out / "villes" / "brest.xml"]:
+        feed = feedparser.parse(path.read_bytes())
+        assert feed.bozo == 0, path
+        assert not [link for link in feed.feed.get("links", []) if link.rel == "self"]
+    assert b"<link>../</link>" in (out / "villes" / "brest.xml").read_bytes()
+    page = parse_html((out / "index.html").read_bytes())
+    hrefs = page.xpath("//@href")
+    assert "villes/brest.ics" in hrefs and not any(h.startswith("webcal:") for h in hrefs)
+    listing = json.loads((out / "feeds.json").read_text(encoding="utf-8"))
+    assert "webcal_url" not in listing["feeds"][0]
+
+
+def test_many_events_keep_every_page_small() -> None:
+    start = datetime(2026, 5, 13, 9, 0, tzinfo=PARIS)
+    events = [
+        make_event(
+            f"e{i}",
+            f"Atelier {i}",
+            start + timedelta(hours=5 * i),
+            description="Venez réparer, bidouiller et apprendre ensemble. " * 20,
+            location=PLACE,
+            categories=("atelier", "fablab"),
+            sources=(FABLAB, TYFAB),
+        )
+        for i in range(1500)
+    ]
+    pages = render_pages(events, CONFIG, NOW)
+    index = parse_html(pages["index.html"])
+    assert 0 < len(index.xpath("//article")) <= 300
+    shown = sum(len(parse_html(data).xpath("//article")) for p, data in pages.items() if "/" in p)
+    assert shown == len(events)  # every event is on exactly one month page
+    assert max(len(data) for data in pages.values()) < 2_000_000
+
+
+def test_pipeline_keeps_the_state_beside_the_database(tmp_path: Path) -> None:
+    from aggregator.pipeline import publish as pipeline_publish
+    from aggregator.store import Store
+
+    with Store(tmp_path / "data" / "agenda.db") as store:
+        paths, count = pipeline_publish(AGENDA_CONFIG, store, tmp_path / "output", AGENDA_NOW)
+    assert count == 0
+    assert tmp_path / "data" / "publish-state.json" in paths
+    assert (tmp_path / "data" / "publish-state.json").is_file()
+    assert not (tmp_path / "output" / "publish-state.json").exists()
+    page = parse_html((tmp_path / "output" / "sources.html").read_bytes())
+    assert len(page.xpath("//section[@class='collective']")) == len(AGENDA_CONFIG.sources)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from aggregator import store as store_module
 from aggregator.config import Config, parse_config
+from aggregator.dedupe import MatchSettings
 from aggregator.errors import StoreError
 from aggregator.models import (
     CANCELLED,
@@ -21,7 +24,7 @@ from aggregator.models import (
     Location,
     ParseResult,
 )
-from aggregator.store import Store
+from aggregator.store import _MIGRATIONS, Store
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=PARIS)
@@ -257,3 +260,334 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("this is not sqlite " * 100)
     with pytest.raises(StoreError, match="cannot open the database"):
         Store(path)
+
+
+# -- deduplication across sources (issue 5) --------------------------------------------------------
+
+MANY = parse_config(
+    "sources:\n"
+    + "".join(
+        f"  - id: s{i}\n    name: Source {i}\n    url: https://s{i}.example.org/a.ics\n"
+        for i in range(8)
+    )
+)
+
+
+def save_many(store: Store, source_id: str, events: list[Event], now: datetime = NOW, **kw: Any):
+    return store.record_fetch(
+        MANY.source(source_id), ok(source_id), ParseResult(events=events), now, **kw
+    )
+
+
+def test_variant_titles_from_two_sources_are_one_event_with_stable_uid(store: Store) -> None:
+    save(
+        store,
+        "bidouille",
+        [event("bidouille", "a", "[Agenda] Apéro numérique – La Vilaine Bidouille", 3)],
+    )
+    [alone] = store.upcoming(CONFIG, NOW)
+    later = NOW + timedelta(hours=1)
+    save(store, "cantine", [event("cantine", "p", "Apéro numérique", 3, url="https://c/1")], later)
+    [merged] = store.upcoming(CONFIG, later)
+    assert merged.uid == alone.uid
+    assert [s.id for s in merged.sources] == ["bidouille", "cantine"]
+    # Re-running both sources on the same input changes nothing at all.
+    before = store.dump_events()
+    save(
+        store,
+        "bidouille",
+        [event("bidouille", "a", "[Agenda] Apéro numérique – La Vilaine Bidouille", 3)],
+        later,
+    )
+    save(store, "cantine", [event("cantine", "p", "Apéro numérique", 3, url="https://c/1")], later)
+    assert store.dump_events() == before
+
+
+def test_higher_origin_joining_takes_precedence_and_bumps_sequence_once(store: Store) -> None:
+    save(
+        store, "cantine", [event("cantine", "p", "Apéro numérique à la cantine", 3, origin="prose")]
+    )
+    [first] = store.upcoming(CONFIG, NOW)
+    later = NOW + timedelta(hours=1)
+    ical = event("bidouille", "a", "Apéro numérique", 3, origin="ical", description="Détails")
+    save(store, "bidouille", [ical], later)
+    [merged] = store.upcoming(CONFIG, later)
+    assert merged.uid == first.uid
+    assert merged.title == "Apéro numérique"
+    assert merged.sequence == first.sequence + 1
+    rows = list(store.db.query("SELECT source_id, origin FROM source_events ORDER BY source_id"))
+    assert rows == [
+        {"source_id": "bidouille", "origin": "ical"},
+        {"source_id": "cantine", "origin": "prose"},
+    ]
+    save(store, "bidouille", [ical], later + timedelta(hours=1))
+    [again] = store.upcoming(CONFIG, later)
+    assert again.sequence == merged.sequence
+
+
+def test_cancellation_by_the_primary_source_cancels_but_not_by_a_listing(store: Store) -> None:
+    organizer = event("bidouille", "a", "Apéro numérique", 3, origin="ical")
+    listing = event("cantine", "p", "Apéro numérique", 3, origin="feed")
+    save(store, "bidouille", [organizer])
+    save(store, "cantine", [listing.with_changes(status=CANCELLED)])
+    [still] = store.upcoming(CONFIG, NOW)
+    assert still.status != CANCELLED
+    save(store, "bidouille", [organizer.with_changes(status=CANCELLED)])
+    [cancelled] = store.upcoming(CONFIG, NOW)
+    assert cancelled.status == CANCELLED and cancelled.uid == still.uid
+
+
+def test_event_dropped_by_every_source_leaves_upcoming_but_is_kept(store: Store) -> None:
+    save(store, "bidouille", [event("bidouille", "a", "Apéro numérique", 3)])
+    save(store, "cantine", [event("cantine", "p", "Apéro numérique", 3)])
+    save(store, "bidouille", [])
+    assert len(store.upcoming(CONFIG, NOW)) == 1
+    save(store, "cantine", [])
+    assert store.upcoming(CONFIG, NOW) == []
+    [history] = store.dump_events()
+    assert history["title"] == "Apéro numérique" and history["active"] == 0
+
+
+def test_a_record_that_stops_matching_leaves_and_the_event_keeps_its_uid(store: Store) -> None:
+    save(store, "bidouille", [event("bidouille", "a", "Apéro numérique", 3)])
+    save(store, "cantine", [event("cantine", "p", "Apéro numérique", 3)])
+    [merged] = store.upcoming(CONFIG, NOW)
+    save(store, "cantine", [event("cantine", "p", "Atelier Scratch", 3)])
+    events = {e.title: e for e in store.upcoming(CONFIG, NOW)}
+    assert set(events) == {"Apéro numérique", "Atelier Scratch"}
+    assert events["Apéro numérique"].uid == merged.uid
+    assert events["Atelier Scratch"].uid != merged.uid
+
+
+def test_hard_negatives_stay_apart_in_the_store(store: Store) -> None:
+    redon = Location(None, None, "35600", "Redon")
+    rennes = Location(None, None, "35000", "Rennes")
+    save(store, "bidouille", [event("bidouille", "a", "Atelier réparation", 3, location=redon)])
+    save(store, "cantine", [event("cantine", "b", "Atelier réparation", 3, location=rennes)])
+    save(
+        store,
+        "cantine",
+        [
+            event("cantine", "b", "Atelier réparation", 3, location=rennes),
+            event("cantine", "c", "Atelier réparation", 10, location=redon),
+        ],
+    )
+    assert len(store.upcoming(CONFIG, NOW)) == 3
+
+
+def test_uid_rotation_is_detected_and_published_uids_do_not_change(store: Store) -> None:
+    def export(run: int) -> list[Event]:
+        # Same five events; the server invents new UIDs at every request.
+        return [
+            event("s0", f"{run}-{i}@random", f"Atelier {name}", 2 + i)
+            for i, name in enumerate(["Arduino", "Scratch", "Blender", "Linux", "Inkscape"])
+        ]
+
+    save_many(store, "s0", export(1))
+    config = MANY
+    before = {e.title: e.uid for e in store.upcoming(config, NOW)}
+    for run in (2, 3, 4):
+        later = NOW + timedelta(hours=run)
+        changes = save_many(store, "s0", export(run), later)
+        assert (changes.new, changes.removed) == (0, 0)
+        after = {e.title: e.uid for e in store.upcoming(config, later)}
+        assert after == before
+    [health] = store.health([MANY.source("s0")])
+    assert health.uid_unstable and health.notice and "UIDs" in health.notice
+    # Content changes still reach subscribers under fingerprint identity: an added event is new.
+    more = [*export(5), event("s0", "new@random", "Atelier KiCad", 9)]
+    assert save_many(store, "s0", more, NOW + timedelta(hours=5)).new == 1
+
+
+def test_mass_deletion_is_held_until_accepted(store: Store) -> None:
+    full = [event("s1", f"e{i}", f"Atelier {i}", 2 + i) for i in range(6)]
+    save_many(store, "s1", full)
+    changes = save_many(store, "s1", full[:1], NOW + timedelta(hours=1))
+    assert (changes.removed, changes.held) == (0, 5)
+    assert len(store.upcoming(MANY, NOW)) == 6
+    [health] = store.health([MANY.source("s1")])
+    assert health.notice and "--accept-removals s1" in health.notice
+    changes = save_many(store, "s1", full[:1], NOW + timedelta(hours=2), accept_removals=True)
+    assert changes.removed == 5
+    assert len(store.upcoming(MANY, NOW)) == 1
+    assert store.health([MANY.source("s1")])[0].notice is None
+
+
+def test_mass_deletion_goes_through_after_three_runs(store: Store) -> None:
+    full = [event("s1", f"e{i}", f"Atelier {i}", 2 + i) for i in range(6)]
+    save_many(store, "s1", full)
+    held = [save_many(store, "s1", [], NOW + timedelta(hours=h)) for h in (1, 2, 3)]
+    assert [c.held for c in held] == [6, 6, 0]
+    assert held[2].removed == 6
+    assert store.upcoming(MANY, NOW) == []
+
+
+def test_a_small_removal_is_not_held(store: Store) -> None:
+    full = [event("s1", f"e{i}", f"Atelier {i}", 2 + i) for i in range(6)]
+    save_many(store, "s1", full)
+    changes = save_many(store, "s1", full[:4], NOW + timedelta(hours=1))
+    assert (changes.removed, changes.held) == (2, 0)
+
+
+def _busy_store(store: Store) -> list[list[Event]]:
+    exports: list[list[Event]] = [[] for _ in range(8)]
+    for day in range(30):
+        for s in range(8):
+            title = f"Atelier {['Arduino', 'Scratch', 'Linux', 'Blender'][s % 4]} {s}"
+            exports[s].append(event(f"s{s}", f"{s}-{day}", title, 2 + day, hour=10 + s))
+        # Every day, the same apéro announced by three sources.
+        for s in (0, 1, 2):
+            exports[s].append(event(f"s{s}", f"apero-{day}", "Apéro numérique", 2 + day, hour=19))
+    for s in range(8):
+        save_many(store, f"s{s}", exports[s])
+    return exports
+
+
+def test_incremental_run_rematches_only_what_the_source_touched(store: Store) -> None:
+    exports = _busy_store(store)
+    assert len(store.upcoming(MANY, NOW)) == 30 * 8 + 30
+    unchanged = save_many(store, "s3", exports[3], NOW + timedelta(hours=1))
+    assert unchanged.compared == 0 and (unchanged.new, unchanged.updated) == (0, 0)
+    edited = exports[3][:]
+    edited[5] = edited[5].with_changes(title="Atelier Arduino avancé")
+    changes = save_many(store, "s3", edited, NOW + timedelta(hours=2))
+    assert changes.updated == 1
+    # One record re-matched against the few records of its day sharing a word, not 270.
+    assert 0 < changes.compared <= 8
+
+
+def test_bulk_rematch_agrees_with_the_incremental_path(store: Store) -> None:
+    _busy_store(store)
+    before = store.dump_events()
+    report = store.rematch_all(MatchSettings(), NOW + timedelta(days=1))
+    assert report.moved == 0
+    assert report.records == 30 * 8 + 30 * 3 and report.clusters == 30 * 8 + 30
+    assert store.dump_events() == before
+
+
+def test_bulk_rematch_merges_what_a_stricter_threshold_kept_apart(store: Store) -> None:
+    strict = MatchSettings(threshold=0.99)
+    redon = Location(city="Redon")
+    first = event("bidouille", "x", "Apéro numérique", 3, location=redon)
+    second = event("cantine", "y", "Apéro numérique !", 3, location=redon)
+    second = second.with_changes(start=second.start + timedelta(minutes=15))
+    for hours, e in enumerate((first, second)):
+        source, result, when = (
+            CONFIG.source(e.source_id),
+            ok(e.source_id),
+            NOW + timedelta(hours=hours),
+        )
+        store.record_fetch(source, result, ParseResult(events=[e]), when, settings=strict)
+    assert len(store.upcoming(CONFIG, NOW)) == 2
+    first_uid = store.upcoming(CONFIG, NOW)[0].uid
+    report = store.rematch_all(MatchSettings(), NOW)
+    assert report.moved == 1  # into the older event: its UID is the one subscribers know
+    [merged] = store.upcoming(CONFIG, NOW)
+    assert merged.uid == first_uid
+
+
+def test_explain_lists_records_scores_and_near_misses(store: Store) -> None:
+    save(
+        store,
+        "bidouille",
+        [
+            event("bidouille", "a", "Apéro numérique", 3),
+            event("bidouille", "b", "Apéro numérique et jeux", 3, hour=21),
+        ],
+    )
+    save(store, "cantine", [event("cantine", "p", "Apéro numérique", 3)])
+    uid = next(e.uid for e in store.upcoming(CONFIG, NOW) if len(e.sources) == 2)
+    assert uid is not None
+    x = store.explain(uid, MatchSettings())
+    assert [r.source_id for r in x.records] == ["bidouille", "cantine"]
+    [pair] = x.merged
+    assert pair.same and pair.score >= x.threshold
+    [(miss, decision)] = x.near_misses
+    assert miss.title == "Apéro numérique et jeux"
+    assert not decision.same and decision.veto and "h apart" in decision.veto
+    with pytest.raises(StoreError, match="no event with UID"):
+        store.explain("nope", MatchSettings())
+
+
+def test_a_schema_1_database_is_upgraded_without_losing_data(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path)
+    for statement in _MIGRATIONS[1].split(";"):
+        if statement.strip():
+            db.execute(statement)
+    stamp = "2026-04-30T10:00:00+00:00"
+    columns = {
+        "title": "Apéro numérique",
+        "start": "2026-05-04T16:30:00+00:00",
+        "end": "2026-05-04T18:30:00+00:00",
+        "effective_end": "2026-05-04T18:30:00+00:00",
+        "tz": "Europe/Paris",
+        "all_day": 0,
+        "location_name": "Maison des associations",
+        "address": "2 rue de la Gare",
+        "postcode": "35600",
+        "city": "Redon",
+        "url": None,
+        "description": "",
+        "categories": "[]",
+        "status": "confirmed",
+    }
+    e = Event(
+        source_id="bidouille",
+        source_uid="a",
+        title="Apéro numérique",
+        start=datetime(2026, 5, 4, 18, 30, tzinfo=PARIS),
+        end=datetime(2026, 5, 4, 20, 30, tzinfo=PARIS),
+        location=Location("Maison des associations", "2 rue de la Gare", "35600", "Redon"),
+    )
+    record_hash = store_module._content_hash(store_module._event_columns(e))
+    uid = "0123456789abcdef01234567@agenda-numerique-bretagne"
+
+    def insert(table: str, row: dict[str, Any]) -> None:
+        db.execute(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+            list(row.values()),
+        )
+
+    insert("sources", {"id": "bidouille", "name": "La Vilaine Bidouille", "url": "https://x/"})
+    insert(
+        "events",
+        columns
+        | {
+            "uid": uid,
+            "match_key": "k",
+            "sequence": 2,
+            "created": stamp,
+            "last_modified": stamp,
+            "content_hash": "old",
+            "active": 1,
+        },
+    )
+    insert(
+        "source_events",
+        columns
+        | {
+            "id": "r1",
+            "source_id": "bidouille",
+            "source_uid": "a",
+            "event_uid": uid,
+            "content_hash": record_hash,
+            "first_seen": stamp,
+            "last_seen": stamp,
+        },
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with Store(path) as s:
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        [row] = s.db.query("SELECT * FROM source_events")
+        assert row["origin"] == "" and row["fingerprint"].startswith("fp:")
+        assert row["first_seen"] == stamp and row["event_uid"] == uid
+        [upcoming] = s.upcoming(CONFIG, NOW)
+        assert upcoming.uid == uid and upcoming.sequence == 2
+        # The same input after the upgrade is recognised: nothing new, nothing removed.
+        changes = save(s, "bidouille", [e])
+        assert (changes.new, changes.updated, changes.removed) == (0, 0, 0)
+        [again] = s.upcoming(CONFIG, NOW)
+        assert again.uid == uid

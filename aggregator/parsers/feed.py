@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import re
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urljoin
@@ -25,7 +26,17 @@ from lxml import etree
 
 from aggregator.config import Source
 from aggregator.errors import ParseError
-from aggregator.models import CANCELLED, CONFIRMED, Document, Event, ParseContext, ParseResult
+from aggregator.models import (
+    CANCELLED,
+    CONFIRMED,
+    ORIGIN_FEED,
+    ORIGIN_PROSE,
+    ORIGIN_STRUCTURED,
+    Document,
+    Event,
+    ParseContext,
+    ParseResult,
+)
 from aggregator.normalize import (
     clean_categories,
     clean_description,
@@ -35,8 +46,10 @@ from aggregator.normalize import (
     parse_clock,
     parse_datetime_text,
     parse_location,
+    strip_title_prefix,
 )
 from aggregator.parsers import html as html_parser
+from aggregator.parsers import prose
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +80,13 @@ _END_FIELDS = (
 _START_HOUR_FIELDS = ("hour_from", "heure_debut", "start_time", "time_from", "time_start")
 _END_HOUR_FIELDS = ("hour_to", "heure_fin", "end_time", "time_to", "time_end")
 _LOCATION_FIELDS = ("location", "lieu", "venue")
+
+
+_LISTING_TITLE_RE = re.compile(
+    r"lettre|newsletter|agenda|programme|prochains|prochaines|nos\s+rendez-vous|du\s+mois|"
+    r"de\s+la\s+semaine|cette\s+semaine|à\s+venir",
+    re.I,
+)
 
 
 class _SkipItem(Exception):
@@ -101,18 +121,84 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
         raw_items = _match_raw_items(entries, raw_items)
     result.items = len(entries)
     seen: set[str] = set()
+    dated_without_event = 0
+    without_event = 0
     for entry, raw in zip(entries, raw_items, strict=True):
         try:
-            event = _event(entry, raw, document, source, context, result.warnings)
+            events = _event(entry, raw, document, source, context, result.warnings)
+            if events is None:
+                events, had_dates = _prose_events(entry, document, source, context)
+                without_event += not events
+                dated_without_event += had_dates and not events
         except _SkipItem as exc:
             title = clean_title(entry.get("title")) or "(no title)"
             result.warnings.append(f"item {title!r}: {exc}, skipped")
             continue
-        if event is None or event.source_uid in seen:
-            continue
-        seen.add(event.source_uid)
-        result.events.append(event)
+        for event in events:
+            if event.source_uid in seen:
+                continue
+            seen.add(event.source_uid)
+            result.events.append(event)
+    if dated_without_event:
+        # One line for the source's health, not one per blog post.
+        result.warnings.append(
+            f"{without_event} of {len(entries)} items: no event found "
+            f"({dated_without_event} mention dates that do not announce an event)"
+        )
     return result
+
+
+def _prose_events(
+    entry: Any, document: Document, source: Source, context: ParseContext
+) -> tuple[list[Event], bool]:
+    """Events an item announces in words; (events, whether the text had dates at all).
+
+    The item's publication date is the reference for dates written without a year, never an
+    event date itself.
+    """
+    title = strip_title_prefix(clean_title(entry.get("title")))
+    body = _body_html(entry)
+    text = clean_description(body)  # also the description: the body is flattened once
+    if not (prose.has_date_hint(title) or prose.has_date_hint(text)):
+        return [], False
+    published = _published(entry) or context.now
+    found = prose.extract_events(
+        text, title=title, published=published, tz=context.tz, default_city=source.city
+    )
+    if not found.events:
+        return [], found.dates_found > 0
+    # A newsletter or "programme du mois" announcing several events does not name each of them:
+    # each event is then named by the sentence that announces it.
+    own_titles = (
+        not title
+        or prose.is_generic_title(title)
+        or (len(found.events) > 1 and _LISTING_TITLE_RE.search(title) is not None)
+    )
+    link = entry.get("link")
+    url = urljoin(document.url, link) if link else None
+    own_id = str(entry.get("id") or "").strip()
+    events: list[Event] = []
+    for event in found.events:
+        # One item may announce several dates: each gets its own identity.
+        suffix = f"#{event.start.date().isoformat()}" if len(found.events) > 1 else ""
+        name = prose.title_from_evidence(text, event) if own_titles else title
+        events.append(
+            Event(
+                source_id=source.id,
+                source_uid=(own_id + suffix) if own_id else fingerprint(name, event.start, url),
+                title=name,
+                start=event.start,
+                end=event.end,
+                all_day=event.all_day,
+                location=event.location,
+                url=url,
+                description=text,
+                categories=clean_categories([t.get("term") or "" for t in entry.get("tags", [])]),
+                last_modified=_updated(entry),
+                origin=ORIGIN_PROSE,
+            )
+        )
+    return events, True
 
 
 def _not_a_feed_message(content: bytes, problem: Any) -> str:
@@ -201,8 +287,8 @@ def _event(
     source: Source,
     context: ParseContext,
     warnings: list[str],
-) -> Event | None:
-    """The event an item announces, None when it gives no event date."""
+) -> list[Event] | None:
+    """The event an item's own date fields or markup announce, None when they give no date."""
     fields = dict(raw)
     # feedparser's names for namespaced elements, e.g. ev_startdate, xcal_dtstart.
     for key, value in entry.items():
@@ -218,7 +304,7 @@ def _event(
             start_value, end_value = html_parser.candidate_dates(candidate)
     if start_value is None:
         return None
-    title = clean_title(entry.get("title"))
+    title = strip_title_prefix(clean_title(entry.get("title")))
     if not title:
         raise _SkipItem("title missing")
     start, end, all_day = event_span(start_value, end_value, context.tz, end_inclusive=True)
@@ -239,7 +325,7 @@ def _event(
     if candidate is not None and html_parser.candidate_status(candidate) == CANCELLED:
         cancelled = True
     own_id = str(entry.get("id") or "").strip()
-    return Event(
+    event = Event(
         source_id=source.id,
         source_uid=own_id or fingerprint(title, start, url),
         title=title,
@@ -252,7 +338,9 @@ def _event(
         categories=clean_categories([t.get("term") or "" for t in entry.get("tags", [])]),
         status=CANCELLED if cancelled else CONFIRMED,
         last_modified=_updated(entry),
+        origin=ORIGIN_STRUCTURED if candidate is not None else ORIGIN_FEED,
     )
+    return [event]
 
 
 def _structured_dates(
@@ -307,6 +395,17 @@ def _body_html(entry: Any) -> str:
         if value:
             return str(value)
     return str(entry.get("summary") or "")
+
+
+def _published(entry: Any) -> datetime | None:
+    """When the item was published (else updated): the reference for years left out."""
+    parsed = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+    if not parsed:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
 
 
 def _updated(entry: Any) -> datetime | None:

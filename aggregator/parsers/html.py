@@ -19,9 +19,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 import extruct
-import mf2py
-
 import lxml.html
+import mf2py
 from lxml import etree
 
 from aggregator.config import Selectors, Source, split_selector
@@ -112,7 +111,7 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
                 result.events.append(event)
     elif tree is not None and not candidates:
         # Neither event markup nor selectors: read the page's own text, and only keep a single
-        # clearly announced event (a page listing several dates needs selectors).
+        # clearly announced event, with a time (a page listing several dates needs selectors).
         _prose_event(tree, source, context, document.url, result)
     return result
 
@@ -124,8 +123,11 @@ def extract_candidates(markup: str, base_url: str, warnings: list[str]) -> list[
     """
     found: list[Candidate] = []
     found.extend(_jsonld_candidates(markup, warnings))
-    if "itemtype" in markup.lower():
+    lowered = markup.lower()
+    if "itemtype" in lowered:
         found.extend(_microdata_candidates(markup, base_url, warnings))
+    if "typeof" in lowered:
+        found.extend(_rdfa_candidates(markup, base_url, warnings))
     if re.search(r"class\s*=\s*[\"'][^\"']*\b(h-event|vevent)\b", markup, re.I):
         found.extend(_microformat_candidates(markup, base_url, warnings))
     unique: list[Candidate] = []
@@ -151,8 +153,14 @@ def candidate_to_event(
         raise _SkipEvent("startDate missing")
     start_value, end_value = candidate_dates(candidate)
     if start_value is None:
-        raise _SkipEvent(f"startDate {start_text!r} is not a date")
-    start, end, all_day = event_span(start_value, end_value, context.tz, end_inclusive=True)
+        # Some pages put the visible words in startDate ("jeudi 2 avril à 18h"); read them as
+        # French prose, a missing year being the next occurrence from now.
+        span = prose.parse_prose_datetime(start_text, reference=context.now, tz=context.tz)
+        if span is None:
+            raise _SkipEvent(f"startDate {start_text!r} is not a date")
+        start, end, all_day = span
+    else:
+        start, end, all_day = event_span(start_value, end_value, context.tz, end_inclusive=True)
     if end is not None and end < start:
         end = None
     url = _url(candidate.get("url"), base_url)
@@ -306,6 +314,55 @@ def _microdata_candidates(markup: str, base_url: str, warnings: list[str]) -> li
     return list(_walk_events(data.get("microdata", [])))
 
 
+def _rdfa_candidates(markup: str, base_url: str, warnings: list[str]) -> list[Candidate]:
+    """schema.org events written in RDFa (`typeof="Event"`), brought to the JSON-LD shape."""
+    try:
+        data = extruct.extract(markup, base_url=base_url, syntaxes=["rdfa"], uniform=True)
+    # extruct's RDFa reader (pyRdfa) raises many kinds of errors on odd markup.
+    except Exception as exc:
+        warnings.append(f"RDFa could not be read ({exc})")
+        return []
+    nodes = {n.get("@id"): n for n in data.get("rdfa", []) if isinstance(n, dict)}
+    events = [
+        _compact_rdfa(node, nodes, 0)
+        for node in nodes.values()
+        if _is_event_type([_local(t) for t in node.get("@type", [])])
+    ]
+    return [event for event in events if isinstance(event, dict)]
+
+
+def _local(iri: Any) -> str:
+    """'https://schema.org/startDate' → 'startDate'."""
+    return re.split(r"[/#]", str(iri).rstrip("/"))[-1]
+
+
+def _compact_rdfa(node: dict[str, Any], nodes: dict[Any, Any], depth: int) -> Any:
+    """An expanded RDFa node as a compact schema.org dict, blank-node references resolved."""
+    if depth > 5:
+        return None
+    compact: dict[str, Any] = {"@type": [_local(t) for t in node.get("@type", [])]}
+    for key, values in node.items():
+        if key.startswith("@") or not isinstance(values, list):
+            continue
+        converted: list[Any] = []
+        for value in values:
+            if not isinstance(value, dict):
+                continue
+            if "@value" in value:
+                converted.append(value["@value"])
+            elif "@id" in value:
+                target = nodes.get(value["@id"])
+                ref = str(value["@id"])
+                converted.append(
+                    _compact_rdfa(target, nodes, depth + 1) if target is not None else ref
+                )
+        if converted:
+            compact[_local(key)] = converted[0] if len(converted) == 1 else converted
+    if "@id" in node and not str(node["@id"]).startswith("_:"):
+        compact["@id"] = node["@id"]
+    return compact
+
+
 def _microformat_candidates(markup: str, base_url: str, warnings: list[str]) -> list[Candidate]:
     try:
         parsed = mf2py.parse(doc=markup, url=base_url or None)
@@ -420,3 +477,365 @@ def candidate_location(candidate: Candidate, default_city: str | None) -> Locati
     if name and address_text:
         return parse_location(f"{name}, {address_text}", default_city)
     return parse_location(name or address_text, default_city)
+
+
+# --- pages without event markup: selectors, prose, linked feeds ---------------------------------
+
+# Parts of a page that are never its main content.
+_BOILERPLATE_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form")
+_BOILERPLATE_RE = re.compile(
+    r"(?:^|[\s_-])(?:menu|nav|navbar|sidebar|widget|comments?|footer|header|breadcrumbs?|share|"
+    r"sharing|social|related|cookies?|banner|skip|pagination|meta|byline|newsletter)(?:$|[\s_-])",
+    re.I,
+)
+_MAIN_SELECTORS = (
+    "main",
+    "[role=main]",
+    "article",
+    ".entry-content",
+    ".post-content",
+    ".article-content",
+    "#content",
+    ".content",
+)
+_FEED_LINK_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
+_TITLE_SUFFIX_RE = re.compile(r"\s+[|–—·»-]\s+[^|–—·»]{2,60}$")
+
+
+def _tree(markup: str) -> Any | None:
+    """The page as an lxml tree; None when lxml cannot read it at all."""
+    try:
+        # Bytes with an explicit encoding: lxml refuses str input that declares one, and would
+        # read undeclared bytes as Latin-1.
+        parser = lxml.html.HTMLParser(encoding="utf-8")
+        return lxml.html.document_fromstring(markup.encode("utf-8"), parser=parser)
+    except (etree.ParserError, ValueError):
+        return None
+
+
+def linked_documents(tree: Any, base_url: str, follow: tuple[str, ...]) -> list[str]:
+    """The feeds (`<link rel="alternate">`) and .ics calendars a page links to, absolute, once."""
+    links: list[str] = []
+
+    def add(href: str | None) -> None:
+        if not href or not href.strip():
+            return
+        href = href.strip()
+        if href.lower().startswith("webcal://"):
+            href = "https://" + href[len("webcal://") :]
+        url = urljoin(base_url, href)
+        if url.startswith(("http://", "https://")) and url not in links and url != base_url:
+            links.append(url)
+
+    if "feeds" in follow:
+        for element in tree.iter("link"):
+            rel = (element.get("rel") or "").lower().split()
+            kind = (element.get("type") or "").lower().split(";")[0].strip()
+            if "alternate" in rel and kind in _FEED_LINK_TYPES:
+                add(element.get("href"))
+    if "ical" in follow:
+        for element in tree.iter("a", "link"):
+            href = element.get("href") or ""
+            kind = (element.get("type") or "").lower()
+            path = href.split("?", 1)[0].split("#", 1)[0].lower()
+            if (
+                path.endswith((".ics", ".ical", ".ifb"))
+                or href.lower().startswith("webcal:")
+                or kind.startswith("text/calendar")
+            ):
+                add(href)
+    return links
+
+
+def _select(node: Any, selector: str) -> tuple[bool, str]:
+    """(matched, value) of a `css` or `css@attribute` selector inside `node`."""
+    css, attribute = split_selector(selector)
+    found = node.cssselect(css)
+    if not found:
+        return False, ""
+    element = found[0]
+    if attribute is not None:
+        return True, (element.get(attribute) or "").strip()
+    return True, clean_text(_element_text(element))
+
+
+_BLOCKS = frozenset(
+    (
+        "p",
+        "div",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+        "dd",
+        "dt",
+        "blockquote",
+        "ul",
+        "ol",
+        "table",
+        "header",
+        "footer",
+        "main",
+        "aside",
+        "figure",
+    )
+)
+_LINES = frozenset(("br", "li", "tr"))
+
+
+def _element_text(element: Any) -> str:
+    """Text of an element with line breaks between blocks (br, p, li, div...)."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if tag in ("script", "style", "template"):
+            return
+        if tag in _BLOCKS:
+            parts.append("\n\n")
+        elif tag in _LINES:
+            parts.append("\n")
+        if isinstance(node.tag, str) and node.text:
+            parts.append(node.text)
+        for child in node:
+            walk(child)
+            if child.tail:
+                parts.append(child.tail)
+        if tag in _BLOCKS:
+            parts.append("\n\n")
+
+    walk(element)
+    return "".join(parts)
+
+
+def selector_events(
+    tree: Any,
+    selectors: Selectors,
+    source: Source,
+    context: ParseContext,
+    base_url: str,
+    result: ParseResult,
+) -> list[Event]:
+    """Events read with the source's CSS selectors; unmatched selectors are warned about."""
+    nodes = tree.cssselect(split_selector(selectors.event)[0])
+    result.items += len(nodes)
+    if not nodes:
+        result.warnings.append(f"selector {selectors.event!r} matched nothing")
+        return []
+    matched: dict[str, int] = {}
+    events: list[Event] = []
+    fields = ("title", "start", "end", "location", "link", "description")
+    for position, node in enumerate(nodes, start=1):
+        values: dict[str, str] = {}
+        for name in fields:
+            selector = getattr(selectors, name)
+            if selector is None:
+                continue
+            hit, value = _select(node, selector)
+            matched[name] = matched.get(name, 0) + hit
+            values[name] = value
+        title = strip_title_prefix(clean_title(values.get("title"))) or _fallback_title(node)
+        label = repr(title) if title else f"{position}"
+        if not values.get("start"):
+            result.warnings.append(f"event {label}: no start date ({selectors.start!r}), skipped")
+            continue
+        if not title:
+            result.warnings.append(f"event {label}: no title, skipped")
+            continue
+        span = _selected_span(values["start"], values.get("end", ""), context)
+        if span is None:
+            result.warnings.append(
+                f"event {label}: start {values['start']!r} is not a date, skipped"
+            )
+            continue
+        start, end, all_day = span
+        url = _url(values.get("link"), base_url) if values.get("link") else None
+        if url is None and selectors.link is None:
+            anchor = node if node.tag == "a" else next(iter(node.iter("a")), None)
+            if anchor is not None and anchor.get("href"):
+                url = _url(anchor.get("href"), base_url)
+        events.append(
+            Event(
+                source_id=source.id,
+                source_uid=fingerprint(title, start, url),
+                title=title,
+                start=start,
+                end=end,
+                all_day=all_day,
+                location=_selected_location(values.get("location") or "", source.city),
+                url=url,
+                description=clean_description(values.get("description")),
+                origin=ORIGIN_SELECTOR,
+            )
+        )
+    for name in fields:
+        selector = getattr(selectors, name)
+        if selector is not None and not matched.get(name):
+            result.warnings.append(f"selector {selector!r} ({name}) matched nothing")
+    return events
+
+
+def _selected_location(text: str, default_city: str | None) -> Location:
+    """A selected place: "Bar Le Ty Coz, Morlaix" ends with its town even without a postcode."""
+    text = " ".join(text.split())
+    head, _, last = text.rpartition(",")
+    last = last.strip()
+    if (
+        head
+        and last
+        and not any(ch.isdigit() for ch in text)
+        and len(last.split()) <= 4
+        and last[0].isupper()
+    ):
+        return parse_location(head, default_city, city=last)
+    return parse_location(text or None, default_city)
+
+
+def _fallback_title(node: Any) -> str:
+    for tag in ("h1", "h2", "h3", "h4", "h5", "h6", "strong", "a"):
+        element = next(iter(node.iter(tag)), None)
+        if element is not None:
+            title = clean_title(element.text_content())
+            if title:
+                return strip_title_prefix(title)
+    return ""
+
+
+def _selected_span(
+    start_text: str, end_text: str, context: ParseContext
+) -> tuple[datetime, datetime | None, bool] | None:
+    """Start/end from selected text: ISO values first, then French prose ("jeudi 3 avril à 14h")."""
+    start_value = parse_datetime_text(start_text)
+    end_value = parse_datetime_text(end_text) if end_text else None
+    if start_value is not None:
+        if end_value is None and end_text and isinstance(start_value, datetime):
+            clock = parse_clock(end_text)  # "20h" or "20:00" alone: the same day
+            if clock is not None:
+                end_value = datetime.combine(start_value.date(), clock, tzinfo=start_value.tzinfo)
+        start, end, all_day = event_span(start_value, end_value, context.tz, end_inclusive=True)
+        return start, end if end is None or end >= start else None, all_day
+    span = prose.parse_prose_datetime(start_text, reference=context.now, tz=context.tz)
+    if span is None:
+        return None
+    start, end, all_day = span
+    if end_text:
+        end_span = prose.parse_prose_datetime(end_text, reference=start, tz=context.tz)
+        clock = parse_clock(end_text)
+        if end_span is not None:
+            end = end_span[1] if end_span[2] else end_span[0]
+        elif clock is not None and not all_day:
+            end = start.replace(hour=clock.hour, minute=clock.minute)
+        if end is not None and end < start:
+            end = None
+    return start, end, all_day
+
+
+def page_content(tree: Any) -> tuple[str, str, datetime | None]:
+    """(title, main text, publication date) of an article or announcement page."""
+    title = ""
+    for xpath in ('//meta[@property="og:title"]/@content', "//h1", "//title"):
+        found = tree.xpath(xpath)
+        if found:
+            value = found[0] if isinstance(found[0], str) else found[0].text_content()
+            title = clean_title(value)
+            if title and xpath == "//title":
+                # "Atelier GIMP | Lamballe Informatique": the site's name is not the event's.
+                title = _TITLE_SUFFIX_RE.sub("", title)
+            if title:
+                break
+    published = _page_published(tree)
+    main = None
+    for css in _MAIN_SELECTORS:
+        found = tree.cssselect(css)
+        if found:
+            main = found[0]
+            break
+    main = main if main is not None else tree
+    for element in list(main.iter(*_BOILERPLATE_TAGS)):
+        if element is not main and element.getparent() is not None:
+            element.drop_tree()
+    for element in list(main.iter()):
+        if not isinstance(element.tag, str) or element is main or element.getparent() is None:
+            continue
+        marker = f"{element.get('class') or ''} {element.get('id') or ''}"
+        if _BOILERPLATE_RE.search(marker) or (element.tag == "time" and _is_pub_time(element)):
+            element.drop_tree()
+    return title, clean_text(_element_text(main)), published
+
+
+def _is_pub_time(element: Any) -> bool:
+    marker = f"{element.get('class') or ''} {element.get('itemprop') or ''}".lower()
+    words = ("publish", "posted", "entry-date", "modified", "updated", "datepublished")
+    return any(word in marker for word in words)
+
+
+_DATE_PUBLISHED_RE = re.compile(r'"datePublished"\s*:\s*"(?P<value>[^"]{8,40})"')
+
+
+def _page_published(tree: Any) -> datetime | None:
+    """When the page was published: meta tags, <time> in the byline, or JSON-LD (Yoast)."""
+    for script in tree.xpath('//script[contains(@type, "ld+json")]/text()'):
+        match = _DATE_PUBLISHED_RE.search(script)
+        parsed = parse_datetime_text(match["value"]) if match else None
+        if isinstance(parsed, datetime):
+            return parsed
+    for xpath in (
+        '//meta[@property="article:published_time"]/@content',
+        '//meta[@name="date" or @name="DC.date" or @itemprop="datePublished"]/@content',
+        '//time[contains(@class, "published") or contains(@class, "entry-date")]/@datetime',
+        '//*[@itemprop="datePublished"]/@datetime',
+    ):
+        for value in tree.xpath(xpath):
+            parsed = parse_datetime_text(str(value))
+            if isinstance(parsed, datetime):
+                return parsed
+            if parsed is not None:
+                return datetime.combine(parsed, datetime.min.time())
+    return None
+
+
+def _prose_event(
+    tree: Any, source: Source, context: ParseContext, base_url: str, result: ParseResult
+) -> None:
+    title, text, published = page_content(tree)
+    if not (prose.has_date_hint(text) or prose.has_date_hint(title)):
+        return  # nothing that looks like a date: not even an item worth reporting
+    reference = published or context.now
+    if reference.tzinfo is None:
+        reference = reference.replace(tzinfo=context.tz)
+    title = strip_title_prefix(title)
+    found = prose.extract_events(
+        text,
+        title=title,
+        published=reference,
+        tz=context.tz,
+        default_city=source.city,
+        max_events=1,
+        require_time=True,
+    )
+    result.items += 1
+    if not found.events:
+        result.warnings.append(f"page text: no event found ({found.reason})")
+        return
+    [event] = found.events
+    name = title
+    if not name or prose.is_generic_title(name):
+        name = prose.title_from_evidence(text, event)
+    result.events.append(
+        Event(
+            source_id=source.id,
+            source_uid=fingerprint(name, event.start, base_url),
+            title=name,
+            start=event.start,
+            end=event.end,
+            all_day=event.all_day,
+            location=event.location,
+            url=base_url,
+            description=clean_description(text[:2000]),
+            origin=ORIGIN_PROSE,
+        )
+    )

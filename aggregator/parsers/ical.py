@@ -159,7 +159,7 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
     if not re.search(r"^BEGIN:(VCALENDAR|VEVENT)", text, re.I | re.M):
         raise ParseError(source.id, _not_ical_message(text), url=document.url)
     lines = _repair_lines(text)
-    # Zones can shift a date by up to 26 hours: two days of margin keep the text test exact.
+    # Zones can shift a date by up to 26 hours: two days of margin keep the text test safe.
     cutoff = (context.window.start - timedelta(days=2)).date()
     lines, past = _drop_past_events(lines, cutoff)
     calendars, unreadable = _load("\r\n".join(lines) + "\r\n", result.warnings)
@@ -198,11 +198,6 @@ def _decode(document: Document) -> str:
     else:
         text = document.text
     return text.lstrip("\ufeff")
-
-
-def _repair(text: str) -> str:
-    """`text` with the structural mistakes icalendar refuses fixed (see `_repair_lines`)."""
-    return "\r\n".join(_repair_lines(text)) + "\r\n"
 
 
 def _repair_lines(text: str) -> list[str]:

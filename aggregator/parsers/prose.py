@@ -28,6 +28,7 @@ from aggregator.normalize import parse_location
 THRESHOLD: Final = 0.6
 """Candidates scoring below this create no event."""
 
+
 _WEEKDAYS: Final = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 _WD = r"(?:lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)"
 _MONTH = (
@@ -39,26 +40,23 @@ _YEAR = r"(?:20\d\d)"
 
 # One date: "vendredi 3 avril 2026", "3 avril", "1er mai", "le jeudi 12 sept."
 _SINGLE = rf"(?:(?P<wd>{_WD})\s+)?(?P<d>{_DAY})\s+(?P<m>{_MONTH})(?:\s+(?P<y>{_YEAR}))?"
-_DATE_RE: Final = re.compile(rf"(?<![\w/]){_SINGLE}(?![\w])", re.I)
+_DATE_RE: Final = re.compile(rf"(?<![\w/]){_SINGLE}(?![\w])")
 # Two days: "du 4 au 6 octobre", "du lundi 4 octobre au mercredi 6 novembre 2026",
 # "samedi 7 et dimanche 8 juin", "les 7 et 8 juin", "4-6 octobre".
 _RANGE_RE: Final = re.compile(
     rf"(?<![\w/])(?:(?P<wd1>{_WD})\s+)?(?P<d1>{_DAY})(?:\s+(?P<m1>{_MONTH}))?(?:\s+(?P<y1>{_YEAR}))?"
     rf"\s*(?P<sep>au|et|-|–|—|&)\s*(?:(?:le|au)\s+)?"
     rf"(?:(?P<wd2>{_WD})\s+)?(?P<d2>{_DAY})\s+(?P<m2>{_MONTH})(?:\s+(?P<y2>{_YEAR}))?(?![\w])",
-    re.I,
 )
 # Numeric day-first dates: "12/05", "12/05/2026", "12.05.2026", "12-05-2026".
 _NUMERIC_RE: Final = re.compile(
     rf"(?<![\w/.:-])(?:(?P<wd>{_WD})\s+)?(?P<d>[0-3]?\d)(?P<s>[/.-])(?P<m>[01]?\d)"
     r"(?:(?P=s)(?P<y>(?:20)?\d\d))?(?![\w/]|[.-]\d)",
-    re.I,
 )
 # Relative to the publication date: "ce jeudi", "jeudi prochain", "demain soir", "ce soir".
 _RELATIVE_RE: Final = re.compile(
     rf"(?<![\w])(?:(?:ce|cette)\s+(?P<wd>{_WD})|(?P<wd2>{_WD})\s+prochain"
-    r"|(?P<rel>demain|aujourd['’]hui|ce\s+soir))(?![\w])",
-    re.I,
+    r"|(?<!d')(?<!à\s)(?P<rel>demain|aujourd['’]hui|ce\s+soir))(?![\w])",
 )
 # Monthly: "tous les premiers jeudis du mois", "chaque 2e mardi du mois", "le dernier vendredi
 # de chaque mois".
@@ -88,11 +86,10 @@ _MONTHLY_RE: Final = re.compile(
     r"(?<![\w])(?:tous\s+les|chaque|le|les)\s+(?P<ord>premiers?|1ers?|deuxièmes?|seconds?|2e|2ème"
     rf"|troisièmes?|3e|3ème|quatrièmes?|4e|4ème|derniers?)\s+(?P<wd>{_WD})s?\s+"
     r"(?:du\s+mois|de\s+chaque\s+mois|de\s+tous\s+les\s+mois|de\s+chaque\s+mois)",
-    re.I,
 )
 # Cheap gate: text without any of these has no date we can read.
 _PREFILTER_RE: Final = re.compile(
-    rf"{_MONTH}|\d{{1,2}}[/.-]\d{{1,2}}|{_WD}|demain|aujourd|ce\s+soir", re.I
+    rf"(?<![\w])(?:{_MONTH}|{_WD}s?|demain|aujourd|ce\s+soir)(?![\w])|\d[/.-]\d"
 )
 
 # Times: "14h30", "18 h 30", "20h", "20:00", "18 heures".
@@ -101,22 +98,23 @@ _TIME_RANGE_RE: Final = re.compile(
     rf"(?<![\w:/])(?:(?P<lead>de|dès|des|à\s+partir\s+de|a\s+partir\s+de|à|a|entre|vers)\s+)?"
     rf"(?P<t1>{_TIME})(?![\w:])"
     rf"(?:\s*(?:à|a|-|–|—|>|et|jusqu['’]à)\s*(?P<t2>{_TIME})(?![\w:]))?",
-    re.I,
 )
 
 # Words that announce a coming event, near the date.
-_ANNOUNCE_RE: Final = re.compile(
+_ANNOUNCE_RE = re.compile(
     r"rendez[- ]vous|\brdv\b|aura\s+lieu|auront\s+lieu|se\s+tiendra|se\s+déroulera|venez|"
     r"rejoignez|rejoins|retrouvez|retrouvons|nous\s+vous\s+attendons|on\s+vous\s+attend|"
     r"vous\s+invite|vous\s+proposons|vous\s+propose|organise|inscri|réserv|entrée\s+libre|"
     r"gratuit|ouvert\s+à\s+tou|prochaine?s?\b|programme|au\s+menu|à\s+vos\s+agendas|"
     r"save\s+the\s+date|ne\s+manquez|n['’]hésitez|apportez|accueillera|accueille|aura\s+le\s+plaisir|"
     r"sera\s+(?:présent|animé|ouvert)|animé\s+par|atelier|soirée|permanence|repair|install|"
-    r"conférence|rencontre|apéro|fest|café|formation|initiation|projection|débat",
-    re.I,
+    r"conférence|rencontre|apéro|fest|café|formation|initiation|projection|débat|hackathon|"
+    r"cartopartie|install\s*party|fête|salon|forum|journée|portes\s+ouvertes|stage|visite|"
+    r"concert|spectacle|exposition|expo\b|jam\b|meetup|braderie|bourse|assemblée|réunion|"
+    r"balade|session|séance|découverte|démonstration|table\s+ronde|marché|invité",
 )
 # Words that recount the past or date something that is not an event.
-_PAST_RE: Final = re.compile(
+_PAST_RE = re.compile(
     r"\ba\s+eu\s+lieu|\bont\s+eu\s+lieu|s['’]est\s+(?:tenue?|déroulée?|terminée?|passée?)|"
     r"se\s+sont\s+(?:tenus?|déroulée?s|retrouvée?s|réunie?s)|\bavons\s+(?:eu|été|accueilli|fait|"
     r"passé|organisé|reçu|réuni|partagé)|\bont\s+(?:été|participé|pu|découvert|assisté|répondu|"
@@ -125,33 +123,55 @@ _PAST_RE: Final = re.compile(
     r"\b(?:samedi|dimanche|lundi|mardi|mercredi|jeudi|vendredi)\s+derni(?:er|ère)|"
     r"\bla\s+semaine\s+dernière|\bl['’]an\s+dernier|\bl['’]année\s+dernière|\bc['’]était\b|"
     r"\bmerci\s+(?:à|aux)|\bretour\s+sur\b|\bétions\b|\bnous\s+étions",
-    re.I,
 )
-_NOT_EVENT_RE: Final = re.compile(
+_NOT_EVENT_RE = re.compile(
     r"publié|mis\s+à\s+jour|posté|mise\s+à\s+jour|rédigé|paru|date\s+limite|avant\s+le\b|"
     r"jusqu['’]au|au\s+plus\s+tard|clôture|candidat|dépôt|depuis\s+le|né\s+le|née\s+le|"
     r"fondée?\s+le|créée?\s+le|en\s+date\s+du|délibération|arrêté|dernière\s+modification|"
-    r"commentaire|fermé|fermeture|congés|vacances\s+du|horaires?",
-    re.I,
+    r"commentaire|fermé|fermeture|congés|vacances\s+du|horaires?|inscriptions?\s+(?:ouvr|s['’]ouvr)|"
+    r"ouverture\s+des\s+inscriptions|billetterie|version|sortie\s+d|élections?\s+(?:municipales|"
+    r"législatives|présidentielle|européennes|régionales)|scrutin|livraison|échéance",
 )
 # A whole text that recounts, reports or offers a job: its dates are not upcoming events.
-_RETRO_DOC_RE: Final = re.compile(
-    r"\bretour\s+sur\b|\bretours?\s+en\s+images\b|\bcompte[- ]rendu\b|\bbilan\b|\ben\s+images\b|"
-    r"\bc['’]était\b|\bmerci\s+à\s+tou|\bmerci\s+aux\s+participant|\bs['’]est\s+(?:tenue?|déroulée?)"
-    r"|\ba\s+eu\s+lieu|\bont\s+eu\s+lieu|\brevivez\b|\bsouvenirs?\b",
-    re.I,
+# In a title, these words say what the whole post is; in the body only the stronger ones count.
+_RETRO_TITLE_RE = re.compile(
+    r"\bretours?\s+sur\b|\bretours?\s+en\s+images\b|\bcompte[- ]rendu\b|\bbilan\b|"
+    r"\ben\s+images\b|\bphotos\b|\bc['’]était\b|\bréussite\b|\bsuccès\b|\bmerci\b|\bsouvenirs?\b",
 )
-_JOB_DOC_RE: Final = re.compile(
+_RETRO_DOC_RE = re.compile(
+    r"\bretour\s+sur\b|\bretours?\s+en\s+images\b|\bcompte[- ]rendu\b|\bc['’]était\b|"
+    r"\bmerci\s+(?:à\s+tou|aux\s+participant|aux\s+\d+)|\bs['’]est\s+(?:tenue?|déroulée?)"
+    r"|\ba\s+eu\s+lieu|\bont\s+eu\s+lieu|\brevivez\b",
+)
+_JOB_DOC_RE = re.compile(
     r"offre\s+d['’]emploi|\brecrute\b|\brecrutons\b|\brecrutement\b|\bcdd\b|\bcdi\b|"
     r"fiche\s+de\s+poste|prise\s+de\s+poste|\bsalaire\b|\bpostuler\b|\bcandidatures?\b|"
     r"offre\s+de\s+stage|service\s+civique|\bcv\b|lettre\s+de\s+motivation|\bh/f\b|\bf/h\b",
-    re.I,
 )
 _OPENING_HOURS_RE: Final = re.compile(
     rf"\bouvert(?:e|s|es)?\s+(?:du|le|les|tous\s+les)\s+{_WD}|horaires\s+d['’]ouverture|"
     rf"\bdu\s+{_WD}\s+au\s+{_WD}\b|\btous\s+les\s+{_WD}s\b",
-    re.I,
 )
+
+
+def _word_start(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """The same keyword alternation, anchored once at a word start instead of per branch.
+
+    Python's `re` tries every branch at every position; one `(?<!\\w)` in front lets it skip
+    quickly, which makes these searches several times faster on long texts.
+    """
+    body = pattern.pattern.removeprefix(r"\b").replace(r"|\b", "|")
+    return re.compile(rf"(?<![\w])(?:{body})")
+
+
+# All these run on lowercased text (see `_lower`): case-insensitive matching of accented words
+# is slow in `re`.
+_ANNOUNCE_RE = _word_start(_ANNOUNCE_RE)
+_PAST_RE = _word_start(_PAST_RE)
+_NOT_EVENT_RE = _word_start(_NOT_EVENT_RE)
+_RETRO_TITLE_RE = _word_start(_RETRO_TITLE_RE)
+_RETRO_DOC_RE = _word_start(_RETRO_DOC_RE)
+_JOB_DOC_RE = _word_start(_JOB_DOC_RE)
 
 # Titles that do not name an event.
 _GENERIC_TITLE_RE: Final = re.compile(
@@ -164,10 +184,12 @@ _GENERIC_TITLE_RE: Final = re.compile(
 _NAME_WORD = r"[A-ZÉÈÊÀÂÎÔÛÇ][\w'’-]*"
 _LINK = r"(?:-|[ \t]+(?:de|du|des|la|le|les|l['’]|d['’]|sur|en|sous|aux?)[ \t]*|[ \t]+)"
 _COMMUNE = rf"{_NAME_WORD}(?:{_LINK}{_NAME_WORD}){{0,4}}"
-_POSTCODE_RE: Final = re.compile(rf"(?<!\d)(?P<pc>(?:[0-8]\d|9[0-5])\d{{3}})\s+(?P<city>{_COMMUNE})")
+_POSTCODE_RE: Final = re.compile(
+    rf"(?<!\d)(?P<pc>(?:[0-8]\d|9[0-5])\d{{3}})\s+(?P<city>{_COMMUNE})"
+)
 _STREET_RE: Final = re.compile(
-    r"(?<![\w])(?P<street>\d{1,4}(?:\s?(?:bis|ter|b))?,?\s+(?:rue|avenue|av\.|boulevard|bd|place|"
-    r"chemin|route|impasse|allée|quai|cours|square|esplanade|venelle|hent|straed|"
+    r"(?<![\w])(?P<street>(?:\d{1,4}(?:\s?(?:bis|ter|b))?,?\s+|(?<=, ))"
+    r"(?:rue|avenue|av\.|boulevard|bd|place|chemin|route|impasse|allée|quai|cours|square|esplanade|venelle|hent|straed|"
     r"ruelle|rond-point|lieu-dit|promenade|mail|parvis|zone|za|zi)\b[^,\n.;()]{2,60})",
     re.I,
 )
@@ -177,17 +199,19 @@ _VENUE_WORDS = (
     r"locaux|foyer|hall|gymnase|chapelle|pôle|hangar|ferme|auberge|pub|brasserie|librairie|"
     r"théâtre|cinéma|cinema|halle|halles|manoir|château|abbaye|musée|campus|hackerspace|"
     r"repair|ressourcerie|recyclerie|atelier\s+(?:de|du|des)\s+\w+|lab|labo|quai|jardin|parc|"
-    r"boutique|friche|site|tiers|cyber|arena|port|gare|cité|palais|auditorium|amphi"
+    r"boutique|friche|site|tiers|cyber|arena|port|gare|cité|palais|auditorium|amphi|garage|"
+    r"grange|kiosque|bistrot|crêperie|restaurant|recyclerie|MPT|maison\s+pour\s+tous"
 )
 _VENUE_RE: Final = re.compile(
-    r"(?<![\w])(?:à\s+la|à\s+l['’]|au|aux|chez|dans\s+la|dans\s+les\s+locaux\s+(?:de|du|des)|"
-    r"dans\s+le|en\s+salle|salle)\s+"
-    rf"(?P<venue>(?:(?:{_VENUE_WORDS})\b|{_NAME_WORD})"
-    r"(?:[ \t]+(?!à\s|a\s|de\s+\d|dès|pour|avec|afin|puis|et\s|le\s+\d|ce\s|ou\s|qui\s|où\s)"
+    r"(?<![\w])(?:(?:à\s+la|au|aux|chez|dans\s+la|dans\s+les\s+locaux\s+(?:de|du|des)|"
+    r"dans\s+le|en\s+salle|salle)\s+|à\s+l['’]\s*)"
+    rf"(?P<venue>(?:{_NAME_WORD}|(?:{_VENUE_WORDS})\b)"
+    r"(?:[ \t]+(?!à\s|a\s|au\s|aux\s|chez\s|dans\s|de\s+\d|dès|pour|avec|afin|puis|et\s|le\s+\d|"
+    r"ce\s|ou\s|qui\s|où\s)"
     r"[\w'’-]+){0,6})",
     re.I,
 )
-_TOWN_RE: Final = re.compile(rf"(?<![\w])(?:à|a|sur)\s+(?P<town>{_COMMUNE})")
+_TOWN_RE: Final = re.compile(rf"(?<![\w])(?:à|a)\s+(?P<town>{_COMMUNE})")
 _NOT_TOWN: Final = frozenset(
     {w.casefold() for w in (*_WEEKDAYS, "partir", "Noël", "Pâques", "Toussaint", "La", "Le")}
 )
@@ -235,6 +259,7 @@ class ProseResult:
 
     events: list[ProseEvent] = field(default_factory=list)
     reason: str = ""
+    dates_found: int = 0
 
 
 @dataclass(slots=True)
@@ -248,6 +273,7 @@ class _Candidate:
     span_end: int
     evidence: str
     notes: list[str] = field(default_factory=list)
+    paired: bool = False  # the first of "les 11 et 18 avril": shares the second's time
 
 
 # --- public API ---------------------------------------------------------------------------------
@@ -255,7 +281,15 @@ class _Candidate:
 
 def has_date_hint(text: str) -> bool:
     """True when `text` may contain a date: the cheap test run before anything costly."""
-    return bool(_PREFILTER_RE.search(text))
+    return bool(_PREFILTER_RE.search(_lower(text)))
+
+
+def _lower(text: str) -> str:
+    """`text` in lower case, with every character kept at its position (for match offsets)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
 def extract_events(
@@ -266,36 +300,42 @@ def extract_events(
     tz: tzinfo,
     default_city: str | None = None,
     max_events: int = 5,
+    threshold: float = THRESHOLD,
+    require_time: bool = False,
 ) -> ProseResult:
     """The events announced in French `text` (and its `title`), most confident first.
 
     `published` is the reference for dates written without a year (the next occurrence on or
     after it) and for "ce jeudi" / "demain"; it is never an event date itself. Candidates
-    below `THRESHOLD` are dropped; when more distinct events than `max_events` remain, the text
-    is a list we cannot read safely and nothing is returned.
+    below `threshold` are dropped, and so are dates without a time when `require_time` (for
+    whole web pages, which carry stray dates everywhere); when more distinct events than
+    `max_events` remain, the text is a list we cannot read safely and nothing is returned.
     """
     text = _normalize(text)
     title = _normalize(title)
-    if not (has_date_hint(text) or has_date_hint(title)):
+    low, low_title = _lower(text), _lower(title)
+    if not (_PREFILTER_RE.search(low) or _PREFILTER_RE.search(low_title)):
         return ProseResult(reason="no date in the text")
     base = published.astimezone(tz) if published is not None else None
     reference = base.date() if base is not None else None
-    whole = f"{title}\n{text}" if title else text
     doc_penalty = 0.0
-    head = f"{title}\n{text[:400]}"
-    if _RETRO_DOC_RE.search(head):
+    if _RETRO_TITLE_RE.search(low_title) or _RETRO_DOC_RE.search(low[:400]):
         doc_penalty += 0.45
-    if _JOB_DOC_RE.search(whole):
+    if _JOB_DOC_RE.search(low_title) or _JOB_DOC_RE.search(low):
         doc_penalty += 0.5
     candidates: list[_Candidate] = []
+    body = _candidates(text, reference, in_title=False)
     if title:
-        candidates.extend(
-            _with_bonus(c, 0.1) for c in _candidates(title, reference, in_title=True)
-        )
-    candidates.extend(_candidates(text, reference, in_title=False))
+        for candidate in _candidates(title, reference, in_title=True):
+            if candidate.start_time is None and not body:
+                # "Apéro numérique le 16 mai" + "À partir de 19h, venez…": with no other date
+                # in the body, its time is the title's date's.
+                _body_time(candidate, low)
+            candidates.append(_with_bonus(candidate, 0.1))
+    candidates.extend(body)
     if not candidates:
         return ProseResult(reason="no date in the text")
-    if title and _ANNOUNCE_RE.search(title):
+    if title and _ANNOUNCE_RE.search(low_title):
         # A title that names an event ("Atelier…", "Soirée…") vouches for the dates below it.
         for candidate in candidates:
             candidate.confidence += 0.1
@@ -303,14 +343,29 @@ def extract_events(
         return ProseResult(reason="no date in the text")
     for candidate in candidates:
         candidate.confidence -= doc_penalty
-    kept = _merge([c for c in candidates if c.confidence >= THRESHOLD])
+    kept = _merge(
+        [
+            c
+            for c in candidates
+            if c.confidence >= threshold and (c.start_time is not None or not require_time)
+        ]
+    )
+    if not kept and require_time and any(c.confidence >= threshold for c in candidates):
+        return ProseResult(
+            reason="dates without a time: not enough on a whole page (configure selectors)",
+            dates_found=len(candidates),
+        )
     if not kept:
         best = max(candidates, key=lambda c: c.confidence)
         why = ", ".join(best.notes) or "not announced as an event"
-        return ProseResult(reason=f"dates found but none announces an event ({why})")
+        return ProseResult(
+            reason=f"dates found but none announces an event ({why})",
+            dates_found=len(candidates),
+        )
     if len(kept) > max_events:
         return ProseResult(
-            reason=f"{len(kept)} different dates: too many to tell which one is the event"
+            reason=f"{len(kept)} different dates: too many to tell which one is the event",
+            dates_found=len(candidates),
         )
     events: list[ProseEvent] = []
     for candidate in kept:
@@ -326,7 +381,7 @@ def extract_events(
                 evidence=candidate.evidence,
             )
         )
-    return ProseResult(events=events)
+    return ProseResult(events=events, dates_found=len(candidates))
 
 
 def parse_prose_datetime(
@@ -343,6 +398,22 @@ def parse_prose_datetime(
         return None
     best = min(found, key=lambda c: c.position)
     return _span(best, tz)
+
+
+def is_generic_title(title: str) -> bool:
+    """True for titles that name a page, not an event ("Agenda", "Accueil", "Actualités")."""
+    return bool(_GENERIC_TITLE_RE.match(title.strip(" .:!")))
+
+
+def title_from_evidence(text: str, event: ProseEvent) -> str:
+    """A title for an event whose page has none: the sentence that announces it, shortened."""
+    text = _normalize(text)
+    position = text.find(event.evidence)
+    sentence = _sentence_around(text, max(position, 0), max(position, 0) + len(event.evidence))
+    sentence = " ".join(sentence.split()).strip(" .,:;")
+    if len(sentence) > 90:
+        sentence = sentence[:87].rsplit(" ", 1)[0] + "…"
+    return sentence or "Événement"
 
 
 def find_location(near: str, whole: str, default_city: str | None) -> Location:
@@ -371,7 +442,8 @@ def _candidates(
     text: str, reference: date | None, *, in_title: bool, scored: bool = True
 ) -> list[_Candidate]:
     """Every date mention of `text`, with its time and a confidence."""
-    if not has_date_hint(text):
+    original, text = text, _lower(text)
+    if not _PREFILTER_RE.search(text):
         return []
     ref = reference or date.today()
     found: list[_Candidate] = []
@@ -384,7 +456,7 @@ def _candidates(
         candidate = _from_range(match, ref)
         if candidate is not None:
             found.append(candidate)
-            taken.append(match.span())
+            taken.append((candidate.position, candidate.span_end))
     for match in _DATE_RE.finditer(text):
         if not free(*match.span()):
             continue
@@ -392,7 +464,9 @@ def _candidates(
         if day is None:
             continue
         first, notes = day
-        found.append(_Candidate(first, None, None, None, 0.55, match.start(), match.end(), match[0], notes))
+        found.append(
+            _Candidate(first, None, None, None, 0.55, match.start(), match.end(), match[0], notes)
+        )
         taken.append(match.span())
     for match in _NUMERIC_RE.finditer(text):
         if not free(*match.span()):
@@ -401,7 +475,9 @@ def _candidates(
         if numeric is None:
             continue
         first, notes = numeric
-        found.append(_Candidate(first, None, None, None, 0.5, match.start(), match.end(), match[0], notes))
+        found.append(
+            _Candidate(first, None, None, None, 0.5, match.start(), match.end(), match[0], notes)
+        )
         taken.append(match.span())
     for match in _RELATIVE_RE.finditer(text):
         if not free(*match.span()):
@@ -420,16 +496,30 @@ def _candidates(
         found.append(candidate)
         taken.append(match.span())
     found.sort(key=lambda c: c.position)
+    for candidate in found:
+        # Matches ran on the lowercased text; show the words as written.
+        candidate.evidence = original[
+            candidate.position : candidate.position + len(candidate.evidence)
+        ]
     for index, candidate in enumerate(found):
         limit = found[index + 1].position if index + 1 < len(found) else len(text)
         _attach_time(candidate, text, limit)
+    for index, candidate in enumerate(found):
+        partner = found[index + 1] if index + 1 < len(found) else None
+        if candidate.paired and candidate.start_time is None and partner is not None:
+            # "les 11 et 18 avril à 10h": the time is written once for both days.
+            candidate.start_time, candidate.end_time = partner.start_time, partner.end_time
         if scored:
             _score(candidate, text, reference, in_title=in_title)
     return found
 
 
 def _resolve(
-    day_text: str, month_text: str | None, year_text: str | None, weekday_text: str | None, ref: date
+    day_text: str,
+    month_text: str | None,
+    year_text: str | None,
+    weekday_text: str | None,
+    ref: date,
 ) -> tuple[date, list[str]] | None:
     """The date of "vendredi 3 avril [2026]" read with dateparser, the year chosen by our rule."""
     if month_text is None:
@@ -521,22 +611,25 @@ def _from_range(match: re.Match[str], ref: date) -> _Candidate | None:
         return None
     first, notes1 = first_day
     if first > last and year1 is None:
+        # "du 28 décembre au 3 janvier": the first day is in the year before the last one's.
         try:
-            first = first.replace(year=last.year) if first.replace(year=last.year) <= last else first
-        except ValueError:
+            same_year = first.replace(year=last.year)
+            first = same_year if same_year <= last else first.replace(year=last.year - 1)
+        except ValueError:  # 29 February
             return None
-        if first > last:
-            first = first.replace(year=last.year - 1)
     if first > last or (last - first).days > 62:
         return None
     notes = notes1 + [n for n in notes2 if n not in notes1]
     sep = match["sep"].lower()
-    candidate = _Candidate(first, last, None, None, 0.55, match.start(), match.end(), match[0], notes)
+    candidate = _Candidate(
+        first, last, None, None, 0.55, match.start(), match.end(), match[0], notes
+    )
     if sep in ("et", "&") and (last - first).days > 1:
-        # "les 7 et 14 juin": two separate days, not a span; the first is the event we keep
-        # when it is announced, the second gets its own candidate through _DATE_RE.
+        # "les 7 et 14 juin": two separate days, not a span. This candidate covers the first;
+        # the second gets its own through _DATE_RE, since only "7" is taken here.
         candidate.last = None
-        candidate.span_end = match.start() + len(match["d1"]) + (len(match["wd1"] or "") + 1)
+        candidate.span_end = match.end("d1")
+        candidate.paired = True
     return candidate
 
 
@@ -589,20 +682,46 @@ def _nth_weekday(year: int, month: int, ordinal: int, weekday: int) -> date:
 
 def _attach_time(candidate: _Candidate, text: str, limit: int) -> None:
     """The time written right after the date (same sentence), or just before it."""
-    window_end = min(limit, candidate.span_end + 90)
-    after = text[candidate.span_end : window_end]
+    # An aside in brackets ("le samedi 2 mai (et non le 1er mai), de 9h à 13h") is skipped;
+    # another date before the time means the time is that date's.
+    after = _ASIDE_RE.sub("", text[candidate.span_end : candidate.span_end + 160])[:90]
+    other = _DATE_RE.search(after) or _NUMERIC_RE.search(after) or _RELATIVE_RE.search(after)
+    if other:
+        after = after[: other.start()]
     stop = re.search(r"[.!?](?:\s|$)|\n\s*\n", after)
     if stop:
-        after = after[: stop.start()]
+        if not after[: stop.start()].strip(" ,:;-–") and stop.group().startswith("\n"):
+            # The date closes its line ("📅 Jeudi 12 mars" / "🕕 18h30 - 21h"): the time may
+            # open the next one.
+            after = after[stop.end() :][:30]
+        else:
+            after = after[: stop.start()]
     match = _TIME_RANGE_RE.search(after)
     if match is None or _looks_like_duration(after, match):
         before = text[max(0, candidate.position - 40) : candidate.position]
         before = re.split(r"[.!?\n]", before)[-1]
         match = _TIME_RANGE_RE.search(before)
-        if match is None or not before[match.end() :].strip(" ,") in ("", "le", "ce", "du"):
+        if match is None or before[match.end() :].strip(" ,") not in ("", "le", "ce", "du"):
             return
     candidate.start_time = _clock(match["t1"])
     candidate.end_time = _clock(match["t2"]) if match["t2"] else None
+
+
+_ASIDE_RE: Final = re.compile(r"\([^()]{0,120}\)")
+_NEGATED_RE: Final = re.compile(
+    r"(?:\bnon|\bpas|\bplus|\bannulée?s?|\breportée?s?|\bau\s+lieu\s+d[ue]|\bremplace)\s+"
+    r"(?:pas\s+)?(?:le|du|la|les|ce|cette)?\s*$",
+)
+
+
+def _body_time(candidate: _Candidate, text: str) -> None:
+    match = _TIME_RANGE_RE.search(text)
+    if match is None or _looks_like_duration(text, match) or _OPENING_HOURS_RE.search(text):
+        return
+    candidate.start_time = _clock(match["t1"])
+    candidate.end_time = _clock(match["t2"]) if match["t2"] else None
+    if candidate.start_time is not None:
+        candidate.confidence += 0.2
 
 
 def _looks_like_duration(text: str, match: re.Match[str]) -> bool:
@@ -629,6 +748,10 @@ def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title
     score = candidate.confidence
     if candidate.start_time is not None:
         score += 0.2
+    elif candidate.evidence.lower().startswith(("aujourd", "ce soir")):
+        # "L'association compte aujourd'hui 100 adhérents": without a time, "today" is a figure
+        # of speech far more often than a date.
+        score -= 0.5
     if candidate.evidence.split()[0].lower() in _WEEKDAYS and not candidate.notes:
         score += 0.1
     for note in candidate.notes:
@@ -638,13 +761,17 @@ def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title
     if reference is not None and candidate.first < reference:
         score -= 0.6
         candidate.notes.append("before the publication date")
-    if _ANNOUNCE_RE.search(sentence) or (in_title and _ANNOUNCE_RE.search(text)):
+    following = text[candidate.span_end : candidate.span_end + 150]
+    if _ANNOUNCE_RE.search(sentence + following) or (in_title and _ANNOUNCE_RE.search(text)):
         score += 0.15
     if _PAST_RE.search(sentence):
         score -= 0.45
         candidate.notes.append("told in the past tense")
+    if _NEGATED_RE.search(before.removesuffix(candidate.evidence)):
+        score -= 0.6
+        candidate.notes.append("a date that is denied or replaced")
     if _NOT_EVENT_RE.search(before) or _NOT_EVENT_RE.search(sentence[:80]):
-        score -= 0.4
+        score -= 0.5
         candidate.notes.append("a publication date, deadline or opening hours")
     if _OPENING_HOURS_RE.search(sentence):
         score -= 0.3
@@ -673,7 +800,11 @@ def _merge(candidates: list[_Candidate]) -> list[_Candidate]:
         if current is None:
             by_day[candidate.first] = candidate
             continue
-        better = (candidate.start_time is not None, candidate.last is not None, candidate.confidence)
+        better = (
+            candidate.start_time is not None,
+            candidate.last is not None,
+            candidate.confidence,
+        )
         worse = (current.start_time is not None, current.last is not None, current.confidence)
         if better > worse:
             if current.position >= 0 and candidate.position < 0:
@@ -708,9 +839,20 @@ def _span(candidate: _Candidate, tz: tzinfo) -> tuple[datetime, datetime | None,
 # --- places -------------------------------------------------------------------------------------
 
 
+# "📍 Tiers-lieu La Grenouillère, 2 rue des Ajoncs, 35400 Saint-Malo", "Lieu : Salle Nominoë".
+_PLACE_LINE_RE: Final = re.compile(
+    r"^[ \t]*(?:📍|📌|🏠|lieu[ \t]*:|adresse[ \t]*:|où[ \t]*\??[ \t]*:)[ \t]*"
+    r"(?P<place>[^\n]{3,160})$",
+    re.I | re.M,
+)
+
+
 def _location_in(text: str, default_city: str | None) -> Location | None:
     if not text:
         return None
+    line = _PLACE_LINE_RE.search(text)
+    if line:
+        return parse_location(line["place"].strip(" .;"), default_city)
     postcode = _POSTCODE_RE.search(text)
     street = _STREET_RE.search(text)
     venue = _first_venue(text)
@@ -723,11 +865,7 @@ def _location_in(text: str, default_city: str | None) -> Location | None:
     address = street["street"].strip(" ,") if street else None
     if address and postcode:
         address = address.split(postcode["pc"])[0].strip(" ,") or None
-    city = None
-    if postcode:
-        city = _trim_commune(postcode["city"])
-    else:
-        city = _first_town(text)
+    city = _trim_commune(postcode["city"]) if postcode else _first_town(text)
     if name and address and address in name:
         name = name.replace(address, "").strip(" ,") or None
     return parse_location(
@@ -740,55 +878,88 @@ def _location_in(text: str, default_city: str | None) -> Location | None:
     )
 
 
+# Lowercase words that belong to a venue's name ("salle des fêtes", "centre social").
+_VENUE_NAME_WORDS: Final = frozenset(
+    [
+        "numérique",
+        "associations",
+        "jeunes",
+        "municipale",
+        "culturel",
+        "culturelle",
+        "sociale",
+        "social",
+        "quartier",
+        "communale",
+        "polyvalente",
+        "fêtes",
+        "loisirs",
+        "sports",
+        "citoyenne",
+        "citoyen",
+        "solidaire",
+        "partagé",
+        "partagée",
+        "jeunesse",
+        "ville",
+        "arts",
+        "information",
+        "multimédia",
+        "multimedia",
+        "rencontres",
+        "habitants",
+        "informatique",
+        "intercommunale",
+        "associatif",
+        "associative",
+        "municipal",
+        "communal",
+    ]
+)
+_LINK_WORDS: Final = frozenset(("de", "du", "des", "la", "le", "l'", "d'", "les", "en", "sur"))
+_IS_VENUE_WORD_RE: Final = re.compile(rf"(?:{_VENUE_WORDS})\b", re.I)
+
+
 def _first_venue(text: str) -> str | None:
+    """The first named place: "à la Maison des associations", "au fablab", "salle Creac'h Gwen"."""
     for match in _VENUE_RE.finditer(text):
-        venue = match["venue"].strip(" ,.")
-        words = venue.split()
-        if not words or words[0].lower() in _NOT_VENUE_START:
-            if not (len(words) > 1 and words[0].lower() == "maison"):
-                continue
-        if words[0].lower() in _WEEKDAYS or re.match(_MONTH + r"$", words[0], re.I):
+        words = match["venue"].strip(" ,.").split()
+        if not words:
             continue
-        if words[0][0].islower() and not re.match(rf"(?:{_VENUE_WORDS})\b", venue, re.I):
+        first = words[0].lower()
+        if (first in _NOT_VENUE_START and not (first == "maison" and len(words) > 1)) or (
+            first in _WEEKDAYS or re.match(_MONTH + r"$", first)
+        ):
             continue
-        keyword = match[0][: match.start("venue") - match.start()].strip().lower()
-        name = venue
-        # Keep trailing capitalised words ("Maison des associations de Saint-Nicolas") but cut
-        # at a lowercase word that starts a new clause.
-        words = name.split()
+        if words[0][0].islower() and not _IS_VENUE_WORD_RE.match(words[0]):
+            continue
+        # Keep capitalised words and link words ("Maison des associations de Saint-Nicolas"),
+        # cut at a lowercase word that starts a new clause.
         cut = len(words)
         for position, word in enumerate(words[1:], start=1):
-            if word.lower() in ("de", "du", "des", "la", "le", "l'", "d'", "les", "en", "sur"):
+            lower = word.lower()
+            if lower in _LINK_WORDS or not word[0].islower() or lower in _VENUE_NAME_WORDS:
                 continue
-            if word[0].islower() and not re.match(rf"(?:{_VENUE_WORDS})$", word, re.I):
-                if position >= 1 and word.lower() not in ("numérique", "associations", "jeunes",
-                                                           "municipale", "culturel", "culturelle",
-                                                           "sociale", "social", "quartier",
-                                                           "communale", "polyvalente", "fêtes",
-                                                           "loisirs", "sports", "citoyenne",
-                                                           "citoyen", "solidaire", "partagé",
-                                                           "partagée", "jeunesse", "ville",
-                                                           "arts", "information", "multimédia",
-                                                           "multimedia", "rencontres", "habitants"):
-                    cut = position
-                    break
-        name = " ".join(words[:cut]).strip(" ,.'")
-        while name.split() and name.split()[-1].lower() in ("de", "du", "des", "la", "le", "les",
-                                                           "en", "sur", "d'", "l'"):
-            name = " ".join(name.split()[:-1])
-        if not name:
-            continue
+            if not _IS_VENUE_WORD_RE.fullmatch(word):
+                cut = position
+                break
+        kept = words[:cut]
+        while kept and kept[-1].lower() in _LINK_WORDS:
+            kept.pop()
+        name = " ".join(kept).strip(" ,.'")
+        keyword = match[0][: match.start("venue") - match.start()].strip().lower()
         if keyword == "salle" and not name.lower().startswith("salle"):
             name = f"salle {name}"
-        if len(name) < 3:
-            continue
-        return name[0].upper() + name[1:]
+        if len(name) >= 3:
+            return name[0].upper() + name[1:]
     return None
 
 
 def _first_town(text: str) -> str | None:
     for match in _TOWN_RE.finditer(text):
         town = _trim_commune(match["town"])
+        if not town:
+            continue
         if town.split()[0].casefold() in _NOT_TOWN or re.match(_MONTH + r"$", town, re.I):
             continue
         if town.split()[0].casefold().rstrip("'") in ("l", "la", "le", "les"):
@@ -802,8 +973,12 @@ def _trim_commune(text: str) -> str:
     words = text.split()
     kept: list[str] = []
     for word in words:
-        if word[0].isupper() or word.lower() in ("de", "du", "des", "la", "le", "les", "sur",
-                                                 "en", "sous", "aux", "au") or word.lower().startswith(("l'", "d'")):
+        if (
+            word[0].isupper()
+            or word.lower()
+            in ("de", "du", "des", "la", "le", "les", "sur", "en", "sous", "aux", "au")
+            or word.lower().startswith(("l'", "d'"))
+        ):
             kept.append(word)
         else:
             break

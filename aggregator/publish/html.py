@@ -74,6 +74,10 @@ def public_uid(event: Event) -> str:
     return f"{event.source_uid}@{event.source_id}"
 
 
+_URL_BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+@functools.lru_cache(maxsize=65536)
 def http_url(value: str | None) -> str | None:
     """`value` if it is an absolute http(s) URL, else None.
 
@@ -89,7 +93,7 @@ def http_url(value: str | None) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in value):
+    if _URL_BAD_CHARS.search(value):
         return None
     return value
 
@@ -102,6 +106,7 @@ def event_link(event: Event) -> str | None:
     return next((url for s in event.sources if (url := http_url(s.url))), None)
 
 
+@functools.lru_cache(maxsize=65536)
 def slugify(text: str) -> str:
     """A stable, ASCII, URL-safe name for a city or tag: "Pont-l'Abbé" → "pont-l-abbe".
 
@@ -114,8 +119,12 @@ def slugify(text: str) -> str:
     return "x-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
 
 
+@functools.lru_cache(maxsize=4096)
 def french_date(day: date, *, year: bool = True) -> str:
-    """A day as "samedi 16 mai 2026"; the first of the month is "1er", as in French usage."""
+    """A day as "samedi 16 mai 2026"; the first of the month is "1er", as in French usage.
+
+    Cached: babel's formatting is slow and an agenda has a few hundred distinct days.
+    """
     number = "1er" if day.day == 1 else str(day.day)
     month = format_date(day, "MMMM y" if year else "MMMM", locale=LOCALE)
     return f"{format_date(day, 'EEEE', locale=LOCALE)} {number} {month}"
@@ -429,8 +438,9 @@ def plan_pages(events: Sequence[Event], tz: tzinfo, limit: int = PAGE_EVENTS) ->
         chunks = _chunk_by_day(list(group), tz, limit)
         label = month_label(first)
         paths = [
-            f"{MONTHS_DIR}/{first:%Y-%m}.html" if n == 0 else f"{MONTHS_DIR}/{first:%Y-%m}-{n + 1}"
-            ".html"
+            f"{MONTHS_DIR}/{first:%Y-%m}.html"
+            if n == 0
+            else f"{MONTHS_DIR}/{first:%Y-%m}-{n + 1}.html"
             for n in range(len(chunks))
         ]
         for n, chunk in enumerate(chunks):
@@ -485,7 +495,7 @@ def _options(pairs: Iterable[tuple[str, str]]) -> list[_Option]:
     return sorted((_Option(v, label) for v, label in seen.items()), key=lambda o: o.label.lower())
 
 
-def _render(template: str, name: str, **context: Any) -> bytes:
+def render_template(template: str, name: str, **context: Any) -> bytes:
     try:
         text = _environment().get_template(template).render(**context)
     except jinja2.TemplateError as exc:
@@ -556,7 +566,7 @@ def render_pages(
             )
             for kind, (_, heading) in FEED_KINDS.items()
         ]
-        outputs[page.path] = _render(
+        outputs[page.path] = render_template(
             "index.html.j2",
             page.path,
             **common_context(config, now, root),

@@ -3,6 +3,7 @@
 // Timed values are UTC ISO instants computed by ical.js from the file's own VTIMEZONE
 // (ical.js has no zone database of its own); all-day values are "YYYY-MM-DD".
 // Usage: node tests/js/read_ics.mjs path/to/calendar.ics
+//        node tests/js/read_ics.mjs a.ics b.ics ...   (prints {"a.ics": [...], "b.ics": [...]})
 import { readFileSync } from "node:fs";
 import ICAL from "ical.js";
 
@@ -12,9 +13,12 @@ function when(time) {
   return time.toJSDate().toISOString();
 }
 
-const text = readFileSync(process.argv[2], "utf8");
-const root = new ICAL.Component(ICAL.parse(text));
-const out = root.getAllSubcomponents("vevent").map((vevent) => {
+function read(path) {
+  const root = new ICAL.Component(ICAL.parse(readFileSync(path, "utf8")));
+  return root.getAllSubcomponents("vevent").map(describe);
+}
+
+function describe(vevent) {
   const event = new ICAL.Event(vevent);
   return {
     uid: event.uid,
@@ -27,5 +31,8 @@ const out = root.getAllSubcomponents("vevent").map((vevent) => {
     recurrenceId: vevent.hasProperty("recurrence-id"),
     sequence: event.sequence,
   };
-});
+}
+
+const paths = process.argv.slice(2);
+const out = paths.length === 1 ? read(paths[0]) : Object.fromEntries(paths.map((p) => [p, read(p)]));
 process.stdout.write(JSON.stringify(out));

@@ -1,0 +1,315 @@
+"""Per-city, per-tag and per-collective feeds: `villes/<slug>.ics|.xml`, `themes/…`,
+`collectifs/<source id>.ics|.xml`, and `feeds.json` listing them all.
+
+Paths are stable: a city or tag is slugged from its name (accents and case folded, so "Plouzané"
+and "plouzane" are one feed), a collective uses its `id` from sources.yaml, which never changes.
+Every registered collective, and every city and tag named in sources.yaml, has a feed even while it
+has no upcoming event, so a subscription made today keeps working.
+
+The .ics feeds reuse calendar.ics as rendered by `render_calendar`: its VEVENT blocks are cut out
+once and each feed is the calendar's header and time zone plus its own blocks. Every event is thus
+serialized by icalendar once, whatever the number of feeds it belongs to, and every feed carries
+exactly the same bytes for an event as the main calendar.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from icalendar import Calendar
+
+from aggregator.config import Config
+from aggregator.errors import PublishError
+from aggregator.models import Event
+from aggregator.publish.atomic import write_if_changed
+from aggregator.publish.html import (
+    FEED_KINDS,
+    FeedLink,
+    public_uid,
+    public_url,
+    slugify,
+    sort_events,
+    webcal_url,
+)
+from aggregator.publish.ical import render_calendar
+from aggregator.publish.rss import channel_for, render_channel, render_item
+
+log = logging.getLogger(__name__)
+
+FEEDS_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedFeed:
+    """A feed to publish: how the pages list it and the events it carries (sorted)."""
+
+    link: FeedLink
+    events: tuple[Event, ...]
+
+    @property
+    def title(self) -> str:
+        kind = self.link.kind
+        if kind == "ville":
+            return f"Agenda numérique – {self.link.label}"
+        if kind == "theme":
+            return f"Agenda numérique – thème « {self.link.label} »"
+        return f"Agenda numérique – {self.link.label}"
+
+
+def _label(spellings: Counter[str]) -> str:
+    """The most used spelling of a name; ties go to the alphabetically first, for stability."""
+    return min(spellings, key=lambda s: (-spellings[s], s))
+
+
+def plan_feeds(events: Sequence[Event], config: Config) -> list[PlannedFeed]:
+    """Every per-filter feed, in a fixed order: cities, tags, collectives, each by slug."""
+    ordered = sort_events(events)
+    groups: dict[str, dict[str, list[Event]]] = {kind: {} for kind in FEED_KINDS}
+    names: dict[str, dict[str, Counter[str]]] = {kind: {} for kind in FEED_KINDS}
+
+    def add(kind: str, key: str, name: str, event: Event | None) -> None:
+        names[kind].setdefault(key, Counter())[name] += 1 if event is not None else 0
+        bucket = groups[kind].setdefault(key, [])
+        if event is not None and (not bucket or bucket[-1] is not event):
+            bucket.append(event)
+
+    for source in config.sources:
+        if not source.enabled:
+            continue
+        add("collectif", source.id, source.name, None)
+        if source.city:
+            add("ville", slugify(source.city), source.city, None)
+        for tag in source.tags:
+            add("theme", slugify(tag), tag, None)
+    for event in ordered:
+        if event.location.city:
+            add("ville", slugify(event.location.city), event.location.city, event)
+        for category in event.categories:
+            add("theme", slugify(category), category, event)
+        for ref in event.sources:
+            add("collectif", ref.id, ref.name, event)
+    # A source's configured name wins over the names events carry.
+    configured = {s.id: s.name for s in config.sources}
+
+    planned: list[PlannedFeed] = []
+    for kind, (folder, _) in FEED_KINDS.items():
+        for key in sorted(groups[kind]):
+            label = configured.get(key) if kind == "collectif" else None
+            spellings = names[kind][key]
+            if label is None:
+                counted = Counter({s: n for s, n in spellings.items() if n}) or spellings
+                label = " ".join(_label(counted).split())
+            feed_events = tuple(groups[kind][key])
+            link = FeedLink(
+                kind=kind,
+                slug=key,
+                label=label,
+                ics=f"{folder}/{key}.ics",
+                rss=f"{folder}/{key}.xml",
+                count=len(feed_events),
+            )
+            planned.append(PlannedFeed(link, feed_events))
+    return planned
+
+
+# --- .ics feeds cut out of calendar.ics -----------------------------------------------------
+
+
+@dataclass(slots=True)
+class SplitCalendar:
+    header: list[bytes]  # the calendar's own properties, BEGIN:VCALENDAR first
+    others: list[bytes]  # non-event components (VTIMEZONE), whole
+    events: dict[str, bytes]  # UID → the whole VEVENT block
+
+
+def split_calendar(data: bytes) -> SplitCalendar | None:
+    """Cut a calendar into header lines, other components and VEVENT blocks by UID.
+
+    Returns None when the layout is not the simple one we write (then the caller renders each feed
+    on its own): content lines cannot contain a bare CRLF (icalendar escapes it), so a line that
+    starts with "BEGIN:" or "END:" is always a component boundary.
+    """
+    lines = data.split(b"\r\n")
+    if not lines or lines[0] != b"BEGIN:VCALENDAR" or lines[-1] != b"":
+        return None
+    split = SplitCalendar([], [], {})
+    depth = 0
+    block: list[bytes] = []
+    for line in lines[:-1]:
+        if line.startswith(b"BEGIN:"):
+            depth += 1
+        if depth == 1 and not line.startswith(b"END:VCALENDAR"):
+            split.header.append(line)
+        elif depth >= 2:
+            block.append(line)
+        if line.startswith(b"END:"):
+            depth -= 1
+            if depth == 1:
+                raw = b"\r\n".join(block) + b"\r\n"
+                if block[0] == b"BEGIN:VEVENT":
+                    uid = _uid_of(block)
+                    if uid is None or uid in split.events:
+                        return None
+                    split.events[uid] = raw
+                else:
+                    split.others.append(raw)
+                block = []
+    if depth != 0:
+        return None
+    return split
+
+
+def _uid_of(block: list[bytes]) -> str | None:
+    for index, line in enumerate(block):
+        if line.startswith(b"UID:"):
+            value = line[4:]
+            for follow in block[index + 1 :]:
+                if not follow.startswith((b" ", b"\t")):
+                    break
+                value += follow[1:]
+            return (
+                value.decode("utf-8").replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
+            )
+    return None
+
+
+def _named_header(header: list[bytes], name: str, description: str) -> list[bytes]:
+    """The calendar header with X-WR-CALNAME / X-WR-CALDESC replaced, folded by icalendar."""
+    named = Calendar()
+    # Names are one line; a line break from a source would be refused by icalendar.
+    named.add("x-wr-calname", " ".join(name.split()))
+    named.add("x-wr-caldesc", " ".join(description.split()))
+    replacement = named.to_ical().split(b"\r\n")[1:-2]
+    result: list[bytes] = []
+    skipping = False
+    inserted = False
+    for line in header:
+        if line.startswith((b" ", b"\t")) and skipping:
+            continue
+        skipping = line.startswith((b"X-WR-CALNAME", b"X-WR-CALDESC"))
+        if skipping:
+            if not inserted:
+                result.extend(replacement)
+                inserted = True
+            continue
+        result.append(line)
+    if not inserted:
+        result[1:1] = replacement
+    return result
+
+
+def render_feeds(
+    planned: Sequence[PlannedFeed],
+    events: Sequence[Event],
+    config: Config,
+    calendar: bytes | None = None,
+    now: datetime | None = None,
+) -> dict[str, bytes]:
+    """Every per-filter .ics and .xml, by path relative to the output folder.
+
+    `calendar` is calendar.ics as already rendered for `events` (rendered here if not given).
+    """
+    agenda = config.agenda
+    if calendar is None:
+        calendar = render_calendar(events, config, now)
+    split = split_calendar(calendar)
+    if split is not None and set(split.events) != {public_uid(e) for e in events}:
+        log.warning("calendar.ics does not hold one VEVENT per event; rendering feeds one by one")
+        split = None
+    items = {id(e): render_item(e, config) for e in events}
+    outputs: dict[str, bytes] = {}
+    for feed in planned:
+        link = feed.link
+        name = f"{link.label} – {agenda.title}"
+        description = _feed_description(link)
+        if split is not None:
+            blocks = [split.events[public_uid(e)] for e in feed.events]
+            header = b"\r\n".join(_named_header(split.header, name, description)) + b"\r\n"
+            outputs[link.ics] = b"".join([header, *split.others, *blocks, b"END:VCALENDAR\r\n"])
+        else:
+            named = config.model_copy(
+                update={
+                    "agenda": agenda.model_copy(update={"title": name, "description": description})
+                }
+            )
+            outputs[link.ics] = render_calendar(list(feed.events), named, now)
+        channel = channel_for(config, link.rss, feed.title, description, feed.events)
+        outputs[link.rss] = render_channel(
+            channel,
+            (items.get(id(e)) or render_item(e, config) for e in feed.events),
+        )
+    return outputs
+
+
+def _feed_description(link: FeedLink) -> str:
+    if link.kind == "ville":
+        return f"Les rendez-vous numériques à {link.label}"
+    if link.kind == "theme":
+        return f"Les rendez-vous numériques sur le thème « {link.label} »"
+    return f"Les rendez-vous annoncés par {link.label}"
+
+
+def render_feeds_json(planned: Sequence[PlannedFeed], config: Config) -> bytes:
+    """feeds.json: every per-filter feed with its label, event count and addresses.
+
+    events.json stays the plain list of events it always was; the feeds are listed here.
+    Addresses are relative to the output folder, plus absolute and webcal:// ones when
+    agenda.base_url is set.
+    """
+    base = config.agenda.base_url
+    records = []
+    for feed in planned:
+        link = feed.link
+        record: dict[str, object] = {
+            "kind": link.kind,
+            "slug": link.slug,
+            "label": link.label,
+            "events": link.count,
+            "ics": link.ics,
+            "rss": link.rss,
+        }
+        if base:
+            record |= {
+                "ics_url": public_url(base, link.ics),
+                "rss_url": public_url(base, link.rss),
+                "webcal_url": webcal_url(base, link.ics),
+            }
+        records.append(record)
+    document = {"version": FEEDS_SCHEMA_VERSION, "feeds": records}
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def write_files(files: dict[str, bytes], out_dir: Path, folders: Sequence[str]) -> list[Path]:
+    """Write `files` (paths relative to `out_dir`), each atomically; return their paths, sorted.
+
+    Files with our extensions left in `folders` by an earlier publication (a city with no more
+    feed, a past month) are removed, so nobody keeps reading a feed we no longer update.
+    """
+    out_dir = Path(out_dir)
+    wanted = {out_dir / name for name in files}
+    for folder in folders:
+        try:
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PublishError(f"cannot create output directory {out_dir / folder}: {exc}") from exc
+    paths = []
+    for name in sorted(files):
+        path = out_dir / name
+        written = write_if_changed(path, files[name])
+        log.debug("%s %s", "wrote" if written else "unchanged", path)
+        paths.append(path)
+    for folder in folders:
+        for stale in sorted((out_dir / folder).glob("*")):
+            if stale.suffix in (".ics", ".xml", ".html") and stale not in wanted:
+                try:
+                    stale.unlink()
+                except OSError as exc:
+                    raise PublishError(f"cannot remove stale file {stale}: {exc}") from exc
+                log.info("removed stale %s", stale)
+    return paths
