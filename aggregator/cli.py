@@ -18,6 +18,7 @@ from aggregator.config import Config, load_config
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.fetch import FetchSettings
 from aggregator.models import FETCH_FAILED, FETCH_NOT_MODIFIED, FETCH_OK, Event, FetchResult
+from aggregator.publish.json import event_record
 from aggregator.store import Explanation, Store
 
 app = typer.Typer(
@@ -238,7 +239,8 @@ def publish(
     now: NowOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Write calendar.ics, feed.xml, index.html and events.json from the stored events."""
+    """Write the agenda (calendar.ics, feed.xml, index.html, events.json, per-city/tag/collective
+    feeds, per-event .ics, sources.html, changes.xml) from the stored events."""
     _setup_logging(verbose)
     cfg = _load(config)
     moment = _now(now, cfg)
@@ -297,7 +299,7 @@ def sources_list(
         return
     tz = cfg.agenda.tz
     table = Table(title="Sources")
-    for column in ("id", "last attempt", "last success", "result", "HTTP", "events", "last error"):
+    for column in ("id", "last attempt", "last success", "result", "HTTP", "events"):
         table.add_column(column, overflow="fold")
 
     def when(value: datetime | None) -> str:
@@ -311,33 +313,14 @@ def sources_list(
             _OUTCOME_LABEL.get(h.last_outcome or "", h.last_outcome or ""),
             str(h.http_status or ""),
             "" if h.events_found is None else str(h.events_found),
-            h.last_error or "",
         )
     out.print(table)
+    # Long messages go under the table, unwrapped, so they stay readable and greppable.
     for h in health:
+        if h.last_error and h.last_outcome == FETCH_FAILED:
+            out.print(f"[red]✗ {h.id}[/]: {h.last_error}", highlight=False, soft_wrap=True)
         if h.notice:
             out.print(f"[yellow]! {h.id}[/]: {h.notice}", highlight=False, soft_wrap=True)
-
-
-def _event_json(event: Event) -> dict[str, object]:
-    loc = event.location
-    return {
-        "uid": event.uid,
-        "title": event.title,
-        "start": event.start.isoformat(),
-        "end": event.end.isoformat() if event.end else None,
-        "all_day": event.all_day,
-        "status": event.status,
-        "url": event.url,
-        "location": {
-            "name": loc.name,
-            "address": loc.address,
-            "postcode": loc.postcode,
-            "city": loc.city,
-        },
-        "categories": list(event.categories),
-        "sources": [{"id": s.id, "name": s.name, "url": s.url} for s in event.sources],
-    }
 
 
 def _matches(event: Event, city: str | None, tag: str | None, source: str | None) -> bool:
@@ -385,7 +368,9 @@ def events(
         raise _fail(exc) from exc
     selected = [e for e in upcoming if _matches(e, city, tag, source)]
     if as_json:
-        typer.echo(json.dumps([_event_json(e) for e in selected], ensure_ascii=False, indent=2))
+        typer.echo(
+            json.dumps([event_record(e, cfg) for e in selected], ensure_ascii=False, indent=2)
+        )
         return
     table = Table(title=f"{len(selected)} upcoming events")
     for column in ("when", "title", "where", "sources"):
