@@ -188,7 +188,8 @@ def breakdown(events: list[Event], config: Config) -> dict[str, float]:
         return result
 
     calendar = timed("calendar.ics", lambda: render_calendar(events, config, NOW))
-    timed("events/<uid>.ics", lambda: render_event_files(events, config))
+    # As publish_all does: each per-event file reuses its VEVENT block from calendar.ics.
+    timed("events/<uid>.ics", lambda: render_event_files(events, config, calendar))  # type: ignore[arg-type]
     planned = timed("plan feeds", lambda: plan_feeds(events, config))
     timed(
         "per-filter .ics + .xml",

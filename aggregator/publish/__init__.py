@@ -99,13 +99,14 @@ def publish_all(
     out_dir = Path(out_dir)
     # `cancelled: hide` drops cancelled events from every output, not only calendar.ics.
     events = published_events(events, config.agenda)
-    event_files = render_event_files(events, config)
     planned = plan_feeds(events, config)
     feed_links = [feed.link for feed in planned]
     pages = render_pages(events, config, now, feeds=feed_links, ics_href=event_ics_path)
     state_path = Path(state_path) if state_path is not None else out_dir / STATE_FILE
     state = compute_changes(load_state(state_path), events, config, now)
     calendar = render_calendar(events, config, now)
+    # Each per-event file reuses its VEVENT block from calendar.ics rather than rendering it again.
+    event_files = render_event_files(events, config, calendar)
     outputs = {
         CALENDAR_FILE: calendar,
         FEED_FILE: render_rss(events, config, now),

@@ -7,9 +7,9 @@ Every registered collective, and every city and tag named in sources.yaml, has a
 has no upcoming event, so a subscription made today keeps working.
 
 The .ics feeds reuse calendar.ics as rendered by `render_calendar`: its VEVENT blocks are cut out
-once and each feed is the calendar's header and time zone plus its own blocks. Every event is thus
-serialized by icalendar once, whatever the number of feeds it belongs to, and every feed carries
-exactly the same bytes for an event as the main calendar.
+once (`split_calendar`) and each feed is the calendar's header and time zone plus its own blocks.
+Every event is thus serialized once, whatever the number of feeds it belongs to, and every feed
+carries exactly the same bytes for an event as the main calendar.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from aggregator.publish.html import (
     sort_events,
     webcal_url,
 )
-from aggregator.publish.ical import render_calendar
+from aggregator.publish.ical import render_calendar, split_calendar
 from aggregator.publish.rss import channel_for, render_channel, render_item
 
 log = logging.getLogger(__name__)
@@ -121,64 +121,6 @@ def plan_feeds(events: Sequence[Event], config: Config) -> list[PlannedFeed]:
 # --- .ics feeds cut out of calendar.ics -----------------------------------------------------
 
 
-@dataclass(slots=True)
-class SplitCalendar:
-    header: list[bytes]  # the calendar's own properties, BEGIN:VCALENDAR first
-    others: list[bytes]  # non-event components (VTIMEZONE), whole
-    events: dict[str, bytes]  # UID → the whole VEVENT block
-
-
-def split_calendar(data: bytes) -> SplitCalendar | None:
-    """Cut a calendar into header lines, other components and VEVENT blocks by UID.
-
-    Returns None when the layout is not the simple one we write (then the caller renders each feed
-    on its own): content lines cannot contain a bare CRLF (icalendar escapes it), so a line that
-    starts with "BEGIN:" or "END:" is always a component boundary.
-    """
-    lines = data.split(b"\r\n")
-    if not lines or lines[0] != b"BEGIN:VCALENDAR" or lines[-1] != b"":
-        return None
-    split = SplitCalendar([], [], {})
-    depth = 0
-    block: list[bytes] = []
-    for line in lines[:-1]:
-        if line.startswith(b"BEGIN:"):
-            depth += 1
-        if depth == 1 and not line.startswith(b"END:VCALENDAR"):
-            split.header.append(line)
-        elif depth >= 2:
-            block.append(line)
-        if line.startswith(b"END:"):
-            depth -= 1
-            if depth == 1:
-                raw = b"\r\n".join(block) + b"\r\n"
-                if block[0] == b"BEGIN:VEVENT":
-                    uid = _uid_of(block)
-                    if uid is None or uid in split.events:
-                        return None
-                    split.events[uid] = raw
-                else:
-                    split.others.append(raw)
-                block = []
-    if depth != 0:
-        return None
-    return split
-
-
-def _uid_of(block: list[bytes]) -> str | None:
-    for index, line in enumerate(block):
-        if line.startswith(b"UID:"):
-            value = line[4:]
-            for follow in block[index + 1 :]:
-                if not follow.startswith((b" ", b"\t")):
-                    break
-                value += follow[1:]
-            return (
-                value.decode("utf-8").replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
-            )
-    return None
-
-
 def _named_header(header: list[bytes], name: str, description: str) -> list[bytes]:
     """The calendar header with X-WR-CALNAME / X-WR-CALDESC replaced, folded by icalendar."""
     named = Calendar()
@@ -219,7 +161,7 @@ def render_feeds(
     if calendar is None:
         calendar = render_calendar(events, config, now)
     split = split_calendar(calendar)
-    if split is not None and set(split.events) != {public_uid(e) for e in events}:
+    if split is not None and not split.holds(events):
         log.warning("calendar.ics does not hold one VEVENT per event; rendering feeds one by one")
         split = None
     items = {id(e): render_item(e, config) for e in events}

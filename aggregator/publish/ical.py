@@ -17,20 +17,29 @@ Besides calendar.ics, each event gets its own small calendar, `events/<uid>.ics`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
-from icalendar import Calendar, Timezone, vDuration
-from icalendar import Event as VEvent
+from icalendar import Calendar, vDuration
 
 from aggregator.config import Agenda, Config
 from aggregator.errors import PublishError
 from aggregator.models import CANCELLED, Event
-from aggregator.publish.atomic import write_if_changed
+from aggregator.publish.atomic import write_if_changed, write_many
+from aggregator.publish.contentline import (
+    DateTimeWriter,
+    date_value,
+    escape_text,
+    fold,
+    text_line,
+    utc_stamp,
+)
 from aggregator.publish.html import (
     all_day_span,
     event_link,
@@ -107,61 +116,91 @@ def _local(moment: datetime, tz: tzinfo) -> datetime:
     return local
 
 
-def _vevent(event: Event, agenda: Agenda) -> VEvent:
+def _vevent(event: Event, agenda: Agenda, writer: DateTimeWriter) -> bytes:
+    """The event's VEVENT block, CRLF-terminated.
+
+    Written line by line (contentline.py) in icalendar's order: SUMMARY, DTSTART, DTEND, DTSTAMP,
+    UID, SEQUENCE, then the other properties alphabetically.
+    """
     tz = agenda.tz
-    vevent = VEvent()
-    vevent.add("uid", public_uid(event))
-    stamp = event.last_modified.astimezone(UTC) if event.last_modified else UNKNOWN_STAMP
-    vevent.add("dtstamp", stamp)
-    if event.last_modified:
-        vevent.add("last-modified", stamp)
-    vevent.add("sequence", event.sequence)
-    vevent.add("summary", display_title(event, agenda))
+    stamp = utc_stamp(event.last_modified) if event.last_modified else utc_stamp(UNKNOWN_STAMP)
+    lines = [b"BEGIN:VEVENT", text_line("SUMMARY", display_title(event, agenda))]
     if event.all_day:
         first, last = all_day_span(event, tz)
-        vevent.add("dtstart", first)
-        vevent.add("dtend", last + timedelta(days=1))
+        lines.append(f"DTSTART;VALUE=DATE:{date_value(first)}".encode())
+        lines.append(f"DTEND;VALUE=DATE:{date_value(last + timedelta(days=1))}".encode())
     else:
-        vevent.add("dtstart", _local(event.start, tz))
+        lines.append(fold(writer.line("DTSTART", _local(event.start, tz)).encode()))
         # No DTEND when the end is unknown: RFC 5545 then reads the event as ending at its start.
         if event.end is not None and event.end > event.start:
-            vevent.add("dtend", _local(event.end, tz))
+            lines.append(fold(writer.line("DTEND", _local(event.end, tz)).encode()))
+    lines.append(f"DTSTAMP:{stamp}".encode())
+    lines.append(text_line("UID", public_uid(event)))
+    lines.append(f"SEQUENCE:{int(event.sequence)}".encode())
+    if event.categories:
+        categories = ",".join(escape_text(category) for category in event.categories)
+        lines.append(fold(f"CATEGORIES:{categories}".encode()))
     description = description_with_sources(event)
     if description:
-        vevent.add("description", description)
+        lines.append(text_line("DESCRIPTION", description))
+    if event.last_modified:
+        lines.append(f"LAST-MODIFIED:{stamp}".encode())
     if not event.location.is_empty():
-        vevent.add("location", event.location.one_line())
+        lines.append(text_line("LOCATION", event.location.one_line()))
+    lines.append(b"STATUS:CANCELLED" if event.status == CANCELLED else b"STATUS:CONFIRMED")
     link = event_link(event)
     if link:
-        vevent.add("url", link)
-    if event.categories:
-        vevent.add("categories", list(event.categories))
-    vevent.add("status", "CANCELLED" if event.status == CANCELLED else "CONFIRMED")
-    return vevent
+        # A URI value is not TEXT: written as is (http_url let no space or control through).
+        lines.append(fold(f"URL:{link}".encode()))
+    lines.append(b"END:VEVENT\r\n")
+    return b"\r\n".join(lines)
 
 
-def _vtimezone(events: Sequence[Event], agenda: Agenda, now: datetime | None) -> Timezone:
-    """The agenda zone's VTIMEZONE, exact over the years of the events (see vtimezone.py).
-
-    The years come from the events, not the clock, so unchanged events give the same bytes; an
-    empty calendar describes the year of `now`.
-    """
+def _years(events: Sequence[Event], agenda: Agenda, now: datetime | None) -> tuple[int, int]:
+    """The years the VTIMEZONE must cover: those of the events, not the clock's, so unchanged
+    events give the same bytes; an empty calendar describes the year of `now`."""
     tz = agenda.tz
     if events:
         first = min(e.start.astimezone(tz).year for e in events)
         last = max(e.effective_end.astimezone(tz).year for e in events)
     else:
         first = last = (now or datetime.now(UTC)).astimezone(tz).year
-    return build_vtimezone(agenda.timezone, first, last)
+    return first, last
 
 
-def _calendar(agenda: Agenda) -> Calendar:
+@functools.lru_cache(maxsize=64)
+def _vtimezone(zone: str, first: int, last: int) -> bytes:
+    """The zone's VTIMEZONE block, exact over [first, last] (see vtimezone.py).
+
+    Cached: the per-event files of a year-long agenda need only two or three distinct blocks.
+    """
+    return build_vtimezone(zone, first, last).to_ical()
+
+
+def _header(agenda: Agenda, *, subscription: bool) -> bytes:
+    """The calendar's opening lines and own properties, up to its first component.
+
+    `subscription` adds what a subscribed calendar needs (name, description, zone, refresh).
+    Written by icalendar: it is a few lines, once per file kind.
+    """
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    return calendar
+    if subscription:
+        calendar.add("x-wr-calname", agenda.title)
+        calendar.add("x-wr-caldesc", agenda.description)
+        calendar.add("x-wr-timezone", agenda.timezone)
+        calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+        # Not a registered property, so icalendar would not know it is a duration.
+        calendar.add("x-published-ttl", vDuration(REFRESH))
+    data = calendar.to_ical()
+    assert data.endswith(_END)
+    return data[: -len(_END)]
+
+
+_END = b"END:VCALENDAR\r\n"
 
 
 def render_calendar(events: Sequence[Event], config: Config, now: datetime | None = None) -> bytes:
@@ -171,35 +210,123 @@ def render_calendar(events: Sequence[Event], config: Config, now: datetime | Non
     """
     agenda = config.agenda
     events = published_events(events, agenda)
-    calendar = _calendar(agenda)
-    calendar.add("x-wr-calname", agenda.title)
-    calendar.add("x-wr-caldesc", agenda.description)
-    calendar.add("x-wr-timezone", agenda.timezone)
-    calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    # Not a registered property, so icalendar would not know it is a duration.
-    calendar.add("x-published-ttl", vDuration(REFRESH))
-    # Always present (even with only all-day events) since X-WR-TIMEZONE names it.
-    calendar.add_component(_vtimezone(events, agenda, now))
-    for event in sort_events(events):
-        calendar.add_component(_vevent(event, agenda))
-    return calendar.to_ical()
+    writer = DateTimeWriter(agenda.tz)
+    return b"".join(
+        [
+            _header(agenda, subscription=True),
+            # Always present (even with only all-day events) since X-WR-TIMEZONE names it.
+            _vtimezone(agenda.timezone, *_years(events, agenda, now)),
+            *(_vevent(event, agenda, writer) for event in sort_events(events)),
+            _END,
+        ]
+    )
 
 
 def render_event_calendar(event: Event, config: Config) -> bytes:
     """One event as a complete calendar (with the agenda zone's VTIMEZONE), for "add to mine"."""
     agenda = config.agenda
-    calendar = _calendar(agenda)
-    calendar.add_component(_vtimezone([event], agenda, None))
-    calendar.add_component(_vevent(event, agenda))
-    return calendar.to_ical()
+    return _event_calendar(
+        _header(agenda, subscription=False),
+        _vevent(event, agenda, DateTimeWriter(agenda.tz)),
+        event,
+        agenda,
+    )
 
 
-def render_event_files(events: Sequence[Event], config: Config) -> dict[str, bytes]:
-    """Every published event's own calendar, keyed by `event_ics_path`."""
-    return {
-        event_ics_path(event): render_event_calendar(event, config)
-        for event in sort_events(published_events(events, config.agenda))
-    }
+def _event_calendar(header: bytes, vevent: bytes, event: Event, agenda: Agenda) -> bytes:
+    vtimezone = _vtimezone(agenda.timezone, *_years([event], agenda, None))
+    return b"".join([header, vtimezone, vevent, _END])
+
+
+def render_event_files(
+    events: Sequence[Event], config: Config, calendar: bytes | None = None
+) -> dict[str, bytes]:
+    """Every published event's own calendar, keyed by `event_ics_path`.
+
+    `calendar` is calendar.ics as already rendered for `events`, if at hand: each file then reuses
+    the event's VEVENT block from it (same bytes as in calendar.ics, and not written twice).
+    """
+    agenda = config.agenda
+    published = sort_events(published_events(events, agenda))
+    split = split_calendar(calendar) if calendar is not None else None
+    blocks = split.events if split is not None and split.holds(published) else {}
+    header = _header(agenda, subscription=False)
+    writer = DateTimeWriter(agenda.tz)
+    files = {}
+    for event in published:
+        vevent = blocks.get(public_uid(event)) or _vevent(event, agenda, writer)
+        files[event_ics_path(event)] = _event_calendar(header, vevent, event, agenda)
+    return files
+
+
+# --- cutting a calendar we wrote into blocks (per-event files, per-filter feeds) ---------------
+
+
+@dataclass(slots=True)
+class SplitCalendar:
+    header: list[bytes]  # the calendar's own properties, BEGIN:VCALENDAR first
+    others: list[bytes]  # non-event components (VTIMEZONE), whole
+    events: dict[str, bytes]  # UID → the whole VEVENT block
+
+    def holds(self, events: Iterable[Event]) -> bool:
+        """Whether the blocks are exactly one per event of `events`, by public UID."""
+        return set(self.events) == {public_uid(e) for e in events}
+
+
+def split_calendar(data: bytes) -> SplitCalendar | None:
+    """Cut a calendar into header lines, other components and VEVENT blocks by UID.
+
+    Returns None when the layout is not the simple one we write (then the caller renders each
+    event or feed on its own): content lines cannot contain a bare CRLF (TEXT escapes it), so a
+    line that starts with "BEGIN:" or "END:" is always a component boundary.
+    """
+    lines = data.split(b"\r\n")
+    if not lines or lines[0] != b"BEGIN:VCALENDAR" or lines[-1] != b"":
+        return None
+    split = SplitCalendar([], [], {})
+    depth = 0
+    block: list[bytes] = []
+    for line in lines[:-1]:
+        if line.startswith(b"BEGIN:"):
+            depth += 1
+        if depth == 1 and not line.startswith(b"END:VCALENDAR"):
+            split.header.append(line)
+        elif depth >= 2:
+            block.append(line)
+        if line.startswith(b"END:"):
+            depth -= 1
+            if depth == 1:
+                raw = b"\r\n".join(block) + b"\r\n"
+                if block[0] == b"BEGIN:VEVENT":
+                    uid = _uid_of(block)
+                    if uid is None or uid in split.events:
+                        return None
+                    split.events[uid] = raw
+                else:
+                    split.others.append(raw)
+                block = []
+    if depth != 0:
+        return None
+    return split
+
+
+def _uid_of(block: list[bytes]) -> str | None:
+    for index, line in enumerate(block):
+        if line.startswith(b"UID:"):
+            value = line[4:]
+            for follow in block[index + 1 :]:
+                if not follow.startswith((b" ", b"\t")):
+                    break
+                value += follow[1:]
+            return _TEXT_ESCAPE.sub(_unescape, value.decode("utf-8"))
+    return None
+
+
+_TEXT_ESCAPE = re.compile(r"\\(.)")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return "\n" if match[1] in "nN" else match[1]
 
 
 def write_event_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
@@ -208,18 +335,18 @@ def write_event_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
     A per-event file whose event is no longer published (past, removed, hidden) is deleted, so
     an old "ajouter à mon agenda" link answers 404 rather than an outdated event. Returns the
     paths of the current files, sorted.
+
+    There are as many files as events (tens of thousands): `write_many` writes only the changed
+    ones and makes them durable together rather than one by one (see atomic.py).
     """
     folder = Path(out_dir) / EVENTS_DIR
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PublishError(f"cannot create directory {folder}: {exc}") from exc
-    paths = []
-    for relative, data in sorted(files.items()):
-        path = Path(out_dir) / relative
-        write_if_changed(path, data)
-        paths.append(path)
-    keep = {path.name for path in paths}
+    targets = {Path(out_dir) / relative: files[relative] for relative in sorted(files)}
+    write_many(targets)
+    keep = {path.name for path in targets}
     for stale in sorted(folder.glob("*.ics")):
         if stale.name not in keep:
             try:
@@ -227,7 +354,7 @@ def write_event_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
             except OSError as exc:
                 raise PublishError(f"cannot remove the stale file {stale}: {exc}") from exc
             log.info("removed %s", stale)
-    return paths
+    return list(targets)
 
 
 def write_calendar(events: Sequence[Event], config: Config, path: Path) -> Path:
