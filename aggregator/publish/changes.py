@@ -129,7 +129,9 @@ def compute_changes(
 
 
 def render_state(state: dict[str, Any]) -> bytes:
-    return (json.dumps(state, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    # Internal state: compact, so json's C encoder does the work (indent forces the slow one).
+    text = json.dumps(state, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return (text + "\n").encode("utf-8")
 
 
 def _item(change: dict[str, Any]) -> bytes:
