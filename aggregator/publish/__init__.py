@@ -6,6 +6,7 @@ failure while rendering leaves all the previous files in place, never a mix of o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from aggregator.config import Config
 from aggregator.errors import PublishError
 from aggregator.models import Event
-from aggregator.publish.atomic import atomic_write, write_if_changed
+from aggregator.publish.atomic import atomic_write, write_if_changed, write_in_background
 from aggregator.publish.changes import (
     STATE_FILE,
     compute_changes,
@@ -99,29 +100,40 @@ def publish_all(
     out_dir = Path(out_dir)
     # `cancelled: hide` drops cancelled events from every output, not only calendar.ics.
     events = published_events(events, config.agenda)
-    planned = plan_feeds(events, config)
-    feed_links = [feed.link for feed in planned]
-    pages = render_pages(events, config, now, feeds=feed_links, ics_href=event_ics_path)
-    state_path = Path(state_path) if state_path is not None else out_dir / STATE_FILE
-    state = compute_changes(load_state(state_path), events, config, now)
-    calendar = render_calendar(events, config, now)
-    # Each per-event file reuses its VEVENT block from calendar.ics rather than rendering it again.
-    event_files = render_event_files(events, config, calendar)
-    outputs = {
-        CALENDAR_FILE: calendar,
-        FEED_FILE: render_rss(events, config, now),
-        HTML_FILE: pages.pop(HTML_FILE),
-        JSON_FILE: render_json(events, config),
-        SOURCES_FILE: render_sources_page(config, events, health, now),
-        CHANGES_FILE: render_changes(state, config),
-        FEEDS_FILE: render_feeds_json(planned, config),
-    }
-    # Month pages and per-filter feeds, in their folders (mois/, villes/, themes/, collectifs/).
-    nested = pages | render_feeds(planned, events, config, calendar, now)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PublishError(f"cannot create output directory {out_dir}: {exc}") from exc
+    calendar = render_calendar(events, config, now)
+    # Each per-event file reuses its VEVENT block from calendar.ics rather than rendering it again.
+    # Creating tens of thousands of small files is I/O-bound: it runs in a child process while
+    # this one renders the pages and feeds (each file is still written atomically).
+    finish_event_files = write_in_background(
+        write_event_files, render_event_files(events, config, calendar), out_dir
+    )
+    try:
+        planned = plan_feeds(events, config)
+        feed_links = [feed.link for feed in planned]
+        pages = render_pages(events, config, now, feeds=feed_links, ics_href=event_ics_path)
+        state_path = Path(state_path) if state_path is not None else out_dir / STATE_FILE
+        state = compute_changes(load_state(state_path), events, config, now)
+        outputs = {
+            CALENDAR_FILE: calendar,
+            FEED_FILE: render_rss(events, config, now),
+            HTML_FILE: pages.pop(HTML_FILE),
+            JSON_FILE: render_json(events, config),
+            SOURCES_FILE: render_sources_page(config, events, health, now),
+            CHANGES_FILE: render_changes(state, config),
+            FEEDS_FILE: render_feeds_json(planned, config),
+        }
+        # Month pages and per-filter feeds, in their folders (mois/, villes/, themes/, collectifs/).
+        nested = pages | render_feeds(planned, events, config, calendar, now)
+    except BaseException:
+        # Never leave the writer behind; the render error is the one to report.
+        with contextlib.suppress(PublishError):
+            finish_event_files(False)
+        raise
+    event_paths = finish_event_files(True)
     paths: list[Path] = []
     for name, data in outputs.items():
         path = out_dir / name
@@ -129,7 +141,7 @@ def publish_all(
         log.info("%s %s", "wrote" if written else "unchanged", path)
         paths.append(path)
     # The per-event calendars (events/<uid>.ics) come after the main files, sorted.
-    paths += write_event_files(event_files, out_dir)
+    paths += event_paths
     folders = [MONTHS_DIR, *(folder for folder, _ in FEED_KINDS.values())]
     paths += write_files(nested, out_dir, folders)
     # Last, so a failed publication is compared again with the same previous one next time.

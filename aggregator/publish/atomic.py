@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aggregator.errors import PublishError
@@ -75,7 +75,9 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def write_many(files: Mapping[Path, bytes]) -> list[Path]:
+def write_many(
+    files: Mapping[Path, bytes], *, proceed: Callable[[], bool] | None = None
+) -> list[Path]:
     """Write many small files, each atomically and only if its bytes changed; return the written.
 
     For the per-event calendars (one file per event, tens of thousands). Each file still goes
@@ -100,6 +102,8 @@ def write_many(files: Mapping[Path, bytes]) -> list[Path]:
             except OSError:
                 pass  # missing or unreadable: write it, and report that failure if any
             staged.append((_write_temporary(path, data), path))
+        if proceed is not None and not proceed():
+            return []  # called off: the temporary files are removed below, nothing replaced
         for tmp, path in staged:
             try:
                 os.replace(tmp, path)
@@ -166,3 +170,56 @@ def _fsync_directory(directory: Path) -> None:
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+def write_in_background(
+    write: Callable[..., list[Path]], files: dict[str, bytes], out_dir: Path
+) -> Callable[[bool], list[Path]]:
+    """Run `write(files, out_dir, proceed=...)` in a forked child; return `finish(commit)`.
+
+    The child creates every temporary file at once (the slow, I/O-bound part) while the caller
+    goes on rendering; it renames them into place only when `finish(True)` is called, and
+    removes them on `finish(False)`, so a publication that fails later leaves every file as it
+    was. `finish` returns the files' paths or raises `PublishError` with the child's message.
+    Where fork is unavailable, the work happens in `finish`.
+    """
+    expected = [Path(out_dir) / name for name in sorted(files)]
+    if not hasattr(os, "fork"):
+
+        def finish_here(commit: bool) -> list[Path]:
+            return write(files, out_dir) if commit else []
+
+        return finish_here
+    go_read, go_write = os.pipe()
+    result_read, result_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(go_write)
+        os.close(result_read)
+        status = 1
+        try:
+
+            def proceed() -> bool:
+                return os.read(go_read, 1) == b"1"
+
+            write(files, out_dir, proceed=proceed)
+            status = 0
+        except BaseException as exc:
+            os.write(result_write, str(exc).encode("utf-8", "replace")[:8192])
+        finally:
+            os._exit(status)
+    os.close(go_read)
+    os.close(result_write)
+
+    def finish(commit: bool) -> list[Path]:
+        with contextlib.suppress(OSError):
+            os.write(go_write, b"1" if commit else b"0")
+        os.close(go_write)
+        with os.fdopen(result_read, "rb") as pipe:
+            message = pipe.read().decode("utf-8", "replace")
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise PublishError(message or f"writing the files under {out_dir} failed")
+        return expected if commit else []
+
+    return finish

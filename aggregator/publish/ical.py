@@ -23,7 +23,7 @@ import functools
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -329,7 +329,9 @@ def _unescape(match: re.Match[str]) -> str:
     return "\n" if match[1] in "nN" else match[1]
 
 
-def write_event_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
+def write_event_files(
+    files: dict[str, bytes], out_dir: Path, *, proceed: Callable[[], bool] | None = None
+) -> list[Path]:
     """Write rendered per-event files under `out_dir`, each atomically; remove stale ones.
 
     A per-event file whose event is no longer published (past, removed, hidden) is deleted, so
@@ -345,7 +347,15 @@ def write_event_files(files: dict[str, bytes], out_dir: Path) -> list[Path]:
     except OSError as exc:
         raise PublishError(f"cannot create directory {folder}: {exc}") from exc
     targets = {Path(out_dir) / relative: files[relative] for relative in sorted(files)}
-    write_many(targets)
+    decisions: list[bool] = []
+
+    def gate() -> bool:
+        decisions.append(proceed() if proceed is not None else True)
+        return decisions[-1]
+
+    write_many(targets, proceed=gate)
+    if decisions and not decisions[0]:
+        return []  # the publication was called off: nothing replaced, nothing removed
     keep = {path.name for path in targets}
     for stale in sorted(folder.glob("*.ics")):
         if stale.name not in keep:
