@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from aggregator.config import Source
 from aggregator.dedupe import MatchSettings
 from aggregator.models import FETCH_OK, Event, FetchResult, Location, ParseResult
-from aggregator.store import Store, _iso, _new_uid, _record_columns, _record_id
+from aggregator.store import _COLUMN_NAMES, Store, _iso, _new_uid, _record_columns, _record_id
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 1, 1, 0, 0, tzinfo=PARIS)
@@ -276,22 +276,8 @@ def build(path: Path, sources: list[Source], by_source: dict[str, list[Event]]) 
             store.db["events"].insert_all(events, batch_size=2000)
 
 
-_EVENT_COLUMNS = {
-    "title",
-    "start",
-    "end",
-    "effective_end",
-    "tz",
-    "all_day",
-    "location_name",
-    "address",
-    "postcode",
-    "city",
-    "url",
-    "description",
-    "categories",
-    "status",
-}
+# The descriptive columns the store copies from a record to its canonical event.
+_EVENT_COLUMNS = set(_COLUMN_NAMES)
 
 
 def one_run(path: Path) -> dict[str, float]:
