@@ -45,7 +45,6 @@ from aggregator.models import (
     ORIGIN_PROSE,
     ORIGIN_SELECTOR,
     ORIGIN_STRUCTURED,
-    Event,
 )
 
 DEFAULT_THRESHOLD: Final = 0.75
@@ -677,8 +676,3 @@ def merge(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "categories": json.dumps(categories, ensure_ascii=False),
         "status": CANCELLED if primary["status"] == CANCELLED else "confirmed",
     }
-
-
-def match_key(event: Event) -> str:
-    """A coarse key kept in the events table for lookups: normalized title + local start day."""
-    return f"{normalize_title(event.title)}|{event.start.astimezone(UTC).date().isoformat()}"

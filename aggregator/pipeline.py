@@ -18,7 +18,6 @@ from aggregator.errors import ConfigError, ConfigProblem, ParseError
 from aggregator.fetch import FetchSettings, fetch_sources
 from aggregator.models import (
     FETCH_FAILED,
-    FETCH_NOT_MODIFIED,
     FETCH_OK,
     FetchResult,
     ParseContext,
@@ -263,7 +262,6 @@ def run(
 
 
 __all__ = [
-    "FETCH_NOT_MODIFIED",
     "RunReport",
     "SourceReport",
     "agenda_window",

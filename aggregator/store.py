@@ -36,7 +36,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -58,6 +58,7 @@ from aggregator.models import (
     ParseResult,
     SourceRef,
 )
+from aggregator.normalize import local_midnight
 
 log = logging.getLogger(__name__)
 
@@ -719,8 +720,8 @@ class Store:
                 spans.append((day, day))
         found: dict[str, dict[str, Any]] = {}
         for first, last in spans:
-            lower = _local_midnight(first, settings.tz)
-            upper = _local_midnight(last + timedelta(days=1), settings.tz)
+            lower = local_midnight(first, settings.tz)
+            upper = local_midnight(last + timedelta(days=1), settings.tz)
             # Records are blocked on their first MAX_BLOCK_DAYS days: none starts earlier.
             earliest = lower - timedelta(days=dedupe.MAX_BLOCK_DAYS)
             for row in self.db.query(
@@ -1033,10 +1034,6 @@ _ROTATION_SHARE = 0.8
 def _new_uid(record_id: str) -> str:
     digest = record_id if "/" not in record_id else hashlib.sha1(record_id.encode()).hexdigest()
     return f"{digest[:24]}@{UID_DOMAIN}"
-
-
-def _local_midnight(day: date, tz: tzinfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz)
 
 
 def _record_columns(event: Event) -> dict[str, Any]:
