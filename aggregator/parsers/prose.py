@@ -22,11 +22,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Final
 
-from aggregator.models import Location
+from aggregator.models import CANCELLED, CONFIRMED, Location
 from aggregator.normalize import parse_location
+from aggregator.parsers.segment import Block, block_at, segment
 
 THRESHOLD: Final = 0.6
 """Candidates scoring below this create no event."""
+
+ANNOUNCEMENT: Final = "announcement"
+PROGRAMME: Final = "programme"
+NOTICE: Final = "notice"
+NOT_AN_EVENT: Final = "none"
+"""What an item is, from what was read in it (`ProseResult.kind`)."""
 
 
 _WEEKDAYS: Final = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
@@ -93,11 +100,17 @@ _PREFILTER_RE: Final = re.compile(
 )
 
 # Times: "14h30", "18 h 30", "20h", "20:00", "18 heures".
-_TIME = r"(?:[01]?\d|2[0-3])\s?(?:h|heures?)\s?(?:[0-5]\d)?|(?:[01]?\d|2[0-3]):[0-5]\d"
+# Times: "14h30", "18 h 30", "20h", "20:00", "18 heures", "19 heure", "10.00 h", "9h.".
+_HOUR = r"(?:[01]?\d|2[0-3])"
+_TIME = (
+    rf"{_HOUR}[.:][0-5]\d\s?h(?![a-z])|{_HOUR}\s?(?:h|heures?)\s?(?:[0-5]\d)?|{_HOUR}:[0-5]\d"
+)
+_RANGE_SEP = r"\s*(?:à|a|-|–|—|>|et|jusqu['’]à)\s*"
 _TIME_RANGE_RE: Final = re.compile(
-    rf"(?<![\w:/])(?:(?P<lead>de|dès|des|à\s+partir\s+de|a\s+partir\s+de|à|a|entre|vers)\s+)?"
-    rf"(?P<t1>{_TIME})(?![\w:])"
-    rf"(?:\s*(?:à|a|-|–|—|>|et|jusqu['’]à)\s*(?P<t2>{_TIME})(?![\w:]))?",
+    rf"(?<![\w:/.])(?:(?P<lead>de|dès|des|à\s+partir\s+de|a\s+partir\s+de|à|a|entre|vers)\s+)?"
+    # "de 14 à 18h": a bare hour is a time only when a full time follows as the range's end.
+    rf"(?P<t1>{_TIME}|{_HOUR}(?={_RANGE_SEP}{_HOUR}\s?h))\.?(?![\w:])"
+    rf"(?:{_RANGE_SEP}(?P<t2>{_TIME})\.?(?![\w:]))?",
 )
 
 # Words that announce a coming event, near the date.
@@ -251,6 +264,8 @@ class ProseEvent:
     location: Location
     confidence: float
     evidence: str
+    status: str = CONFIRMED
+    label: str = ""  # the words of the list item or line that announce it, when one does
 
 
 @dataclass(slots=True)
@@ -260,6 +275,7 @@ class ProseResult:
     events: list[ProseEvent] = field(default_factory=list)
     reason: str = ""
     dates_found: int = 0
+    kind: str = NOT_AN_EVENT
 
 
 @dataclass(slots=True)
@@ -274,6 +290,9 @@ class _Candidate:
     evidence: str
     notes: list[str] = field(default_factory=list)
     paired: bool = False  # the first of "les 11 et 18 avril": shares the second's time
+    block: int = 0
+    cancelled: bool = False
+    label: str = ""
 
 
 # --- public API ---------------------------------------------------------------------------------
@@ -318,19 +337,18 @@ def extract_events(
         return ProseResult(reason="no date in the text")
     base = published.astimezone(tz) if published is not None else None
     reference = base.date() if base is not None else None
+    blocks = segment(text)
     doc_penalty = 0.0
     if _RETRO_TITLE_RE.search(low_title) or _RETRO_DOC_RE.search(low[:400]):
         doc_penalty += 0.45
     if _JOB_DOC_RE.search(low_title) or _JOB_DOC_RE.search(low):
         doc_penalty += 0.5
-    candidates: list[_Candidate] = []
     body = _candidates(text, reference, in_title=False)
+    _read_blocks(body, blocks, low)
+    programme = _is_programme(body, blocks, low)
+    candidates: list[_Candidate] = []
     if title:
         for candidate in _candidates(title, reference, in_title=True):
-            if candidate.start_time is None and not body:
-                # "Apéro numérique le 16 mai" + "À partir de 19h, venez…": with no other date
-                # in the body, its time is the title's date's.
-                _body_time(candidate, low)
             candidates.append(_with_bonus(candidate, 0.1))
     candidates.extend(body)
     if not candidates:
@@ -339,10 +357,18 @@ def extract_events(
         # A title that names an event ("Atelier…", "Soirée…") vouches for the dates below it.
         for candidate in candidates:
             candidate.confidence += 0.1
-    if not candidates:
-        return ProseResult(reason="no date in the text")
+    cancelled_title = bool(_CANCEL_TITLE_RE.search(low_title))
     for candidate in candidates:
         candidate.confidence -= doc_penalty
+        if cancelled_title:
+            candidate.cancelled = True
+    passing = [c for c in candidates if c.confidence >= threshold]
+    if passing and not any(c.start_time is not None for c in passing):
+        days = {c.first for c in passing}
+        if len(days) == 1:
+            # One event date, its time written elsewhere ("Le rendez-vous est à 19h"): the
+            # post's only announced time is that date's.
+            _document_time(passing, blocks, body, low)
     kept = _merge(
         [
             c
@@ -362,7 +388,7 @@ def extract_events(
             reason=f"dates found but none announces an event ({why})",
             dates_found=len(candidates),
         )
-    if len(kept) > max_events:
+    if len(kept) > max_events and not programme:
         return ProseResult(
             reason=f"{len(kept)} different dates: too many to tell which one is the event",
             dates_found=len(candidates),
@@ -370,18 +396,29 @@ def extract_events(
     events: list[ProseEvent] = []
     for candidate in kept:
         start, end, all_day = _span(candidate, tz)
-        place_text = _paragraph_around(text, candidate) if candidate.position >= 0 else text
+        if candidate.position >= 0:
+            place_text = blocks[candidate.block].text if blocks else text
+            if programme and _location_in(place_text, None) is None:
+                place_text = ""
+            near = place_text or _paragraph_around(text, candidate)
+        else:
+            near = text
         events.append(
             ProseEvent(
                 start=start,
                 end=end,
                 all_day=all_day,
-                location=find_location(place_text, text, default_city),
+                location=find_location(near, text, default_city),
                 confidence=round(min(candidate.confidence, 1.0), 2),
                 evidence=candidate.evidence,
+                status=CANCELLED if candidate.cancelled else CONFIRMED,
+                label=candidate.label,
             )
         )
-    return ProseResult(events=events, dates_found=len(candidates))
+    kind = PROGRAMME if programme and len(events) > 1 else ANNOUNCEMENT
+    if all(e.status == CANCELLED for e in events):
+        kind = NOTICE
+    return ProseResult(events=events, dates_found=len(candidates), kind=kind)
 
 
 def parse_prose_datetime(
@@ -684,7 +721,7 @@ def _attach_time(candidate: _Candidate, text: str, limit: int) -> None:
     """The time written right after the date (same sentence), or just before it."""
     # An aside in brackets ("le samedi 2 mai (et non le 1er mai), de 9h à 13h") is skipped;
     # another date before the time means the time is that date's.
-    after = _ASIDE_RE.sub("", text[candidate.span_end : candidate.span_end + 160])[:90]
+    after = _ASIDE_RE.sub(_keep_times, text[candidate.span_end : candidate.span_end + 160])[:90]
     other = _DATE_RE.search(after) or _NUMERIC_RE.search(after) or _RELATIVE_RE.search(after)
     if other:
         after = after[: other.start()]
@@ -708,6 +745,14 @@ def _attach_time(candidate: _Candidate, text: str, limit: int) -> None:
 
 
 _ASIDE_RE: Final = re.compile(r"\([^()]{0,120}\)")
+
+
+def _keep_times(match: re.Match[str]) -> str:
+    """An aside is skipped unless it is the time itself: "Lundi 19/10 (17h30 - 19h)"."""
+    inner = match[0][1:-1]
+    if _TIME_RANGE_RE.fullmatch(inner.strip()):
+        return f" {inner} "
+    return ""
 _NEGATED_RE: Final = re.compile(
     r"(?:\bnon|\bpas|\bplus|\bannulée?s?|\breportée?s?|\bau\s+lieu\s+d[ue]|\bremplace)\s+"
     r"(?:pas\s+)?(?:le|du|la|les|ce|cette)?\s*$",
@@ -793,24 +838,30 @@ def _paragraph_around(text: str, candidate: _Candidate) -> str:
 
 
 def _merge(candidates: list[_Candidate]) -> list[_Candidate]:
-    """One candidate per day: the timed one wins, then the most confident."""
-    by_day: dict[date, _Candidate] = {}
+    """One candidate per session: per day, the timed ones (one per start time), else the best."""
+    by_day: dict[date, list[_Candidate]] = {}
     for candidate in candidates:
-        current = by_day.get(candidate.first)
-        if current is None:
-            by_day[candidate.first] = candidate
-            continue
-        better = (
-            candidate.start_time is not None,
-            candidate.last is not None,
-            candidate.confidence,
-        )
-        worse = (current.start_time is not None, current.last is not None, current.confidence)
-        if better > worse:
-            if current.position >= 0 and candidate.position < 0:
-                candidate.position, candidate.span_end = current.position, current.span_end
-            by_day[candidate.first] = candidate
-    merged = sorted(by_day.values(), key=lambda c: c.first)
+        by_day.setdefault(candidate.first, []).append(candidate)
+    merged: list[_Candidate] = []
+    for day in sorted(by_day):
+        found = by_day[day]
+        timed = [c for c in found if c.start_time is not None]
+        best: dict[time | None, _Candidate] = {}
+        for candidate in timed or found:
+            current = best.get(candidate.start_time)
+            if current is None or _rank(candidate) > _rank(current):
+                best[candidate.start_time] = candidate
+        chosen = sorted(best.values(), key=lambda c: c.start_time or time(0))
+        if not timed:
+            chosen = chosen[:1]
+        for candidate in chosen:
+            if candidate.position < 0:
+                # A title date: the body's mention of the same day says where it is.
+                placed = next((c for c in found if c.position >= 0), None)
+                if placed is not None:
+                    candidate.position, candidate.span_end = placed.position, placed.span_end
+                    candidate.block = placed.block
+        merged.extend(chosen)
     # A two-day span absorbs a single day inside it ("samedi 7 et dimanche 8 juin ... le 8").
     spans = [c for c in merged if c.last is not None]
     return [
@@ -818,6 +869,15 @@ def _merge(candidates: list[_Candidate]) -> list[_Candidate]:
         for c in merged
         if c.last is not None or not any(s.first < c.first <= s.last for s in spans if s.last)
     ]
+
+
+def _rank(candidate: _Candidate) -> tuple[bool, bool, bool, float]:
+    return (
+        candidate.end_time is not None,
+        candidate.last is not None,
+        not candidate.cancelled,
+        candidate.confidence,
+    )
 
 
 def _span(candidate: _Candidate, tz: tzinfo) -> tuple[datetime, datetime | None, bool]:
@@ -834,6 +894,164 @@ def _span(candidate: _Candidate, tz: tzinfo) -> tuple[datetime, datetime | None,
     elif candidate.last is not None and candidate.last != candidate.first:
         end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
     return start, end, False
+
+
+# --- the document's structure ----------------------------------------------------------------
+
+# A status word after a date, in its own line or sentence: "(17h30-19h) : ~~Atelier~~ Annulé",
+# "le 12 mai, reporté au 19".
+_CANCEL_RE: Final = re.compile(
+    r"(?<![\w])(?:annulée?s?|annulation|supprimée?s?|reportée?s?\s+(?:au|à)|"
+    r"(?:est|sont)\s+reportée?s?|déprogrammée?s?|cancelled|canceled)(?![\w])"
+)
+_CANCEL_TITLE_RE: Final = re.compile(
+    r"(?<![\w])(?:annulée?s?|annulation|supprimée?s?|cancelled|canceled)(?![\w])"
+)
+# What may stand in front of a date that opens its line: bullets, emoji, "Le", "Quand :".
+_LEAD_RE: Final = re.compile(r"^[\W\d_]*(?:(?:le|les|du|quand|date|dates)\b[\s:]*)?$")
+_LABEL_TRIM_RE: Final = re.compile(r"^[\s:,;.\-–—()/]+|[\s:,;\-–—(/]+$")
+_HEADING_TAIL: Final = 14
+_SESSION_LOOKAHEAD: Final = 4
+
+
+def _read_blocks(body: list[_Candidate], blocks: list[Block], low: str) -> None:
+    """What each date's block says: its status, its label and, for a heading date, its times.
+
+    A date alone on its line ("Samedi 31/10") heads the lines below it: each of them with a
+    time ("Activité cuisine (16h30-18h)") is one session of that day.
+    """
+    if not blocks:
+        return
+    for candidate in body:
+        candidate.block = block_at(blocks, candidate.position)
+    dated_blocks = {candidate.block for candidate in body}
+    extra: list[_Candidate] = []
+    for index, candidate in enumerate(body):
+        block = blocks[candidate.block]
+        following = next(
+            (c.position for c in body[index + 1 :] if c.block == candidate.block), block.end
+        )
+        after = low[candidate.span_end : following]
+        if _struck(low, block.start, candidate.position) or _CANCEL_RE.search(after):
+            candidate.cancelled = True
+        candidate.label = _label(block.text, candidate, block.start)
+        if candidate.start_time is not None or not _heads_block(block, candidate, low):
+            continue
+        sessions = []
+        for number in range(candidate.block + 1, len(blocks)):
+            if number in dated_blocks or number > candidate.block + _SESSION_LOOKAHEAD:
+                break
+            line = blocks[number]
+            line_low = low[line.start : line.end]
+            match = _TIME_RANGE_RE.search(line_low)
+            if match is None or len(line_low) > 160 or _looks_like_duration(line_low, match):
+                continue
+            if _PAST_RE.search(line_low) or _OPENING_HOURS_RE.search(line_low):
+                continue
+            sessions.append((line, match))
+        for number, (line, match) in enumerate(sessions):
+            session = candidate if number == 0 else _copy(candidate)
+            session.start_time = _clock(match["t1"])
+            session.end_time = _clock(match["t2"]) if match["t2"] else None
+            session.confidence += 0.2
+            session.label = _LABEL_TRIM_RE.sub("", _without(line.text, match.span())) or (
+                session.label
+            )
+            if session is not candidate:
+                session.position, session.span_end = line.start, line.end
+                extra.append(session)
+    body.extend(extra)
+    body.sort(key=lambda c: c.position)
+
+
+def _copy(candidate: _Candidate) -> _Candidate:
+    return _Candidate(
+        candidate.first,
+        candidate.last,
+        candidate.start_time,
+        candidate.end_time,
+        candidate.confidence,
+        candidate.position,
+        candidate.span_end,
+        candidate.evidence,
+        list(candidate.notes),
+        candidate.paired,
+        candidate.block,
+        candidate.cancelled,
+        candidate.label,
+    )
+
+
+def _struck(low: str, block_start: int, position: int) -> bool:
+    """Whether the date stands between "~~" marks (Markdown strike-through) in its block."""
+    return low.count("~~", block_start, position) % 2 == 1
+
+
+def _heads_block(block: Block, candidate: _Candidate, low: str) -> bool:
+    """A date that is (nearly) all of its block: a heading for the blocks below."""
+    before = low[block.start : candidate.position]
+    rest = low[candidate.span_end : block.end].strip(" :,.-–—()!")
+    return bool(_LEAD_RE.match(before)) and len(rest) <= _HEADING_TAIL
+
+
+def _leads_block(block: Block, candidate: _Candidate, low: str) -> bool:
+    """A date that opens its block: "Lundi 19/10 : Activité…", "* 12/05 (18h) Atelier"."""
+    return bool(_LEAD_RE.match(low[block.start : candidate.position]))
+
+
+def _without(text: str, span: tuple[int, int]) -> str:
+    return " ".join((text[: span[0]] + " " + text[span[1] :]).split())
+
+
+def _label(text: str, candidate: _Candidate, offset: int) -> str:
+    """The words of the date's block once the date (and its time) are taken out."""
+    start, end = candidate.position - offset, candidate.span_end - offset
+    if not 0 <= start < end <= len(text):
+        return ""
+    rest = _without(text, (start, end))
+    match = _TIME_RANGE_RE.search(rest.lower())
+    if match is not None and match.start() < 20:
+        rest = _without(rest, match.span())
+    rest = rest.replace("~~", "")
+    return _LABEL_TRIM_RE.sub("", rest)[:120]
+
+
+def _is_programme(body: list[_Candidate], blocks: list[Block], low: str) -> bool:
+    """Several dated lines, each opening its own block: a programme, one event per line."""
+    if not blocks:
+        return False
+    leading = {(c.first, c.start_time) for c in body if _leads_block(blocks[c.block], c, low)}
+    return len(leading) >= 3
+
+
+# A time written as the meeting time: "le rendez-vous est à 19h", "à partir de 19h", "dès 19h".
+_CUED_TIME_RE: Final = re.compile(r"rendez[- ]vous|\brdv\b|accueil|ouverture\s+des\s+portes")
+
+
+def _document_time(
+    passing: list[_Candidate], blocks: list[Block], body: list[_Candidate], low: str
+) -> None:
+    """Give the post's one event date the first meeting time written elsewhere in it."""
+    day = passing[0].first
+    other_days = {c.block for c in body if c.first != day}
+    for number, block in enumerate(blocks):
+        if number in other_days:
+            continue
+        line = low[block.start : block.end]
+        for match in _TIME_RANGE_RE.finditer(line):
+            before = line[max(0, match.start() - 40) : match.start()]
+            if not (match["lead"] or _CUED_TIME_RE.search(before)):
+                continue
+            if _looks_like_duration(line, match) or _OPENING_HOURS_RE.search(line):
+                continue
+            if _PAST_RE.search(_sentence_around(line, match.start(), match.end())):
+                continue
+            start, end = _clock(match["t1"]), _clock(match["t2"]) if match["t2"] else None
+            if start is None:
+                continue
+            for candidate in passing:
+                candidate.start_time, candidate.end_time = start, end
+            return
 
 
 # --- places -------------------------------------------------------------------------------------
