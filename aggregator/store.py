@@ -32,6 +32,7 @@ import gc
 import hashlib
 import json
 import logging
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -326,15 +327,38 @@ class Store:
                 "upgrade aggregator"
             )
         self.db.execute("PRAGMA journal_mode = WAL")
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self.db.atomic():
+        if version == SCHEMA_VERSION:
+            return
+        # BEGIN IMMEDIATE takes the write lock before user_version is read again, so two
+        # processes opening a fresh database cannot both migrate it (the second sees the new
+        # version). It is one transaction: a kill mid-migration leaves the old schema intact.
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version + 1, SCHEMA_VERSION + 1):
                 # executescript() would commit mid-migration; run statement by statement instead.
                 for statement in _MIGRATIONS[target].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                    if statement.strip() and not self._column_exists(statement):
+                        conn.execute(statement)
                 if target == 2:
                     self._backfill_fingerprints()
-                self.db.execute(f"PRAGMA user_version = {target}")
+                conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _column_exists(self, statement: str) -> bool:
+        """Whether `statement` adds a column that is already there (a database migrated by an
+        older, non-transactional aggregator): skipping it makes migrations idempotent."""
+        match = re.match(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", statement, re.I)
+        if match is None:
+            return False
+        table, column = match.groups()
+        rows = self.db.conn.execute(f"PRAGMA table_info({table})").fetchall()
+        return any(row[1] == column for row in rows)
 
     def _backfill_fingerprints(self) -> None:
         """Schema 2 identifies records of UID-unstable sources by content: compute it for the
@@ -436,10 +460,15 @@ class Store:
                     health |= flags
                 if outcome in (FETCH_OK, FETCH_NOT_MODIFIED):
                     health |= {"last_success": stamp, "last_error": None}
-                    if result.etag is not None or result.last_modified is not None:
-                        health |= {"etag": result.etag, "http_last_modified": result.last_modified}
+                    # A 200 replaces the validators, also with none: keeping the previous ones
+                    # could make a server answer 304 to a body we never read in full.
+                    health |= {"etag": result.etag, "http_last_modified": result.last_modified}
                 else:
                     health["last_error"] = message
+                    if error is not None:
+                        # A 200 we could not read (cut off, malformed): download it in full next
+                        # time instead of trusting validators that came with the broken body.
+                        health |= {"etag": None, "http_last_modified": None}
                 if changes.held:
                     # Download in full next time (no 304), so the held removals are looked at
                     # again: counted towards the 3 runs, or accepted with --accept-removals.
