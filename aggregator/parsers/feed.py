@@ -181,7 +181,9 @@ def _prose_events(
     for event in found.events:
         # One item may announce several dates: each gets its own identity.
         suffix = f"#{event.start.date().isoformat()}" if len(found.events) > 1 else ""
-        name = prose.title_from_evidence(text, event) if own_titles else title
+        if sum(e.start.date() == event.start.date() for e in found.events) > 1:
+            suffix += event.start.strftime("T%H%M")  # two sessions on one day
+        name = (event.label or prose.title_from_evidence(text, event)) if own_titles else title
         events.append(
             Event(
                 source_id=source.id,
@@ -195,6 +197,7 @@ def _prose_events(
                 description=text,
                 categories=clean_categories([t.get("term") or "" for t in entry.get("tags", [])]),
                 last_modified=_updated(entry),
+                status=event.status,
                 origin=ORIGIN_PROSE,
             )
         )

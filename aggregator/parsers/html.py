@@ -821,21 +821,23 @@ def _prose_event(
     if not found.events:
         result.warnings.append(f"page text: no event found ({found.reason})")
         return
-    [event] = found.events
-    name = title
-    if not name or prose.is_generic_title(name):
-        name = prose.title_from_evidence(text, event)
-    result.events.append(
-        Event(
-            source_id=source.id,
-            source_uid=fingerprint(name, event.start, base_url),
-            title=name,
-            start=event.start,
-            end=event.end,
-            all_day=event.all_day,
-            location=event.location,
-            url=base_url,
-            description=clean_description(text[:2000]),
-            origin=ORIGIN_PROSE,
+    # One event, or each dated line of a programme (an agenda page) as its own event.
+    for event in found.events:
+        name = title
+        if not name or prose.is_generic_title(name) or len(found.events) > 1:
+            name = event.label or prose.title_from_evidence(text, event)
+        result.events.append(
+            Event(
+                source_id=source.id,
+                source_uid=fingerprint(name, event.start, base_url),
+                title=name,
+                start=event.start,
+                end=event.end,
+                all_day=event.all_day,
+                location=event.location,
+                url=base_url,
+                description=clean_description(text[:2000]),
+                status=event.status,
+                origin=ORIGIN_PROSE,
+            )
         )
-    )

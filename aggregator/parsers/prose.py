@@ -137,6 +137,19 @@ _PAST_RE = re.compile(
     r"\bla\s+semaine\s+dernière|\bl['’]an\s+dernier|\bl['’]année\s+dernière|\bc['’]était\b|"
     r"\bmerci\s+(?:à|aux)|\bretour\s+sur\b|\bétions\b|\bnous\s+étions",
 )
+# The passé composé of most verbs ("ont visionné", "avons accueilli", "a eu"), not of the verbs
+# that announce a plan ("avons prévu", "a été reporté" is handled as a status).
+_PERFECT_RE = re.compile(
+    r"\b(?:ai|avons|avez|ont|a)\s+(?:(?:bien|déjà|tous|toutes|ensemble|pu|su)\s+)?"
+    r"(?!prévu|décidé|choisi|fixé|programmé|invité|reporté|reprogrammé|préparé|lieu\b|hâte\b)"
+    r"[a-zàâçéèêëîïôûù]{2,}(?:é|ée|és|ées|i|is|ie|ies|u|us|ue|ues|it|ert|erts)\b"
+)
+# Words that ask the reader to come.
+_INVITE_RE = re.compile(
+    r"\b(?:rendez[- ]vous|rdv|venez|rejoignez|retrouvez|retrouvons|nous\s+vous\s+attendons|"
+    r"on\s+vous\s+attend|vous\s+invit|aura\s+lieu|auront\s+lieu|se\s+tiendra|se\s+déroulera|"
+    r"inscri|à\s+vos\s+agendas|ne\s+manquez)"
+)
 _NOT_EVENT_RE = re.compile(
     r"publié|mis\s+à\s+jour|posté|mise\s+à\s+jour|rédigé|paru|date\s+limite|avant\s+le\b|"
     r"jusqu['’]au|au\s+plus\s+tard|clôture|candidat|dépôt|depuis\s+le|né\s+le|née\s+le|"
@@ -185,6 +198,8 @@ _NOT_EVENT_RE = _word_start(_NOT_EVENT_RE)
 _RETRO_TITLE_RE = _word_start(_RETRO_TITLE_RE)
 _RETRO_DOC_RE = _word_start(_RETRO_DOC_RE)
 _JOB_DOC_RE = _word_start(_JOB_DOC_RE)
+_PERFECT_RE = _word_start(_PERFECT_RE)
+_INVITE_RE = _word_start(_INVITE_RE)
 
 # Titles that do not name an event.
 _GENERIC_TITLE_RE: Final = re.compile(
@@ -788,14 +803,15 @@ def _clock(text: str) -> time | None:
 def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title: bool) -> None:
     """Adjust the candidate's confidence from its date, its time and the words around it."""
     sentence = _sentence_around(text, candidate.position, candidate.span_end)
-    before = text[max(0, candidate.position - 60) : candidate.position]
-    before = re.split(r"[.!?\n]", before)[-1]
+    before = _words_before(text, candidate.position, 60)
     score = candidate.confidence
     if candidate.start_time is not None:
         score += 0.2
-    elif candidate.evidence.lower().startswith(("aujourd", "ce soir")):
+    elif candidate.evidence.lower().startswith("aujourd") or (
+        candidate.evidence.lower().startswith("ce soir") and not _INVITE_RE.search(sentence)
+    ):
         # "L'association compte aujourd'hui 100 adhérents": without a time, "today" is a figure
-        # of speech far more often than a date.
+        # of speech far more often than a date; "Rendez-vous ce soir" is not.
         score -= 0.5
     if candidate.evidence.split()[0].lower() in _WEEKDAYS and not candidate.notes:
         score += 0.1
@@ -812,6 +828,11 @@ def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title
     if _PAST_RE.search(sentence):
         score -= 0.45
         candidate.notes.append("told in the past tense")
+    elif _recounts(sentence) and not _INVITE_RE.search(sentence):
+        # "Ce soir, les bénévoles ont visionné…": a passé composé recounts, unless the same
+        # sentence invites ("nous avons prévu… venez").
+        score -= 0.35
+        candidate.notes.append("told in the past tense")
     if _NEGATED_RE.search(before.removesuffix(candidate.evidence)):
         score -= 0.6
         candidate.notes.append("a date that is denied or replaced")
@@ -822,6 +843,26 @@ def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title
         score -= 0.3
         candidate.notes.append("opening hours")
     candidate.confidence = score
+
+
+_RELATIVE_CLAUSE_RE: Final = re.compile(r"(?:\bqui|\bque|\bqu'|\bdont|\boù)\s*(?:\w+\s+){0,2}$")
+
+
+def _recounts(sentence: str) -> bool:
+    """A passé composé in the main clause; "…, qui nous ont permis de…" is an aside."""
+    for match in _PERFECT_RE.finditer(sentence):
+        if not _RELATIVE_CLAUSE_RE.search(sentence[max(0, match.start() - 20) : match.start()]):
+            return True
+    return False
+
+
+def _words_before(text: str, position: int, width: int) -> str:
+    """The words of the sentence just before `position`, never starting mid-word."""
+    start = max(0, position - width)
+    before = text[start:position]
+    if start > 0 and text[start - 1].isalnum():
+        before = before.split(" ", 1)[-1] if " " in before else ""
+    return re.split(r"[.!?\n]", before)[-1]
 
 
 def _sentence_around(text: str, start: int, end: int) -> str:
@@ -867,7 +908,9 @@ def _merge(candidates: list[_Candidate]) -> list[_Candidate]:
     return [
         c
         for c in merged
-        if c.last is not None or not any(s.first < c.first <= s.last for s in spans if s.last)
+        if c.last is not None
+        or c.start_time is not None
+        or not any(s.first < c.first <= s.last for s in spans if s.last)
     ]
 
 
@@ -935,7 +978,7 @@ def _read_blocks(body: list[_Candidate], blocks: list[Block], low: str) -> None:
         if _struck(low, block.start, candidate.position) or _CANCEL_RE.search(after):
             candidate.cancelled = True
         candidate.label = _label(block.text, candidate, block.start)
-        if candidate.start_time is not None or not _heads_block(block, candidate, low):
+        if not _heads_block(block, candidate, low):
             continue
         sessions = []
         for number in range(candidate.block + 1, len(blocks)):
@@ -949,14 +992,16 @@ def _read_blocks(body: list[_Candidate], blocks: list[Block], low: str) -> None:
             if _PAST_RE.search(line_low) or _OPENING_HOURS_RE.search(line_low):
                 continue
             sessions.append((line, match))
+        if not sessions:
+            continue
+        if candidate.start_time is None:
+            candidate.confidence += 0.2
         for number, (line, match) in enumerate(sessions):
             session = candidate if number == 0 else _copy(candidate)
             session.start_time = _clock(match["t1"])
             session.end_time = _clock(match["t2"]) if match["t2"] else None
-            session.confidence += 0.2
-            session.label = _LABEL_TRIM_RE.sub("", _without(line.text, match.span())) or (
-                session.label
-            )
+            words = re.sub(r"\(\s*\)", "", _without(line.text, match.span()))
+            session.label = _LABEL_TRIM_RE.sub("", words) or session.label
             if session is not candidate:
                 session.position, session.span_end = line.start, line.end
                 extra.append(session)
@@ -1012,16 +1057,21 @@ def _label(text: str, candidate: _Candidate, offset: int) -> str:
     match = _TIME_RANGE_RE.search(rest.lower())
     if match is not None and match.start() < 20:
         rest = _without(rest, match.span())
-    rest = rest.replace("~~", "")
-    return _LABEL_TRIM_RE.sub("", rest)[:120]
+    rest = re.sub(r"\(\s*\)|~~", "", rest)
+    return _LABEL_TRIM_RE.sub("", " ".join(rest.split()))[:120]
 
 
 def _is_programme(body: list[_Candidate], blocks: list[Block], low: str) -> bool:
     """Several dated lines, each opening its own block: a programme, one event per line."""
     if not blocks:
         return False
-    leading = {(c.first, c.start_time) for c in body if _leads_block(blocks[c.block], c, low)}
-    return len(leading) >= 3
+    leading = {c.block for c in body if _leads_block(blocks[c.block], c, low)}
+    timed = {
+        number
+        for number in leading
+        if _TIME_RANGE_RE.search(low[blocks[number].start : blocks[number].end])
+    }
+    return len(leading) >= 3 or len(timed) >= 2
 
 
 # A time written as the meeting time: "le rendez-vous est à 19h", "à partir de 19h", "dès 19h".
