@@ -67,4 +67,10 @@ def get_parser(kind: str) -> Parser:
 
 def parse_document(document: Document, source: Source, context: ParseContext) -> ParseResult:
     """Parse a document with the adapter for the source's `type`, or the detected one."""
+    if source.type is None:
+        # JSON exports of event platforms (Gancio, OpenAgenda, The Events Calendar).
+        from aggregator import platforms
+
+        if platforms.looks_like_json(document):
+            return platforms.parse_json(document, source, context)
     return get_parser(source.type or detect_type(document))(document, source, context)
