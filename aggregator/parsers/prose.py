@@ -58,7 +58,7 @@ _RANGE_RE: Final = re.compile(
 # Numeric day-first dates: "12/05", "12/05/2026", "12.05.2026", "12-05-2026".
 _NUMERIC_RE: Final = re.compile(
     rf"(?<![\w/.:-])(?:(?P<wd>{_WD})\s+)?(?P<d>[0-3]?\d)(?P<s>[/.-])(?P<m>[01]?\d)"
-    r"(?:(?P=s)(?P<y>(?:20)?\d\d))?(?![\w/]|[.-]\d)",
+    r"(?:(?P=s)(?P<y>(?:20)?\d\d))?(?![\w/]|[.-]\d|\s?h(?![a-zé]))",  # "10.00 h" is a time
 )
 # Relative to the publication date: "ce jeudi", "jeudi prochain", "demain soir", "ce soir".
 _RELATIVE_RE: Final = re.compile(
@@ -133,9 +133,17 @@ _PAST_RE = re.compile(
     r"passé|organisé|reçu|réuni|partagé)|\bont\s+(?:été|participé|pu|découvert|assisté|répondu|"
     r"partagé|échangé|fait)|\bétai(?:t|ent)\b|\bfurent\b|\bfut\b|\ba\s+(?:tenu|réuni|rassemblé|"
     r"accueilli|organisé|réélu|élu|présenté|été|permis|attiré|connu|fêté)|"
+    r"\bc['’]était\b|\bmerci\s+(?:à|aux)|\bretour\s+sur\b|\bétions\b|\bnous\s+étions",
+)
+# A past time adverbial: it recounts, unless the same sentence speaks of what is coming
+# ("Après le succès de l'an dernier, un nouveau mapathon se déroulera le…").
+_PAST_WHEN_RE = re.compile(
     r"\b(?:samedi|dimanche|lundi|mardi|mercredi|jeudi|vendredi)\s+derni(?:er|ère)|"
-    r"\bla\s+semaine\s+dernière|\bl['’]an\s+dernier|\bl['’]année\s+dernière|\bc['’]était\b|"
-    r"\bmerci\s+(?:à|aux)|\bretour\s+sur\b|\bétions\b|\bnous\s+étions",
+    r"\bla\s+semaine\s+dernière|\bl['’]an\s+dernier|\bl['’]année\s+dernière|"
+    r"\ble\s+mois\s+dernier"
+)
+_FUTURE_RE = re.compile(
+    r"\b(?:sera|seront|aura|auront|[a-zéèê]{3,}(?:era|eront|ira|iront))\b|\bprochaine?s?\b"
 )
 # The passé composé of most verbs ("ont visionné", "avons accueilli", "a eu"), not of the verbs
 # that announce a plan ("avons prévu", "a été reporté" is handled as a status).
@@ -162,12 +170,13 @@ _NOT_EVENT_RE = re.compile(
 # In a title, these words say what the whole post is; in the body only the stronger ones count.
 _RETRO_TITLE_RE = re.compile(
     r"\bretours?\s+sur\b|\bretours?\s+en\s+images\b|\bcompte[- ]rendu\b|\bbilan\b|"
-    r"\ben\s+images\b|\bphotos\b|\bc['’]était\b|\bréussite\b|\bsuccès\b|\bmerci\b|\bsouvenirs?\b",
+    r"\ben\s+images\b|\bphotos\b|\bc['’]était\b|\bréussite\b|\bsuccès\b|\bmerci\b|\bsouvenirs?\b|"
+    r"\bpv\b|\bprocès[- ]verbal\b|\brapport\b|\bminutes\b|\brelevé\s+de\s+décisions\b",
 )
 _RETRO_DOC_RE = re.compile(
     r"\bretour\s+sur\b|\bretours?\s+en\s+images\b|\bcompte[- ]rendu\b|\bc['’]était\b|"
     r"\bmerci\s+(?:à\s+tou|aux\s+participant|aux\s+\d+)|\bs['’]est\s+(?:tenue?|déroulée?)"
-    r"|\ba\s+eu\s+lieu|\bont\s+eu\s+lieu|\brevivez\b",
+    r"|\ba\s+eu\s+lieu|\bont\s+eu\s+lieu|\brevivez\b|\bprocès[- ]verbal\b|\bséance\s+est\s+levée\b",
 )
 _JOB_DOC_RE = re.compile(
     r"offre\s+d['’]emploi|\brecrute\b|\brecrutons\b|\brecrutement\b|\bcdd\b|\bcdi\b|"
@@ -199,6 +208,8 @@ _RETRO_TITLE_RE = _word_start(_RETRO_TITLE_RE)
 _RETRO_DOC_RE = _word_start(_RETRO_DOC_RE)
 _JOB_DOC_RE = _word_start(_JOB_DOC_RE)
 _PERFECT_RE = _word_start(_PERFECT_RE)
+_PAST_WHEN_RE = _word_start(_PAST_WHEN_RE)
+_FUTURE_RE = _word_start(_FUTURE_RE)
 _INVITE_RE = _word_start(_INVITE_RE)
 
 # Titles that do not name an event.
@@ -356,7 +367,8 @@ def extract_events(
     doc_penalty = 0.0
     if _RETRO_TITLE_RE.search(low_title) or _RETRO_DOC_RE.search(low[:400]):
         doc_penalty += 0.45
-    if _JOB_DOC_RE.search(low_title) or _JOB_DOC_RE.search(low):
+    if _JOB_DOC_RE.search(low_title) or len({m[0] for m in _JOB_DOC_RE.finditer(low)}) >= 2:
+        # One "recrute des volontaires" is not a job offer; a title or two job words are.
         doc_penalty += 0.5
     body = _candidates(text, reference, in_title=False)
     _read_blocks(body, blocks, low)
@@ -825,7 +837,10 @@ def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title
     following = text[candidate.span_end : candidate.span_end + 150]
     if _ANNOUNCE_RE.search(sentence + following) or (in_title and _ANNOUNCE_RE.search(text)):
         score += 0.15
-    if _PAST_RE.search(sentence):
+    if _PAST_RE.search(sentence) or (
+        _PAST_WHEN_RE.search(sentence)
+        and not (_FUTURE_RE.search(sentence) or _INVITE_RE.search(sentence))
+    ):
         score -= 0.45
         candidate.notes.append("told in the past tense")
     elif _recounts(sentence) and not _INVITE_RE.search(sentence):
@@ -1075,7 +1090,10 @@ def _is_programme(body: list[_Candidate], blocks: list[Block], low: str) -> bool
 
 
 # A time written as the meeting time: "le rendez-vous est à 19h", "à partir de 19h", "dès 19h".
-_CUED_TIME_RE: Final = re.compile(r"rendez[- ]vous|\brdv\b|accueil|ouverture\s+des\s+portes")
+_CUED_TIME_RE: Final = re.compile(
+    r"rendez[- ]vous|\brdv\b|accueil|ouverture\s+des\s+portes|commencer[ao]|débuter[ao]|"
+    r"\bdébut\b|\bhoraires?\b|\bheure\b"
+)
 
 
 def _document_time(
@@ -1090,7 +1108,9 @@ def _document_time(
         line = low[block.start : block.end]
         for match in _TIME_RANGE_RE.finditer(line):
             before = line[max(0, match.start() - 40) : match.start()]
-            if not (match["lead"] or _CUED_TIME_RE.search(before)):
+            lead = (match["lead"] or "").replace("a ", "à ")
+            meeting = lead in ("dès", "à partir de") or (lead in ("de", "entre") and match["t2"])
+            if not (meeting or _CUED_TIME_RE.search(before)):
                 continue
             if _looks_like_duration(line, match) or _OPENING_HOURS_RE.search(line):
                 continue
