@@ -814,7 +814,7 @@ def _prose_event(
         published=reference,
         tz=context.tz,
         default_city=source.city,
-        max_events=1,
+        max_events=3,  # more only when prose reads the page as a programme of dated lines
         require_time=True,
     )
     result.items += 1

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Final
 
 from aggregator.models import CANCELLED, CONFIRMED, Location
 from aggregator.normalize import parse_location
-from aggregator.parsers.segment import Block, block_at, segment
+from aggregator.parsers.segment import HEADING, Block, block_at, segment
 
 THRESHOLD: Final = 0.6
 """Candidates scoring below this create no event."""
@@ -102,9 +103,7 @@ _PREFILTER_RE: Final = re.compile(
 # Times: "14h30", "18 h 30", "20h", "20:00", "18 heures".
 # Times: "14h30", "18 h 30", "20h", "20:00", "18 heures", "19 heure", "10.00 h", "9h.".
 _HOUR = r"(?:[01]?\d|2[0-3])"
-_TIME = (
-    rf"{_HOUR}[.:][0-5]\d\s?h(?![a-z])|{_HOUR}\s?(?:h|heures?)\s?(?:[0-5]\d)?|{_HOUR}:[0-5]\d"
-)
+_TIME = rf"{_HOUR}[.:][0-5]\d\s?h(?![a-z])|{_HOUR}\s?(?:h|heures?)\s?(?:[0-5]\d)?|{_HOUR}:[0-5]\d"
 _RANGE_SEP = r"\s*(?:à|a|-|–|—|>|et|jusqu['’]à)\s*"
 _TIME_RANGE_RE: Final = re.compile(
     rf"(?<![\w:/.])(?:(?P<lead>de|dès|des|à\s+partir\s+de|a\s+partir\s+de|à|a|entre|vers)\s+)?"
@@ -319,6 +318,9 @@ class _Candidate:
     block: int = 0
     cancelled: bool = False
     label: str = ""
+    # Placed where only an event date stands: a programme line, after "Quand ?", or in a
+    # heading that names what the title names. Enough without a time, even on a whole page.
+    placed: bool = False
 
 
 # --- public API ---------------------------------------------------------------------------------
@@ -373,6 +375,7 @@ def extract_events(
     body = _candidates(text, reference, in_title=False)
     _read_blocks(body, blocks, low)
     programme = _is_programme(body, blocks, low)
+    _mark_placed(body, blocks, low, low_title, programme)
     candidates: list[_Candidate] = []
     if title:
         for candidate in _candidates(title, reference, in_title=True):
@@ -400,7 +403,8 @@ def extract_events(
         [
             c
             for c in candidates
-            if c.confidence >= threshold and (c.start_time is not None or not require_time)
+            if c.confidence >= threshold
+            and (c.start_time is not None or not require_time or c.placed)
         ]
     )
     if not kept and require_time and any(c.confidence >= threshold for c in candidates):
@@ -559,6 +563,7 @@ def _candidates(
         candidate.notes.append("recurring")
         found.append(candidate)
         taken.append(match.span())
+    found.extend(_next_weekdays(found, text, free))
     found.sort(key=lambda c: c.position)
     for candidate in found:
         # Matches ran on the lowercased text; show the words as written.
@@ -576,6 +581,29 @@ def _candidates(
         if scored:
             _score(candidate, text, reference, in_title=in_title)
     return found
+
+
+# "Vendredi 11/06 à 17h et samedi à 14h": a bare weekday right after a date, same sentence.
+_NEXT_WEEKDAY_RE: Final = re.compile(
+    rf"[^.!?\n]{{0,40}}?(?:\bet|,|\bpuis|\bou)\s+(?:le\s+)?(?P<wd>{_WD})\b(?!\s+(?:\d|prochain|dernier))"
+)
+
+
+def _next_weekdays(
+    found: list[_Candidate], text: str, free: Callable[[int, int], bool]
+) -> list[_Candidate]:
+    """The day a bare weekday names when it follows a dated day: the next such weekday."""
+    extra: list[_Candidate] = []
+    for candidate in found:
+        match = _NEXT_WEEKDAY_RE.match(text, candidate.span_end)
+        if match is None or not free(match.start("wd"), match.end("wd")):
+            continue
+        ahead = (_weekday(match["wd"]) - candidate.first.weekday()) % 7 or 7
+        day = candidate.first + timedelta(days=ahead)
+        extra.append(
+            _Candidate(day, None, None, None, 0.5, match.start("wd"), match.end("wd"), match["wd"])
+        )
+    return extra
 
 
 def _resolve(
@@ -780,6 +808,8 @@ def _keep_times(match: re.Match[str]) -> str:
     if _TIME_RANGE_RE.fullmatch(inner.strip()):
         return f" {inner} "
     return ""
+
+
 _NEGATED_RE: Final = re.compile(
     r"(?:\bnon|\bpas|\bplus|\bannulée?s?|\breportée?s?|\bau\s+lieu\s+d[ue]|\bremplace)\s+"
     r"(?:pas\s+)?(?:le|du|la|les|ce|cette)?\s*$",
@@ -1039,6 +1069,7 @@ def _copy(candidate: _Candidate) -> _Candidate:
         candidate.block,
         candidate.cancelled,
         candidate.label,
+        candidate.placed,
     )
 
 
@@ -1086,7 +1117,31 @@ def _is_programme(body: list[_Candidate], blocks: list[Block], low: str) -> bool
         for number in leading
         if _TIME_RANGE_RE.search(low[blocks[number].start : blocks[number].end])
     }
-    return len(leading) >= 3 or len(timed) >= 2
+    return len(leading) >= 2 and (len(leading) >= 3 or len(timed) >= 1)
+
+
+_WHEN_CUE_RE: Final = re.compile(r"(?:^|\W)(?:quand|dates?|le\s+jour)\s*\??\s*:?\s*$")
+_TITLE_WORD_RE: Final = re.compile(r"[^\W\d_]{4,}")
+
+
+def _mark_placed(
+    body: list[_Candidate], blocks: list[Block], low: str, low_title: str, programme: bool
+) -> None:
+    """Mark the dates that stand where an event's date stands (see `_Candidate.placed`)."""
+    title_words = set(_TITLE_WORD_RE.findall(low_title))
+    for candidate in body:
+        if not blocks:
+            return
+        block = blocks[candidate.block]
+        before = low[block.start : candidate.position]
+        if (programme and _leads_block(block, candidate, low)) or _WHEN_CUE_RE.search(before):
+            candidate.placed = True
+        elif _leads_block(block, candidate, low) and candidate.block > 0:
+            previous = blocks[candidate.block - 1]
+            candidate.placed = bool(_WHEN_CUE_RE.search(low[previous.start : previous.end]))
+        if not candidate.placed and block.kind == HEADING and title_words:
+            words = set(_TITLE_WORD_RE.findall(low[block.start : block.end]))
+            candidate.placed = len(words & title_words) >= 1
 
 
 # A time written as the meeting time: "le rendez-vous est à 19h", "à partir de 19h", "dès 19h".
