@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
-from aggregator import pipeline
+from aggregator import pipeline, runlock
 from aggregator.config import Config, load_config
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.fetch import FetchSettings
@@ -21,7 +25,25 @@ from aggregator.models import FETCH_FAILED, FETCH_NOT_MODIFIED, FETCH_OK, Event,
 from aggregator.publish.json import event_record
 from aggregator.store import Explanation, Store
 
+
+class _Group(TyperGroup):
+    """Every command's SQLite errors end as a one-line message, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.Error as exc:
+            Console(stderr=True).print(
+                f"[bold red]error:[/] database error: {exc}; check the --db path, the disk, and "
+                "that no other program writes the database",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from exc
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Build one shared agenda from the feeds, calendars and pages of Brittany's digital "
     "collectives.",
     no_args_is_help=True,
@@ -61,6 +83,15 @@ AcceptOpt = Annotated[
         metavar="SOURCE",
         help="Let this source remove more than half of its upcoming events in this run "
         "(otherwise held back for up to 3 runs). Repeatable.",
+    ),
+]
+
+LockWaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-wait",
+        min=0,
+        help="Seconds to wait for another run using the same database to finish.",
     ),
 ]
 
@@ -188,13 +219,14 @@ def run(
     timeout: TimeoutOpt = 30.0,
     verbose: VerboseOpt = False,
     accept_removals: AcceptOpt = None,
+    lock_wait: LockWaitOpt = runlock.DEFAULT_WAIT,
 ) -> None:
     """Fetch every source, store the events, then publish the agenda (what cron runs)."""
     _setup_logging(verbose)
     cfg = _load(config)
     moment = _now(now, cfg)
     try:
-        with Store(db) as store:
+        with runlock.run_lock(db, lock_wait), Store(db) as store:
             report = _fetch_with_progress(cfg, store, moment, timeout, accept_removals)
             report.published, report.upcoming = pipeline.publish(cfg, store, out_dir, moment)
     except AggregatorError as exc:
@@ -217,13 +249,14 @@ def fetch(
     timeout: TimeoutOpt = 30.0,
     verbose: VerboseOpt = False,
     accept_removals: AcceptOpt = None,
+    lock_wait: LockWaitOpt = runlock.DEFAULT_WAIT,
 ) -> None:
     """Fetch every source and store its events, without publishing."""
     _setup_logging(verbose)
     cfg = _load(config)
     moment = _now(now, cfg)
     try:
-        with Store(db) as store:
+        with runlock.run_lock(db, lock_wait), Store(db) as store:
             report = _fetch_with_progress(cfg, store, moment, timeout, accept_removals)
     except AggregatorError as exc:
         raise _fail(exc) from exc
@@ -238,6 +271,7 @@ def publish(
     out_dir: OutOpt = DEFAULT_OUT,
     now: NowOpt = None,
     verbose: VerboseOpt = False,
+    lock_wait: LockWaitOpt = runlock.DEFAULT_WAIT,
 ) -> None:
     """Write the agenda (calendar.ics, feed.xml, index.html, events.json, per-city/tag/collective
     feeds, per-event .ics, sources.html, changes.xml) from the stored events."""
@@ -245,7 +279,7 @@ def publish(
     cfg = _load(config)
     moment = _now(now, cfg)
     try:
-        with Store(db) as store:
+        with runlock.run_lock(db, lock_wait), Store(db) as store:
             paths, count = pipeline.publish(cfg, store, out_dir, moment)
     except AggregatorError as exc:
         raise _fail(exc) from exc
@@ -253,7 +287,18 @@ def publish(
 
 
 @sources_app.command("check")
-def sources_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def sources_check(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Also fetch each enabled source once and say which answer (uses the network; "
+            "exit 1 when one fails).",
+        ),
+    ] = False,
+    timeout: TimeoutOpt = 30.0,
+) -> None:
     """Validate the sources file; list every problem with its line and a hint."""
     cfg = _load(config)
     enabled = sum(1 for s in cfg.sources if s.enabled)
@@ -262,6 +307,25 @@ def sources_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    _print_detected(cfg)
+    if live and _check_live(cfg, timeout, datetime.now(cfg.agenda.tz)):
+        raise typer.Exit(1)
+
+
+def _print_detected(cfg: Config) -> None:
+    """Which adapter reads each source: the platform its address belongs to, else its type."""
+    from aggregator.platforms import detect_url
+
+    for s in cfg.sources:
+        detection = detect_url(s.url)
+        reader = detection.describe() if detection else None
+        kind = s.type or "type detected from the response"
+        state = "" if s.enabled else " [disabled]"
+        out.print(
+            f"  {s.id}: {reader + ', ' if reader else ''}{kind}{state}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @sources_app.command("list")
@@ -419,12 +483,13 @@ def dedupe(
     config: ConfigOpt = DEFAULT_CONFIG,
     db: DbOpt = DEFAULT_DB,
     now: NowOpt = None,
+    lock_wait: LockWaitOpt = runlock.DEFAULT_WAIT,
 ) -> None:
     """Match every stored record again, e.g. after changing `dedupe_threshold`."""
     cfg = _load(config)
     moment = _now(now, cfg)
     try:
-        with Store(db) as store:
+        with runlock.run_lock(db, lock_wait), Store(db) as store:
             report = pipeline.dedupe(cfg, store, moment)
     except AggregatorError as exc:
         raise _fail(exc) from exc
@@ -461,6 +526,232 @@ def demo(
     index = (out_dir / "index.html").resolve()
     out.print(f"published {report.upcoming} upcoming events", highlight=False, soft_wrap=True)
     out.print(f"open the agenda: file://{index}", highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# For collectives: doctor, sources add, sources check --live, clashes (see aggregator/doctor.py,
+# aggregator/discover.py, aggregator/platforms.py, aggregator/clashes.py).
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _render_diagnosis(d: Any) -> None:
+    from aggregator.doctor import ERROR
+
+    out.print(f"[bold]{d.url}[/]", highlight=False, soft_wrap=True)
+    if d.what:
+        out.print(f"C’est {d.what}.", highlight=False, soft_wrap=True)
+    if d.final_url and d.final_url != d.url:
+        out.print(f"adresse finale : {d.final_url}", highlight=False, soft_wrap=True)
+    if d.kind:
+        out.print(
+            f"{d.events_found} événement(s) lu(s), dont {d.upcoming_count} à venir.",
+            highlight=False,
+        )
+    if d.upcoming:
+        table = Table(title="Prochains événements, tels qu’ils paraîtraient dans l’agenda")
+        for column in ("quand", "titre", "lieu"):
+            table.add_column(column, overflow="fold")
+        for p in d.upcoming:
+            table.add_row(p.when, p.title, p.where)
+        out.print(table)
+    for p in d.problems:
+        mark = "[red]✗[/]" if p.severity == ERROR else "[yellow]![/]"
+        out.print(f"{mark} {p.message} [dim]({p.code})[/]", highlight=False, soft_wrap=True)
+    for e in d.exports:
+        out.print(f"→ essayez aussi : {e.url} ({e.french})", highlight=False, soft_wrap=True)
+    if d.ok and not d.problems:
+        out.print("[green]✓ Aucun problème trouvé.[/]")
+
+
+@app.command()
+def doctor(
+    url: Annotated[str, typer.Argument(help="Any address: a home page, a blog, a calendar.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    now: NowOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Say what an address is, the next events as the agenda would show them, and what to fix
+    (exit 1 when nothing can be read from it)."""
+    from aggregator.doctor import diagnose
+
+    cfg = _load(config) if config.exists() else Config()
+    report = diagnose(url, _now(now, cfg), config=cfg, settings=FetchSettings(read_timeout=timeout))
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _render_diagnosis(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@sources_app.command("add")
+def sources_add(
+    url: Annotated[str, typer.Argument(help="The collective's site, page, feed or calendar.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    source_id: Annotated[
+        str | None, typer.Option("--id", help="The new source's id (default: from its name).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The collective's name (default: the title).")
+    ] = None,
+    city: Annotated[str | None, typer.Option("--city", help="Its town.")] = None,
+    tags: Annotated[
+        str | None, typer.Option("--tags", help="Comma-separated tags, e.g. 'fablab,repair café'.")
+    ] = None,
+    now: NowOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the entry without writing sources.yaml.")
+    ] = False,
+) -> None:
+    """Find the best source of a site (calendars before news feeds), show what `doctor` shows,
+    and append a commented entry to sources.yaml (kept valid, comments preserved)."""
+    from aggregator import discover as disc
+    from aggregator.doctor import diagnose
+
+    cfg = _load(config) if config.exists() else Config()
+    moment = _now(now, cfg)
+    settings = FetchSettings(read_timeout=timeout)
+    found = disc.discover(url, moment, config=cfg, settings=settings)
+    if found.error:
+        err.print(f"[bold red]error:[/] {url}: {found.error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    table = Table(title="Candidate sources")
+    for column in ("address", "found as", "type", "upcoming", "result"):
+        table.add_column(column, overflow="fold")
+    for c in found.candidates:
+        result = c.error or ("structured" if c.structured else "prose only" if c.events else "")
+        table.add_row(c.url, c.how, c.kind or "", str(c.upcoming), result)
+    out.print(table)
+    best = found.best
+    if best is None:
+        err.print(
+            f"[bold red]error:[/] no readable source with upcoming events found at {url}; "
+            "run `aggregator doctor` on the address for details",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    out.print(f"best source: {best.url} ({best.how})", highlight=False, soft_wrap=True)
+    report = diagnose(best.url, moment, config=cfg, settings=settings)
+    _render_diagnosis(report)
+    title = name or found.title or (urlsplit(url).hostname or url)
+    ident = source_id or disc.choose_id(title, url, [s.id for s in cfg.sources])
+    entry = {
+        "id": ident,
+        "name": title,
+        "url": best.url,
+        "city": city,
+        "tags": [t.strip() for t in (tags or "").split(",") if t.strip()],
+        "website": url if url != best.url else None,
+    }
+    comment = disc.entry_comment(title, url, best, report, moment.date().isoformat())
+    try:
+        if dry_run:
+            text = config.read_text(encoding="utf-8") if config.exists() else ""
+            result = disc.new_entry(text, entry, comment, str(config))
+            out.print(result[result.rfind(comment.splitlines()[0]) - 4 :], highlight=False)
+            return
+        disc.add_source(config, entry, comment)
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    out.print(f"added source {ident!r} to {config}", highlight=False, soft_wrap=True)
+
+
+def _check_live(cfg: Config, timeout: float, now: datetime) -> int:
+    """Fetch every enabled source once; print which answer; return how many failed."""
+    from aggregator.fetch import fetch_sources
+    from aggregator.platforms import detect_document
+
+    enabled = [s for s in cfg.sources if s.enabled]
+    results = fetch_sources(enabled, None, FetchSettings(read_timeout=timeout, retries=0))
+    table = Table(title="Live check")
+    for column in ("id", "result", "HTTP", "events", "detected"):
+        table.add_column(column, overflow="fold")
+    failed = 0
+    errors: dict[str, str] = {}
+    for source, result in zip(enabled, results, strict=True):
+        parsed, error = pipeline.parse_fetched(cfg, source, result, now)
+        if result.error or error:
+            errors[source.id] = result.error or error or ""
+        ok = result.status == FETCH_OK and parsed is not None
+        failed += not ok
+        detection = detect_document(result.document) if result.document else None
+        table.add_row(
+            source.id,
+            "[green]answers[/]" if ok else "[red]failed[/]",
+            str(result.http_status or ""),
+            str(len(parsed.events)) if parsed else "",
+            detection.describe() if detection else "",
+        )
+    out.print(table)
+    for source_id, message in errors.items():
+        out.print(f"[red]✗ {source_id}[/]: {message}", highlight=False, soft_wrap=True)
+    out.print(f"{len(enabled) - failed} of {len(enabled)} enabled sources answer", highlight=False)
+    return failed
+
+
+@app.command()
+def clashes(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    db: DbOpt = DEFAULT_DB,
+    now: NowOpt = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="How many days ahead.")] = 60,
+    postcode_digits: Annotated[
+        int | None,
+        typer.Option(
+            "--postcode-digits",
+            min=1,
+            max=5,
+            help="Compare postcode areas instead of towns: 2 = same département, 3 = nearby "
+            "communes, 5 = same postcode.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List upcoming events of different collectives in the same town, overlapping in time and
+    sharing a tag (a planning aid: nothing is merged)."""
+    from aggregator.clashes import find_clashes
+
+    cfg = _load(config)
+    moment = _now(now, cfg)
+    try:
+        with Store(db) as store:
+            upcoming = store.upcoming(cfg, moment)
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    found = find_clashes(upcoming, cfg, moment, postcode_digits=postcode_digits, days=days)
+    if as_json:
+        rows = [
+            {
+                "area": c.area,
+                "tags": list(c.tags),
+                "events": [event_record(c.first, cfg), event_record(c.second, cfg)],
+            }
+            for c in found
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    tz = cfg.agenda.tz
+    table = Table(title=f"{len(found)} clash(es) in the next {days} days")
+    for column in ("when", "where", "event", "other event", "shared tags"):
+        table.add_column(column, overflow="fold")
+
+    def label(e: Event) -> str:
+        who = ", ".join(ref.id for ref in e.sources) or e.source_id
+        return f"{e.title} ({who}, {e.start.astimezone(tz).strftime('%H:%M')})"
+
+    for c in found:
+        table.add_row(
+            c.first.start.astimezone(tz).strftime("%Y-%m-%d"),
+            c.area,
+            label(c.first),
+            label(c.second),
+            ", ".join(c.tags),
+        )
+    out.print(table)
 
 
 def main() -> None:

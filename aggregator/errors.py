@@ -5,7 +5,9 @@
      ├── SourceError        one source failed; the run goes on without it
      │    ├── FetchError    network, HTTP status, size cap, timeout
      │    └── ParseError    the document could not be read as the expected format
+     │         └── ParseBudgetExceeded   reading it took too long or too much memory
      ├── StoreError         the SQLite database cannot be opened or written
+     │    └── DatabaseBusy  another run holds the database's lock
      └── PublishError       an output file could not be written
 
 Foreign exceptions are translated at the boundary (`raise FetchError(...) from exc`).
@@ -77,3 +79,15 @@ class StoreError(AggregatorError):
 
 class PublishError(AggregatorError):
     """An output file could not be written."""
+
+
+class DatabaseBusy(StoreError):
+    """Another run holds the database's run lock (see aggregator/runlock.py)."""
+
+    def __init__(self, db_path: str, message: str) -> None:
+        self.db_path = db_path
+        super().__init__(f"database {db_path}: {message}")
+
+
+class ParseBudgetExceeded(ParseError):
+    """Reading one source's document took more time or memory than its budget allows."""

@@ -3,14 +3,19 @@
 `fetch_all` fetches the sources concurrently with httpx, within a global limit and a per-host
 limit (collectives often share one small host). It sends the validators of the previous run
 (If-None-Match / If-Modified-Since) so unchanged sources cost one 304, follows a bounded number
-of redirects, streams each body and aborts past a size cap, and retries once, with backoff, on
-connection errors, timeouts and 5xx answers. Each source ends as one `FetchResult`; a failure is
+of redirects, streams each body and aborts past a size cap (counted on the decompressed bytes as
+they come, so a gzip bomb stops at the cap), and retries once, with backoff, on connection
+errors, timeouts and 5xx answers. A redirect may not lead from a public host to a loopback,
+private or link-local address (a hostile source could otherwise make us fetch and publish an
+internal service); the configured URL itself is fetched as written, so a loopback or intranet
+source keeps working. Each source ends as one `FetchResult`; a failure is
 never raised but described in words for the person running the tool. httpx errors are translated
 to `FetchError` at this boundary and then recorded in the result.
 
 `decode_body` turns the bytes into text the way browsers and feed readers do: BOM, HTTP charset,
 XML declaration or HTML <meta>, UTF-8, then detection biased towards the Western European
-encodings French sites actually use.
+encodings French sites actually use. A document that is mostly valid UTF-8 stays UTF-8, its few
+invalid bytes replaced, and the source's health says so (`decode_document`).
 """
 
 from __future__ import annotations
@@ -18,16 +23,18 @@ from __future__ import annotations
 import asyncio
 import codecs
 import errno
+import ipaddress
 import logging
 import re
 import socket
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from importlib.metadata import PackageNotFoundError, version
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import charset_normalizer
@@ -36,11 +43,13 @@ import httpx
 from aggregator.config import Source
 from aggregator.errors import FetchError
 from aggregator.models import FETCH_FAILED, FETCH_NOT_MODIFIED, FETCH_OK, Document, FetchResult
+from aggregator.sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 
 __all__ = [
     "PROJECT_URL",
     "FetchSettings",
     "decode_body",
+    "decode_document",
     "default_user_agent",
     "fetch_all",
     "fetch_sources",
@@ -70,7 +79,10 @@ def default_user_agent() -> str:
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Limits for one fetch run. Timeouts are in seconds, `max_bytes` applies to decoded bodies."""
+    """Limits for one run. Timeouts are in seconds, `max_bytes` applies to decoded bodies.
+
+    `parse_timeout` and `parse_memory` are each document's parse budget (aggregator/sandbox.py).
+    """
 
     concurrency: int = 16
     per_host: int = 2
@@ -81,6 +93,8 @@ class FetchSettings:
     retries: int = 1
     backoff: float = 1.0
     user_agent: str = field(default_factory=default_user_agent)
+    parse_timeout: float = DEFAULT_TIMEOUT
+    parse_memory: int = DEFAULT_MEMORY
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.per_host < 1:
@@ -91,6 +105,8 @@ class FetchSettings:
             raise ValueError("max_redirects, retries and backoff cannot be negative")
         if self.max_bytes < 1:
             raise ValueError("max_bytes must be positive")
+        if self.parse_timeout <= 0 or self.parse_memory < 1:
+            raise ValueError("the parse budget must be positive")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,15 +197,82 @@ def _client(settings: FetchSettings) -> httpx.AsyncClient:
         headers={
             "User-Agent": settings.user_agent,
             "Accept": _ACCEPT,
-            # Only what httpx decodes without optional packages.
+            # What _BoundedDecoder undoes, within the size cap.
             "Accept-Encoding": "gzip, deflate",
         },
+        event_hooks={"response": [_refuse_private_redirect]},
     )
 
 
 def _host_key(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{(parts.netloc or '').lower()}"
+
+
+class _RedirectRefused(Exception):
+    """A redirect from a public host to a non-public address (raised inside httpx's loop)."""
+
+    def __init__(self, message: str, url: str) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+_RESOLVE_TIMEOUT: Final = 10.0
+
+
+async def _refuse_private_redirect(response: httpx.Response) -> None:
+    """httpx response hook: stop a redirect from a public host to a non-public address.
+
+    Checked hop by hop before httpx follows it, so any chain that starts at a public host is
+    covered: to reach an internal address it must take one such hop. A host whose name does not
+    resolve here (e.g. behind a proxy) is not known to be internal and passes.
+    """
+    if not response.has_redirect_location:
+        return
+    current = response.request.url
+    try:
+        target = current.join(response.headers["location"])
+    except httpx.InvalidURL:
+        return  # httpx reports the unusable Location itself
+    internal = await _internal_address(target.host)
+    if internal is None or await _internal_address(current.host) is not None:
+        return
+    raise _RedirectRefused(
+        f"redirect from {current.host} to {target} refused: a public source may not lead to a "
+        f"loopback, private or link-local address ({internal}); if the source really lives "
+        "there, put that address in sources.yaml",
+        str(target),
+    )
+
+
+async def _internal_address(host: str) -> str | None:
+    """The first non-public address `host` stands for, or None if all are public or unknown."""
+    host = host.strip("[]").rstrip(".").lower()
+    if not host:
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return "localhost"
+    try:
+        addresses = [ipaddress.ip_address(host.split("%", 1)[0])]
+    except ValueError:
+        try:
+            infos = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM),
+                _RESOLVE_TIMEOUT,
+            )
+        except (OSError, TimeoutError):
+            return None
+        addresses = []
+        for info in infos:
+            try:
+                addresses.append(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
+            except ValueError:
+                continue
+    for address in addresses:
+        mapped = getattr(address, "ipv4_mapped", None)
+        if not (mapped or address).is_global:
+            return str(address)
+    return None
 
 
 async def _fetch_one(
@@ -285,17 +368,20 @@ async def _attempt(
             content = await _read_capped(source, response, settings.max_bytes)
     except FetchError:
         raise
-    except (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError, OSError) as exc:
+    except _RedirectRefused as exc:
+        raise FetchError(source.id, str(exc), url=exc.url) from None
+    except (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError, OSError, zlib.error) as exc:
         raise _translate(source, exc, settings) from exc
 
     content_type = response.headers.get("content-type")
-    text, encoding = decode_body(content, content_type)
+    text, encoding, warnings = decode_document(content, content_type)
     document = Document(
         url=str(response.url),
         content=content,
         text=text,
         content_type=content_type,
         encoding=encoding,
+        warnings=warnings,
     )
     return _Outcome(
         FETCH_OK,
@@ -348,7 +434,12 @@ class _TooLarge(FetchError):
 
 
 async def _read_capped(source: Source, response: httpx.Response, max_bytes: int) -> bytes:
-    """Read the body, aborting as soon as it passes `max_bytes` (a runaway or hostile server)."""
+    """Read the body, aborting as soon as it passes `max_bytes` (a runaway or hostile server).
+
+    The raw bytes are decompressed here, never more than the bytes left under the cap at a time:
+    httpx's own decoder inflates each network chunk whole, so one 64 KB gzip chunk could become
+    64 MB in memory before the cap is looked at.
+    """
     limit = _human_size(max_bytes)
     hint = "the source is probably not a calendar or feed; check the url in sources.yaml"
     declared = response.headers.get("content-length")
@@ -360,21 +451,106 @@ async def _read_capped(source: Source, response: httpx.Response, max_bytes: int)
             status=response.status_code,
             size=0,
         )
+    decoders = _decoders(source, response)
     chunks: list[bytes] = []
     size = 0
-    # aiter_bytes yields decompressed data, so the cap also stops gzip bombs.
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
+
+    def too_large() -> _TooLarge:
+        return _TooLarge(
+            source,
+            f"response larger than {limit} limit; stopped reading after "
+            f"{_human_size(max(size, max_bytes))}, {hint}",
+            status=response.status_code,
+            size=max(size, max_bytes + 1),
+        )
+
+    async for raw in response.aiter_raw():
+        data = raw
+        try:
+            for decoder in decoders:
+                data = decoder.feed(data, max_bytes - size)
+        except _Overflow:
+            raise too_large() from None
+        size += len(data)
         if size > max_bytes:
-            raise _TooLarge(
-                source,
-                f"response larger than {limit} limit; stopped reading after "
-                f"{_human_size(size)}, {hint}",
-                status=response.status_code,
-                size=size,
-            )
-        chunks.append(chunk)
+            raise too_large()
+        if data:
+            chunks.append(data)
+    for decoder in decoders:
+        decoder.finish(source, str(response.url))
     return b"".join(chunks)
+
+
+class _Overflow(Exception):
+    """A decoder would produce more bytes than the cap leaves."""
+
+
+class _BoundedDecoder:
+    """Undo one Content-Encoding (gzip or deflate), producing at most `room` bytes per call."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._raw_deflate_tried = encoding != "deflate"
+        self._obj = self._new()
+
+    def _new(self, *, raw: bool = False) -> Any:
+        if self.encoding == "deflate":
+            return zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        out: list[bytes] = []
+        while data:
+            try:
+                piece = self._obj.decompress(data, room + 1)
+            except zlib.error:
+                if self._raw_deflate_tried:
+                    raise
+                # "deflate" is often sent without its zlib header (as httpx also tolerates).
+                self._raw_deflate_tried = True
+                self._obj = self._new(raw=True)
+                continue
+            self._raw_deflate_tried = True
+            if len(piece) > room:
+                raise _Overflow
+            room -= len(piece)
+            out.append(piece)
+            data = self._obj.unconsumed_tail
+            if self._obj.eof:
+                # Concatenated gzip members (RFC 1952 §2.2) are one body.
+                data = self._obj.unused_data
+                if data:
+                    self._obj = self._new()
+        return b"".join(out)
+
+    def finish(self, source: Source, url: str) -> None:
+        if not self._obj.eof:
+            raise FetchError(
+                source.id,
+                f"the {self.encoding}-compressed body is cut off before its end; the download "
+                "was interrupted or the server is misconfigured",
+                url=url,
+            )
+
+
+def _decoders(source: Source, response: httpx.Response) -> list[_BoundedDecoder]:
+    """The decoders for the Content-Encoding header, in the order they must be applied."""
+    decoders: list[_BoundedDecoder] = []
+    header = response.headers.get("content-encoding", "")
+    for value in reversed([v.strip().lower() for v in header.split(",") if v.strip()]):
+        if value in ("identity", "none"):
+            continue
+        if value in ("gzip", "x-gzip", "deflate"):
+            decoders.append(_BoundedDecoder("deflate" if value == "deflate" else "gzip"))
+            continue
+        raise FetchError(
+            source.id,
+            f"the server compressed the body with {value!r}, which we did not ask for and "
+            "cannot read; the site may be misconfigured",
+            url=str(response.url),
+            status=response.status_code,
+        )
+    return decoders
 
 
 def _human_size(count: int) -> str:
@@ -421,7 +597,7 @@ def _translate(source: Source, exc: BaseException, settings: FetchSettings) -> F
             f"invalid address {request_url!r}: {exc}; fix it in sources.yaml",
             url=request_url,
         )
-    if isinstance(exc, httpx.DecodingError):
+    if isinstance(exc, httpx.DecodingError | zlib.error):
         return FetchError(
             source.id,
             f"the server sent a badly compressed body ({exc}); the site may be misconfigured",
@@ -544,7 +720,16 @@ _C1_CONTROLS = re.compile("[\x80-\x9f]")
 _HTML_SNIFF_BYTES: Final = 8192  # the WHATWG prescan reads 1024; real heads are often longer
 
 
-def decode_body(content: bytes, content_type: str | None) -> tuple[str, str]:
+def decode_document(content: bytes, content_type: str | None) -> tuple[str, str, tuple[str, ...]]:
+    """`decode_body`, plus what went wrong on the way, in words for the source's health."""
+    warnings: list[str] = []
+    text, encoding = decode_body(content, content_type, warnings)
+    return text, encoding, tuple(warnings)
+
+
+def decode_body(
+    content: bytes, content_type: str | None, warnings: list[str] | None = None
+) -> tuple[str, str]:
     """Decode a response body; return (text, Python codec name used).
 
     Order: byte order mark; the charset of the Content-Type header; the XML declaration (for XML)
@@ -553,12 +738,16 @@ def decode_body(content: bytes, content_type: str | None) -> tuple[str, str]:
     that is unknown or does not decode the bytes is skipped, never fatal. C1 control characters,
     which only appear when cp1252 text was converted to Unicode as if it were Latin-1 ("don\x92t"),
     are mapped back to the cp1252 characters they stood for, as feed readers do.
+
+    Bytes that are mostly valid UTF-8 (at least twice as many valid non-ASCII characters as
+    invalid sequences) are UTF-8 with the invalid sequences replaced by U+FFFD, rather than
+    mojibake throughout; `warnings` then gets a line saying how many were replaced.
     """
-    text, encoding = _decode(content, content_type)
+    text, encoding = _decode(content, content_type, warnings if warnings is not None else [])
     return _C1_CONTROLS.sub(_from_cp1252, text), encoding
 
 
-def _decode(content: bytes, content_type: str | None) -> tuple[str, str]:
+def _decode(content: bytes, content_type: str | None, warnings: list[str]) -> tuple[str, str]:
     """The decoding steps of `decode_body`, first success wins."""
     for bom, encoding in _BOMS:
         if content.startswith(bom):
@@ -575,7 +764,7 @@ def _decode(content: bytes, content_type: str | None) -> tuple[str, str]:
                 break
 
     for label in _declared_charsets(content, content_type):
-        decoded = _decode_declared(content, label)
+        decoded = _decode_declared(content, label, warnings)
         if decoded is not None:
             return decoded
 
@@ -583,6 +772,9 @@ def _decode(content: bytes, content_type: str | None) -> tuple[str, str]:
         return content.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    mostly = _mostly_utf8(content, warnings)
+    if mostly is not None:
+        return mostly, "utf-8"
 
     detected = _detect(content)
     if detected is not None:
@@ -626,7 +818,31 @@ def _declared_charsets(content: bytes, content_type: str | None) -> list[str]:
     return labels
 
 
-def _decode_declared(content: bytes, label: str) -> tuple[str, str] | None:
+_REPLACEMENT_BYTES: Final = "\ufffd".encode()
+
+
+def _mostly_utf8(content: bytes, warnings: list[str]) -> str | None:
+    """The bytes as UTF-8 with invalid sequences replaced, if most non-ASCII text is valid UTF-8.
+
+    Real Latin-1 or cp1252 French text is practically never valid UTF-8 ("é" is one byte followed
+    by ASCII), so a clear majority of valid multi-byte characters means UTF-8 damaged in a few
+    places (a pasted fragment, a cut character), not another encoding.
+    """
+    text = content.decode("utf-8", "replace")
+    already = content.count(_REPLACEMENT_BYTES)
+    replaced = text.count("\ufffd") - already
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+    valid = non_ascii - replaced - already
+    if replaced <= 0 or valid < 2 * replaced:
+        return None
+    warnings.append(
+        f"the document is not valid UTF-8: {replaced} invalid byte sequence"
+        f"{'s' if replaced != 1 else ''} replaced with \ufffd; the site should fix its encoding"
+    )
+    return text
+
+
+def _decode_declared(content: bytes, label: str, warnings: list[str]) -> tuple[str, str] | None:
     """Decode with a declared label, or None if the label is unknown or does not fit the bytes."""
     try:
         name = codecs.lookup(label).name
@@ -641,6 +857,9 @@ def _decode_declared(content: bytes, label: str) -> tuple[str, str] | None:
             return content.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             pass
+        mostly = _mostly_utf8(content, warnings)
+        if mostly is not None:
+            return mostly, "utf-8"
     for candidate in (name, "iso8859-1") if name == "cp1252" else (name,):
         try:
             return content.decode(candidate), candidate

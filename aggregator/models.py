@@ -119,6 +119,8 @@ class Document:
     text: str
     content_type: str | None = None
     encoding: str | None = None
+    # Problems met while decoding (e.g. invalid UTF-8 bytes replaced), for the source's health.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

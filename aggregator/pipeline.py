@@ -27,6 +27,8 @@ from aggregator.models import (
 from aggregator.parsers import parse_document
 from aggregator.publish import publish_all
 from aggregator.publish.changes import STATE_FILE
+from aggregator.runlock import run_lock
+from aggregator.sandbox import ParseSandbox
 from aggregator.store import Explanation, RematchReport, Store
 
 log = logging.getLogger(__name__)
@@ -90,16 +92,29 @@ def agenda_window(config: Config, now: datetime) -> Window:
 
 
 def parse_fetched(
-    config: Config, source: Source, result: FetchResult, now: datetime
+    config: Config,
+    source: Source,
+    result: FetchResult,
+    now: datetime,
+    sandbox: ParseSandbox | None = None,
 ) -> tuple[ParseResult | None, str | None]:
-    """Parse a fetched document; return (result, None) or (None, the reason it failed)."""
+    """Parse a fetched document; return (result, None) or (None, the reason it failed).
+
+    With a `sandbox`, the parse runs in its worker within a time and memory budget.
+    """
     if result.status != FETCH_OK or result.document is None:
         return None, None
     context = ParseContext(
         tz=config.source_timezone(source), window=agenda_window(config, now), now=now
     )
+    document = result.document
     try:
-        return parse_document(result.document, source, context), None
+        if sandbox is not None:
+            parsed = sandbox.parse(document, source, context)
+        else:
+            parsed = parse_document(document, source, context)
+        parsed.warnings[:0] = document.warnings
+        return parsed, None
     except ParseError as exc:
         return None, exc.reason
     except Exception as exc:  # a parser bug must not stop the other sources
@@ -117,6 +132,7 @@ def follow_links(
     parsed: ParseResult,
     now: datetime,
     settings: FetchSettings | None = None,
+    sandbox: ParseSandbox | None = None,
 ) -> None:
     """Fetch and read the feeds/.ics files a page links to; add their events to `parsed`.
 
@@ -134,7 +150,7 @@ def follow_links(
         if result.status != FETCH_OK:
             parsed.warnings.append(f"linked {result.url}: {result.error or 'not fetched'}")
             continue
-        found, error = parse_fetched(config, linked_source, result, now)
+        found, error = parse_fetched(config, linked_source, result, now, sandbox)
         if found is None:
             parsed.warnings.append(f"linked {result.url}: {error}")
             continue
@@ -162,9 +178,28 @@ def fetch(
     in this run (otherwise the store holds such removals back, see Store.record_fetch).
     """
     sources = [s for s in config.sources if s.enabled and (only is None or s.id in only)]
+    settings = settings or FetchSettings()
+    with ParseSandbox(settings.parse_timeout, settings.parse_memory) as sandbox:
+        # Forked before the fetched documents fill this process's memory.
+        sandbox.start()
+        return _fetch_and_parse(
+            config, store, now, sources, settings, sandbox, on_result, accept_removals
+        )
+
+
+def _fetch_and_parse(
+    config: Config,
+    store: Store,
+    now: datetime,
+    sources: list[Source],
+    settings: FetchSettings,
+    sandbox: ParseSandbox,
+    on_result: Callable[[FetchResult], None] | None,
+    accept_removals: frozenset[str] | set[str],
+) -> RunReport:
     store.sync_sources(config.sources)
     validators = store.validators()
-    results = fetch_sources(sources, validators, settings or FetchSettings(), on_result=on_result)
+    results = fetch_sources(sources, validators, settings, on_result=on_result)
     report = RunReport()
     unknown = set(accept_removals) - {s.id for s in config.sources}
     if unknown:
@@ -181,9 +216,9 @@ def fetch(
         raise ConfigError(problems)
     matching = match_settings(config)
     for source, result in zip(sources, results, strict=True):
-        parsed, error = parse_fetched(config, source, result, now)
+        parsed, error = parse_fetched(config, source, result, now, sandbox)
         if parsed is not None and parsed.links and source.follow:
-            follow_links(config, source, parsed, now, settings)
+            follow_links(config, source, parsed, now, settings, sandbox)
         changes = store.record_fetch(
             source,
             result,
@@ -247,8 +282,8 @@ def run(
     on_result: Callable[[FetchResult], None] | None = None,
     accept_removals: frozenset[str] | set[str] = frozenset(),
 ) -> RunReport:
-    """Fetch every source then publish: what cron runs."""
-    with Store(db_path) as store:
+    """Fetch every source then publish: what cron runs (one run at a time per database)."""
+    with run_lock(db_path), Store(db_path) as store:
         report = fetch(
             config,
             store,
