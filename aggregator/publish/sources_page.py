@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from aggregator.clashes import Clash, find_clashes
 from aggregator.config import Config
 from aggregator.models import FETCH_FAILED, Event
 from aggregator.publish.html import (
     SOURCES_FILE,
+    all_day_span,
     common_context,
+    french_date,
     french_datetime,
     http_url,
     render_template,
+    when_text,
 )
 
 if TYPE_CHECKING:
@@ -101,6 +105,57 @@ class _Row:
     feed: str | None
 
 
+CLASH_DAYS = 60
+"""How far ahead the page lists clashes: a planning aid for the coming weeks."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ClashEvent:
+    title: str
+    when: str
+    where: str
+    collectives: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _ClashRow:
+    day: str
+    area: str
+    tags: str
+    first: _ClashEvent
+    second: _ClashEvent
+
+
+def _clash_event(event: Event, config: Config) -> _ClashEvent:
+    tz = config.agenda.tz
+    day = all_day_span(event, tz)[0] if event.all_day else event.start.astimezone(tz).date()
+    when = when_text(event, tz)
+    names = {s.id: s.name for s in config.sources}
+    refs = [ref.name or names.get(ref.id, ref.id) for ref in event.sources]
+    return _ClashEvent(
+        title=event.title,
+        when=when if when.startswith("du ") else f"{french_date(day)}, {when}",
+        where=event.location.one_line(),
+        collectives=", ".join(refs or [names.get(event.source_id, event.source_id)]),
+        url=http_url(event.url),
+    )
+
+
+def _clash_rows(clashes: Sequence[Clash], config: Config) -> list[_ClashRow]:
+    tz = config.agenda.tz
+    return [
+        _ClashRow(
+            day=french_date(c.first.start.astimezone(tz).date()),
+            area=c.area,
+            tags=", ".join(c.tags),
+            first=_clash_event(c.first, config),
+            second=_clash_event(c.second, config),
+        )
+        for c in clashes
+    ]
+
+
 def render_sources_page(
     config: Config,
     events: Sequence[Event],
@@ -156,4 +211,6 @@ def render_sources_page(
         page_title=f"Les collectifs – {config.agenda.title}",
         rows=rows,
         failing=failing,
+        clashes=_clash_rows(find_clashes(events, config, now, days=CLASH_DAYS), config),
+        clash_days=CLASH_DAYS,
     )
