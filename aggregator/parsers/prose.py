@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Final
 
+from rapidfuzz.distance import OSA
+
 from aggregator.models import CANCELLED, CONFIRMED, Location
 from aggregator.normalize import parse_location
 from aggregator.parsers.segment import HEADING, Block, block_at, segment
@@ -536,6 +538,18 @@ def _candidates(
             _Candidate(first, None, None, None, 0.55, match.start(), match.end(), match[0], notes)
         )
         taken.append(match.span())
+    for match in _MISSPELT_RE.finditer(text):
+        month = _misspelt_month(match["m"])
+        if month is None or not free(*match.span()):
+            continue
+        day = _resolve(match["d"], month, match["y"], match["wd"], ref)
+        if day is None:
+            continue
+        first, notes = day
+        found.append(
+            _Candidate(first, None, None, None, 0.5, match.start(), match.end(), match[0], notes)
+        )
+        taken.append(match.span())
     for match in _NUMERIC_RE.finditer(text):
         if not free(*match.span()):
             continue
@@ -581,6 +595,35 @@ def _candidates(
         if scored:
             _score(candidate, text, reference, in_title=in_title)
     return found
+
+
+# "mercredi 5 ocotbre": a day number and a word one slip away from a month's name.
+_MISSPELT_RE: Final = re.compile(
+    rf"(?<![\w/])(?:(?P<wd>{_WD})\s+)?(?P<d>{_DAY})\s+(?P<m>[a-zéèûô]{{5,10}})"
+    rf"(?:\s+(?P<y>{_YEAR}))?(?![\w])"
+)
+_LONG_MONTHS: Final = (
+    "janvier",
+    "février",
+    "avril",
+    "juillet",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _misspelt_month(word: str) -> str | None:
+    """The month `word` misspells by one letter (added, dropped, changed or swapped), if any."""
+    if re.fullmatch(_MONTH, word):
+        return None  # spelt right: the ordinary date pattern reads it
+    # Optimal string alignment: a swapped pair ("ocotbre") counts as one slip.
+    for month in _LONG_MONTHS:
+        if OSA.distance(word, month, score_cutoff=1) <= 1:
+            return month
+    return None
 
 
 # "Vendredi 11/06 à 17h et samedi à 14h": a bare weekday right after a date, same sentence.
