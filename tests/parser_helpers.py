@@ -6,10 +6,11 @@ our own quirk fixtures alike), in the manner of vdirsyncer's StorageTests.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from corpus import corpus_root
 
 from aggregator.config import Source
 from aggregator.errors import ParseError
@@ -21,11 +22,12 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "parsers"
 
 
 def corpus_dir() -> Path:
-    """The shared real-world corpus: $AGGREGATOR_CORPUS, else ../shared/corpus beside the repo."""
-    env = os.environ.get("AGGREGATOR_CORPUS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    """The real-world corpus: $AGGREGATOR_CORPUS, else .cache/corpus (`python3 tasks.py corpus`).
+
+    Tests that read it carry the `corpus` mark (or use the `corpus_dir` fixture), so that the
+    suite can count them as not run on a fresh clone without the corpus.
+    """
+    return corpus_root()
 
 
 def make_source(city: str | None = None, source_id: str = "corpus") -> Source:

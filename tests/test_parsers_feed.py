@@ -98,6 +98,7 @@ def test_ill_formed_feed_with_items_gives_warning() -> None:
     assert len(result.warnings) == 1 and "not well-formed" in result.warnings[0]
 
 
+@pytest.mark.corpus
 def test_external_entity_is_never_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the parser tried to open a network connection")
