@@ -159,11 +159,12 @@ def _prose_events(
     title = strip_title_prefix(clean_title(entry.get("title")))
     body = _body_html(entry)
     text = clean_description(body)  # also the description: the body is flattened once
-    if not (prose.has_date_hint(title) or prose.has_date_hint(text)):
+    reading = _prose_text(entry, body, text)
+    if not (prose.has_date_hint(title) or prose.has_date_hint(reading)):
         return [], False
     published = _published(entry) or context.now
     found = prose.extract_events(
-        text, title=title, published=published, tz=context.tz, default_city=source.city
+        reading, title=title, published=published, tz=context.tz, default_city=source.city
     )
     if not found.events:
         return [], found.dates_found > 0
@@ -183,7 +184,7 @@ def _prose_events(
         suffix = f"#{event.start.date().isoformat()}" if len(found.events) > 1 else ""
         if sum(e.start.date() == event.start.date() for e in found.events) > 1:
             suffix += event.start.strftime("T%H%M")  # two sessions on one day
-        name = (event.label or prose.title_from_evidence(text, event)) if own_titles else title
+        name = (event.label or prose.title_from_evidence(reading, event)) if own_titles else title
         events.append(
             Event(
                 source_id=source.id,
@@ -389,6 +390,24 @@ def _first_clock(fields: dict[str, str], names: tuple[str, ...]) -> time | None:
 
 def _is_midnight(value: datetime | date) -> bool:
     return isinstance(value, datetime) and value.time() == time(0)
+
+
+_STRUCK_RE = re.compile(r"<(del|s|strike)\b[^>]*>(.*?)</\1\s*>", re.I | re.S)
+
+
+def _prose_text(entry: Any, body: str, text: str) -> str:
+    """What prose reads: the body with struck-through text marked "~~…~~" (a date replaced by
+    another), then the Atom summary when it says something the content does not (some blogs
+    put the date and place only there)."""
+    if _STRUCK_RE.search(body):
+        text = clean_description(
+            _STRUCK_RE.sub(lambda m: f"~~{m[2]}~~" if m[2].strip() else "", body)
+        )
+    if entry.get("content") and entry.get("summary"):
+        summary = clean_description(str(entry["summary"]))
+        if summary and summary.rstrip(" .…")[:200] not in text:
+            text = f"{text}\n\n{summary}"
+    return text
 
 
 def _body_html(entry: Any) -> str:
