@@ -105,6 +105,14 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
     entries: list[Any] = list(parsed.get("entries", []))
     result = ParseResult()
     problem = parsed.get("bozo_exception")
+    if parsed.get("bozo") and _cut_off(document.text or content.decode("utf-8", "replace")):
+        # Items read from a cut-off download would replace the full list with a part of it.
+        raise ParseError(
+            source.id,
+            "the feed ends before its root element is closed: the download was cut off or the "
+            "server failed while writing it; the events it gave before are kept",
+            url=document.url,
+        )
     if not entries:
         if parsed.get("version") and not parsed.get("bozo"):
             return result  # a well-formed feed with no items
@@ -221,6 +229,40 @@ def _not_a_feed_message(content: bytes, problem: Any) -> str:
         f"not a readable RSS or Atom feed: no item could be read{detail}; the download may be "
         "cut off, or the address may not point to a feed"
     )
+
+
+_ROOT_RE = re.compile(r"<([A-Za-z_][\w.:-]*)")
+_TRAILER_RE = re.compile(r"(?:\s|<!--.*?-->|<\?.*?\?>)*\Z", re.S)
+
+
+def _cut_off(text: str) -> bool:
+    """Whether the XML document stops before the end tag of its root element.
+
+    Trailing white space, comments and processing instructions may follow the end tag; a
+    self-closed root (`<rss/>`) is complete.
+    """
+    index = 0
+    while True:
+        start = text.find("<", index)
+        if start < 0:
+            return False
+        if text.startswith(("<?", "<!"), start):
+            end = text.find("-->", start) + 3 if text.startswith("<!--", start) else 0
+            index = end if end > 2 else text.find(">", start) + 1
+            if index <= 0:
+                return True  # the prolog itself is unfinished
+            continue
+        break
+    root = _ROOT_RE.match(text, start)
+    if root is None:
+        return False
+    name = root.group(1)
+    head_end = text.find(">", start)
+    if head_end > 0 and text[head_end - 1] == "/":
+        return False
+    trailer = _TRAILER_RE.search(text)
+    body = text[: trailer.start()] if trailer else text
+    return not re.search(rf"</{re.escape(name)}\s*>\Z", body)
 
 
 def _short(problem: Any) -> str:
