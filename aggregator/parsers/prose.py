@@ -1065,7 +1065,9 @@ def _read_blocks(body: list[_Candidate], blocks: list[Block], low: str) -> None:
         after = low[candidate.span_end : following]
         if _struck(low, block.start, candidate.position) or _CANCEL_RE.search(after):
             candidate.cancelled = True
-        candidate.label = _label(block.text, candidate, block.start)
+        if _leads_block(block, candidate, low):
+            # "Lundi 19/10 : Activité jeux (17h30 - 19h)": the rest of the line names it.
+            candidate.label = _label(block.text, candidate, block.start)
         if not _heads_block(block, candidate, low):
             continue
         sessions = []
