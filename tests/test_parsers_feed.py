@@ -92,10 +92,30 @@ def test_ill_formed_feed_with_items_gives_warning() -> None:
     body = (
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
         b"<item><title>Caf&eacute;</title><date_from>2024-05-01</date_from></item>"
+        b"</channel></rss>"
     )
     result = feed.parse(document_from_bytes(body), make_source(), make_context())
     assert [e.title for e in result.events] == ["Café"]
     assert len(result.warnings) == 1 and "not well-formed" in result.warnings[0]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"</channel>",
+        b"<item><title>Atelier</title>",
+        b"<item><title>Ate",
+        b"</channel>\n<!-- x -->",
+    ],
+)
+def test_feed_cut_before_its_end_is_a_parse_error(tail: bytes) -> None:
+    """Items read from a cut-off download must not replace the source's full list."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>Caf\xc3\xa9</title><date_from>2024-05-01</date_from></item>\n" + tail
+    )
+    with pytest.raises(ParseError, match="cut off"):
+        feed.parse(document_from_bytes(body), make_source(), make_context())
 
 
 @pytest.mark.corpus

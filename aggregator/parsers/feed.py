@@ -232,7 +232,6 @@ def _not_a_feed_message(content: bytes, problem: Any) -> str:
 
 
 _ROOT_RE = re.compile(r"<([A-Za-z_][\w.:-]*)")
-_TRAILER_RE = re.compile(r"(?:\s|<!--.*?-->|<\?.*?\?>)*\Z", re.S)
 
 
 def _cut_off(text: str) -> bool:
@@ -260,9 +259,13 @@ def _cut_off(text: str) -> bool:
     head_end = text.find(">", start)
     if head_end > 0 and text[head_end - 1] == "/":
         return False
-    trailer = _TRAILER_RE.search(text)
-    body = text[: trailer.start()] if trailer else text
-    return not re.search(rf"</{re.escape(name)}\s*>\Z", body)
+    body = text.rstrip()
+    while body.endswith(("-->", "?>")):  # one trailing comment or instruction at a time
+        cut = body.rfind("<!--" if body.endswith("-->") else "<?")
+        if cut < 0:
+            break
+        body = body[:cut].rstrip()
+    return not re.search(rf"</{re.escape(name)}\s*>\Z", body[-len(name) - 64 :])
 
 
 def _short(problem: Any) -> str:
