@@ -119,6 +119,7 @@ def _sweep(
             mine, theirs = _tags(other, source_tags), _tags(event, source_tags)
             shared = sorted(set(mine) & set(theirs))
             if shared:
-                found.append(Clash(other, event, area, tuple(mine[t] for t in shared)))
+                where = area if area.endswith("…") else other.location.city or area
+                found.append(Clash(other, event, where, tuple(mine[t] for t in shared)))
         active.append(event)
     return found
