@@ -8,9 +8,10 @@ commit, path in that repository). This module brings the files into a local cach
 - from a local copy of the corpus (`../shared/corpus` beside the checkout, or `--from DIR`),
 - else downloaded from the pinned origins (raw files at the recorded commit) with pooch,
 
-and every file is verified against its sha256 either way. Files that are extracts (a response
-body taken out of a VCR cassette, a feed packaged from Markdown posts) have no single origin URL;
-they come only from a local copy.
+and every file is verified against its sha256 either way. Extracts are rebuilt from the file
+they were taken from (a calendar response body out of a VCR cassette, an ```xml block out of
+Markdown notes). The labelled development sets (prose/, dedupe/) were packaged by the corpus'
+maintainers: they come from a local copy only, and the test suite does not need them.
 
     python3 tasks.py corpus                 # fill .cache/corpus (what the test command uses)
     .venv/bin/python tests/corpus.py manifest ../shared/corpus   # maintainers: rewrite the manifest
@@ -19,6 +20,7 @@ they come only from a local copy.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -28,6 +30,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "tests" / "corpus-manifest.json"
 CACHE = ROOT / ".cache" / "corpus"
@@ -35,6 +39,8 @@ SHARED = ROOT.parent / "shared" / "corpus"
 # Raw files at a commit: {origin}/{repo}/{commit}/{path}. Tests point it at a loopback server.
 DEFAULT_ORIGIN = "https://raw.githubusercontent.com"
 FETCH_COMMAND = "python3 tasks.py corpus"
+# The parts the test suite reads; the others are development sets for the bench/ scores.
+TEST_PARTS = ("ics", "feeds", "html")
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,53 @@ class Entry:
     repo: str | None = None  # owner/name of the repository it comes from
     commit: str | None = None
     source_path: str | None = None  # its path in that repository
-    extracted: bool = False  # not a file of its own upstream: only a local copy can provide it
+    extract: str | None = None  # how it is cut out of that file: a key of EXTRACTORS
+    local_only: bool = False  # packaged for the corpus: only a local copy can provide it
 
     def url(self, origin: str) -> str | None:
-        if self.extracted or not (self.repo and self.commit and self.source_path):
+        if self.local_only or not (self.repo and self.commit and self.source_path):
             return None
         return f"{origin.rstrip('/')}/{self.repo}/{self.commit}/{self.source_path}"
+
+    @property
+    def part(self) -> str:
+        return self.path.split("/", 1)[0]
+
+
+class _CassetteLoader(yaml.SafeLoader):
+    """VCR cassettes write binary bodies with Ruby's local tag `!binary`."""
+
+
+_CassetteLoader.add_constructor(
+    "!binary", lambda loader, node: base64.b64decode(loader.construct_scalar(node))
+)
+
+
+def _vcr_calendar_body(data: bytes) -> bytes:
+    """The body of the first 200 text/calendar response recorded in a VCR cassette."""
+    for interaction in yaml.load(data, Loader=_CassetteLoader)["http_interactions"]:
+        response = interaction["response"]
+        types = [
+            v for k, vs in response["headers"].items() if k.lower() == "content-type" for v in vs
+        ]
+        if response["status"]["code"] == 200 and any("text/calendar" in t for t in types):
+            body = response["body"]
+            if "base64_string" in body:
+                return base64.b64decode(body["base64_string"])
+            text = body["string"]
+            return text if isinstance(text, bytes) else text.encode("utf-8")
+    raise ValueError("no 200 text/calendar response in the cassette")
+
+
+def _markdown_xml_block(data: bytes) -> bytes:
+    """The content of the first ```xml fenced block of a Markdown file."""
+    match = re.search(rb"```xml\r?\n(.*?)```", data, re.S)
+    if match is None:
+        raise ValueError("no ```xml block in the file")
+    return match.group(1)
+
+
+EXTRACTORS = {"vcr-calendar-body": _vcr_calendar_body, "markdown-xml-block": _markdown_xml_block}
 
 
 def load_manifest(path: Path = MANIFEST) -> list[Entry]:
@@ -75,13 +122,14 @@ def corpus_root() -> Path:
 
 
 def missing_files(root: Path | None = None, entries: list[Entry] | None = None) -> list[str]:
-    """Manifest files absent from `root` (sizes are compared; hashes were checked when filled)."""
+    """Test-suite files absent from `root` (sizes compared; hashes were checked when filled)."""
     root = root or corpus_root()
     entries = entries if entries is not None else load_manifest()
     return [
         e.path
         for e in entries
-        if not (root / e.path).is_file() or (root / e.path).stat().st_size != e.size
+        if e.part in TEST_PARTS
+        and (not (root / e.path).is_file() or (root / e.path).stat().st_size != e.size)
     ]
 
 
@@ -95,13 +143,18 @@ def fill_cache(
     origin: str = DEFAULT_ORIGIN,
     cache: Path = CACHE,
     entries: list[Entry] | None = None,
+    parts: tuple[str, ...] | None = None,
 ) -> tuple[int, int]:
-    """Bring every manifest file into `cache`, verified; return (copied, downloaded).
+    """Bring the manifest's files into `cache`, verified; return (copied, downloaded).
 
-    A file already in the cache with the right hash is kept. Raises `CorpusError` listing every
-    file that could not be had, with the reason.
+    Everything a local copy has is copied; without one, only `parts` (default: what the test
+    suite reads) is downloaded. A file already in the cache with the right hash is kept. Raises
+    `CorpusError` listing every file that could not be had, with the reason.
     """
     entries = entries if entries is not None else load_manifest()
+    if source is None:
+        wanted = parts or TEST_PARTS
+        entries = [e for e in entries if e.part in wanted]
     copied = downloaded = 0
     problems: list[str] = []
     for entry in entries:
@@ -121,7 +174,7 @@ def fill_cache(
             continue
         url = entry.url(origin)
         if url is None:
-            problems.append(f"{entry.path}: an extract, only a local copy of the corpus has it")
+            problems.append(f"{entry.path}: packaged for the corpus, only a local copy has it")
             continue
         try:
             _download(url, entry, target)
@@ -141,14 +194,26 @@ def _download(url: str, entry: Entry, target: Path) -> None:
     import pooch
 
     pooch.get_logger().setLevel("WARNING")
-    # pooch downloads to a temporary file, checks the hash, and only then moves it into place.
-    pooch.retrieve(
-        url,
-        known_hash=f"sha256:{entry.sha256}",
-        fname=target.name,
-        path=target.parent,
-        progressbar=False,
+    if entry.extract is None:
+        # pooch downloads to a temporary file, checks the hash, and only then moves it in place.
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{entry.sha256}",
+            fname=target.name,
+            path=target.parent,
+            progressbar=False,
+        )
+        return
+    # The upstream file is not pinned by hash; the extract cut from it is.
+    container = pooch.retrieve(
+        url, known_hash=None, path=target.parent / ".upstream", progressbar=False
     )
+    data = EXTRACTORS[entry.extract](Path(container).read_bytes())
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise CorpusError(f"the extract's hash does not match the manifest's ({entry.extract})")
+    temporary = target.with_name(target.name + ".part")
+    temporary.write_bytes(data)
+    temporary.replace(target)
 
 
 # --- writing the manifest (maintainers, when the corpus changes) -------------------------------
@@ -169,11 +234,15 @@ def build_manifest(shared: Path) -> dict[str, object]:
         repo = _REPO.search(cells[2]) if len(cells) > 6 else None
         if repo is None:
             continue
+        notes = " ".join(cells[5:]).lower()
+        extract = None
+        if "extracted" in notes:
+            extract = "vcr-calendar-body" if "cassette" in notes else "markdown-xml-block"
         origins[row["path"]] = {
             "repo": repo["repo"],
             "source_path": cells[3].strip("`"),
             "commit": cells[4].strip("`"),
-            "extracted": "extracted" in cells[-2].lower() or "extracted" in cells[-1].lower(),
+            "extract": extract,
         }
     files = []
     for path in sorted(p for p in shared.rglob("*") if p.is_file()):
@@ -185,7 +254,7 @@ def build_manifest(shared: Path) -> dict[str, object]:
         }
         # Files without a row of their own (the labelled sets, READMEs) are derived or written
         # by the corpus' maintainers: only a local copy provides them.
-        entry.update(origins.get(relative, {"extracted": True}))
+        entry.update(origins.get(relative, {"local_only": True}))
         files.append(entry)
     return {
         "about": "The real-world test corpus, kept out of the repository: see tests/corpus.py.",

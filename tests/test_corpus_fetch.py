@@ -19,7 +19,7 @@ FILES = {
 }
 
 
-def entries_for(files: dict[str, str], *, extracted: str = "") -> list[Entry]:
+def entries_for(files: dict[str, str], *, local_only: str = "") -> list[Entry]:
     return [
         Entry(
             path=path,
@@ -28,7 +28,7 @@ def entries_for(files: dict[str, str], *, extracted: str = "") -> list[Entry]:
             repo="collectif/agenda",
             commit="0123456789ab",
             source_path=f"upstream/{path}",
-            extracted=path == extracted,
+            local_only=path == local_only,
         )
         for path, text in files.items()
     ]
@@ -76,14 +76,14 @@ def test_local_copy_first_and_extracts_only_from_it(tmp_path: Path) -> None:
     for path, text in FILES.items():
         (local / path).parent.mkdir(parents=True, exist_ok=True)
         (local / path).write_bytes(text.encode())
-    entries = entries_for(FILES, extracted="feeds/creach-gwen.xml")
+    entries = entries_for(FILES, local_only="feeds/creach-gwen.xml")
     cache = tmp_path / "cache"
     assert fill_cache(source=local, origin="http://127.0.0.1:9", cache=cache, entries=entries) == (
         2,
         0,
     )
-    # Without the local copy, an extract cannot be had, and the message says why.
-    with pytest.raises(CorpusError, match="an extract, only a local copy"):
+    # Without the local copy, a file packaged for the corpus cannot be had, and it says why.
+    with pytest.raises(CorpusError, match="packaged for the corpus, only a local copy"):
         fill_cache(origin="http://127.0.0.1:9", cache=tmp_path / "other", entries=entries)
 
 
@@ -103,12 +103,71 @@ def test_manifest_describes_every_parser_corpus_file_with_its_origin() -> None:
     assert len({e.path for e in entries}) == len(entries)
     for e in entries:
         assert len(e.sha256) == 64 and e.size >= 0
-    direct = [e for e in parser_files if not e.extracted]
-    assert len(direct) >= 60
-    for e in direct:
+    assert not [e.path for e in parser_files if e.local_only]
+    assert {e.extract for e in parser_files} == {None, "vcr-calendar-body", "markdown-xml-block"}
+    for e in parser_files:
         url = e.url("https://raw.githubusercontent.com")
         assert url and e.repo and e.commit and e.source_path
         assert url.startswith(f"https://raw.githubusercontent.com/{e.repo}/{e.commit}/")
+
+
+CASSETTE = """\
+http_interactions:
+  - request: {method: get, uri: "https://example.org/x"}
+    response:
+      status: {code: 301, message: Moved}
+      headers: {Content-Type: [text/html]}
+      body: {encoding: UTF-8, string: "moved"}
+  - request: {method: get, uri: "https://example.org/agenda.ics"}
+    response:
+      status: {code: 200, message: OK}
+      headers: {Content-Type: [text/calendar; charset=utf-8]}
+      body:
+        encoding: ASCII-8BIT
+        string: !binary |-
+          QkVHSU46VkNBTEVOREFSDQpTVU1NQVJZOkZlc3Qtbm96IMOgIFBsb3V6YW7DqQ0KRU5EOlZDQUxFTkRBUg0K
+"""
+MARKDOWN = (
+    "# Notes\n\nLe flux :\n\n```xml\n<rss><channel><title>Crêpes</title></channel></rss>\n```\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "upstream", "expected"),
+    [
+        (
+            "vcr-calendar-body",
+            CASSETTE,
+            "BEGIN:VCALENDAR\r\nSUMMARY:Fest-noz à Plouzané\r\nEND:VCALENDAR\r\n".encode(),
+        ),
+        (
+            "markdown-xml-block",
+            MARKDOWN,
+            "<rss><channel><title>Crêpes</title></channel></rss>\n".encode(),
+        ),
+    ],
+)
+def test_extracts_are_cut_from_their_upstream_file_and_verified(
+    tmp_path: Path, kind: str, upstream: str, expected: bytes
+) -> None:
+    root = tmp_path / "origin"
+    (root / "o/r/abc").mkdir(parents=True)
+    (root / "o/r/abc/up.txt").write_bytes(upstream.encode())
+    entry = Entry(
+        path="ics/x.ics",
+        size=len(expected),
+        sha256=hashlib.sha256(expected).hexdigest(),
+        repo="o/r",
+        commit="abc",
+        source_path="up.txt",
+        extract=kind,
+    )
+    with LoopbackServer(root=root) as server:
+        assert fill_cache(origin=server.base_url, cache=tmp_path / "c", entries=[entry]) == (0, 1)
+        assert (tmp_path / "c/ics/x.ics").read_bytes() == expected
+        wrong = Entry(**{**entry.__dict__, "sha256": "0" * 64})
+        with pytest.raises(CorpusError, match="extract's hash does not match"):
+            fill_cache(origin=server.base_url, cache=tmp_path / "d", entries=[wrong])
 
 
 def run_pytest(tmp_path: Path, *, ci: bool, corpus_tests: str) -> subprocess.CompletedProcess[str]:
