@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import feedparser
+import lxml.etree
 import lxml.html
 import pytest
 from icalendar import Calendar
@@ -367,8 +368,11 @@ def test_html_structure_and_day_headings() -> None:
 def test_html_event_details_and_links() -> None:
     page = parse_html(render_html(sample_events(), CONFIG, NOW))
     [article] = [a for a in page.xpath("//article") if "Apéro numérique" in a.text_content()]
+    # The title leads to the event's page on the agenda; "Page de l'événement" to its own page.
     title_link = article.xpath(".//h3/a")[0]
-    assert title_link.get("href") == "https://fablab-landerneau.example/apero"
+    assert title_link.get("href").startswith("evenements/apero-numerique-")
+    [own] = article.xpath(".//a[@class='page']/@href")
+    assert own == "https://fablab-landerneau.example/apero"
     assert article.xpath(".//p[@class='place']")[0].text_content() == (
         "Creac'h Gwen, 12 rue de Brest, 29280 Plouzané"
     )
@@ -387,11 +391,11 @@ def test_html_cancelled_events_are_struck_through() -> None:
 
 def test_html_subscribe_links() -> None:
     with_base = parse_html(render_html(sample_events(), CONFIG, NOW))
-    hrefs = with_base.xpath("//nav[@class='subscribe']/a/@href")
+    hrefs = with_base.xpath("//section[@id='abonner']//a/@href")
     assert "webcal://agenda.example.org/numerique/calendar.ics" in hrefs
     assert "feed.xml" in hrefs
     without_base = parse_html(render_html(sample_events(), CONFIG_NO_BASE, NOW))
-    hrefs = without_base.xpath("//nav[@class='subscribe']/a/@href")
+    hrefs = without_base.xpath("//section[@id='abonner']//a/@href")
     assert "calendar.ics" in hrefs
     assert not any(h.startswith("webcal:") for h in hrefs)
 
@@ -404,7 +408,7 @@ def test_html_escapes_markup_and_never_links_javascript() -> None:
     scripts = page.xpath("//script")
     assert [s.get("type") for s in scripts] == ["application/ld+json", None]
     assert raw.lower().count(b"<script") == 2
-    assert "alert" not in scripts[1].text
+    assert scripts[1].get("src") == "agenda.js" and not (scripts[1].text or "").strip()
     assert "<script>alert(1)</script>" in page.xpath("//h3")[0].text_content()
     for href in page.xpath("//@href"):
         assert not href.lower().startswith("javascript"), href
@@ -697,6 +701,10 @@ def test_pages_split_by_month_beyond_the_limit() -> None:
         "mois/2026-07.html",
         "mois/2026-09.html",
         "mois/2026-10.html",
+        "quand/aujourdhui.html",
+        "quand/ce-mois-ci.html",
+        "quand/ce-week-end.html",
+        "quand/cette-semaine.html",
     ]
     index = parse_html(pages["index.html"])
     assert len(index.xpath("//article")) == 2  # the next events only, whole days
@@ -706,7 +714,7 @@ def test_pages_split_by_month_beyond_the_limit() -> None:
     assert may.findtext(".//h1") == "mai 2026"
     assert len(may.xpath("//article")) == 2
     # Links from a month page go up one folder.
-    assert "../calendar.ics" in may.xpath("//nav[@class='subscribe']/a/@href")
+    assert "../calendar.ics" in may.xpath("//section[@id='abonner']//a/@href")
     assert may.xpath("//nav[@class='months']//strong")[0].text_content() == "mai 2026"
 
 
@@ -728,7 +736,15 @@ def test_page_offers_add_to_calendar_and_every_feed(tmp_path: Path) -> None:
     out = publish_agenda(tmp_path / "output")
     page = parse_html((out / "index.html").read_bytes())
     adds = page.xpath("//a[@class='add']/@href")
-    assert len(adds) == len(agenda_events())
+    # Issue 9: a cancelled event offers no « Ajouter à mon agenda », on the list or its page.
+    confirmed = [e for e in agenda_events() if e.status != CANCELLED]
+    assert len(adds) == len(confirmed) < len(agenda_events())
+    [cancelled] = page.xpath("//article[contains(@class, 'cancelled')]")
+    assert not cancelled.xpath(".//a[@class='add']")
+    assert "Ajouter à mon agenda" not in cancelled.text_content()
+    event_page = parse_html((out / cancelled.xpath(".//h3//a/@href")[0]).read_bytes())
+    assert "Ajouter à mon agenda" not in event_page.text_content()
+    assert "annulé" in event_page.text_content()
     for href in adds:
         assert (out / href).is_file(), href
     feed_links = set(page.xpath("//details[@class='feeds']//a/@href"))
@@ -887,7 +903,13 @@ def test_feeds_without_base_url_have_no_self_link_and_relative_links(tmp_path: P
         feed = feedparser.parse(path.read_bytes())
         assert feed.bozo == 0, path
         assert not [link for link in feed.feed.get("links", []) if link.rel == "self"]
-    assert b"<link>../</link>" in (out / "villes" / "brest.xml").read_bytes()
+    # Issue 9: RSS wants an absolute <link>; without base_url it is the page in the output folder.
+    home = (out / "index.html").resolve().as_uri()
+    for path in [out / "feed.xml", out / "changes.xml", out / "villes" / "brest.xml"]:
+        channel = lxml.etree.fromstring(path.read_bytes()).find("channel")
+        assert channel.findtext("link") == home, path
+        for link in channel.iterfind("item/link"):
+            assert link.text.startswith("https://"), (path, link.text)
     page = parse_html((out / "index.html").read_bytes())
     hrefs = page.xpath("//@href")
     assert "villes/brest.ics" in hrefs and not any(h.startswith("webcal:") for h in hrefs)

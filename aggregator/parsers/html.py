@@ -129,7 +129,14 @@ def extract_candidates(markup: str, base_url: str, warnings: list[str]) -> list[
     if "typeof" in lowered:
         found.extend(_rdfa_candidates(markup, base_url, warnings))
     if re.search(r"class\s*=\s*[\"'][^\"']*\b(h-event|vevent)\b", markup, re.I):
-        found.extend(_microformat_candidates(markup, base_url, warnings))
+        if _nested_deeper_than(markup, MAX_NESTING):
+            # html5lib, under mf2py, takes quadratic time on deep nesting (and mf2py then
+            # overflows the stack anyway); lxml-based readers above cap depth themselves.
+            warnings.append(
+                f"elements are nested more than {MAX_NESTING} deep; microformats not read"
+            )
+        else:
+            found.extend(_microformat_candidates(markup, base_url, warnings))
     unique: list[Candidate] = []
     keys: set[tuple[str, str]] = set()
     for candidate in found:
@@ -361,6 +368,34 @@ def _compact_rdfa(node: dict[str, Any], nodes: dict[Any, Any], depth: int) -> An
     if "@id" in node and not str(node["@id"]).startswith("_:"):
         compact["@id"] = node["@id"]
     return compact
+
+
+MAX_NESTING = 256
+"""Deepest element nesting read for microformats (libxml2, under lxml, stops at the same)."""
+_TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>")
+# Elements that never hold children, or whose end tag is implied by the next sibling: they do
+# not deepen the tree however many of them stay open in the markup.
+_FLAT_TAGS = frozenset(
+    ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param")
+    + ("source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option")
+    + ("optgroup", "rb", "rt", "rp", "thead", "tbody", "tfoot", "colgroup", "caption")
+)
+
+
+def _nested_deeper_than(markup: str, limit: int) -> bool:
+    """Whether the tags of `markup` open more than `limit` levels (an upper estimate, linear)."""
+    depth = 0
+    for match in _TAG_RE.finditer(markup):
+        closing, name, self_closing = match.groups()
+        if self_closing or name.lower() in _FLAT_TAGS:
+            continue
+        if closing:
+            depth = max(depth - 1, 0)
+        else:
+            depth += 1
+            if depth > limit:
+                return True
+    return False
 
 
 def _microformat_candidates(markup: str, base_url: str, warnings: list[str]) -> list[Candidate]:

@@ -1,4 +1,4 @@
-"""Publish the upcoming events: calendar.ics, feed.xml, index.html and events.json.
+"""Publish the upcoming events: calendar.ics, feed.xml, the pages, events.json and the rest.
 
 `publish_all` renders every output in memory first and only then writes them, each atomically: a
 failure while rendering leaves all the previous files in place, never a mix of old and new.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +24,7 @@ from aggregator.publish.changes import (
     render_changes,
     render_state,
 )
+from aggregator.publish.event_pages import EVENTS_PAGES_DIR, event_page_path, render_event_pages
 from aggregator.publish.feeds import (
     plan_feeds,
     render_feeds,
@@ -42,6 +43,7 @@ from aggregator.publish.html import (
     SOURCES_FILE,
     render_html,
     render_pages,
+    static_files,
     write_html,
 )
 from aggregator.publish.ical import (
@@ -53,8 +55,9 @@ from aggregator.publish.ical import (
     write_event_files,
 )
 from aggregator.publish.json import render_json, write_json
-from aggregator.publish.rss import render_rss, write_rss
+from aggregator.publish.rss import LOCAL_ROOT, render_rss, write_rss
 from aggregator.publish.sources_page import render_sources_page
+from aggregator.publish.views import QUICK_DIR
 
 __all__ = [
     "CALENDAR_FILE",
@@ -105,12 +108,16 @@ def publish_all(
     except OSError as exc:
         raise PublishError(f"cannot create output directory {out_dir}: {exc}") from exc
     calendar = render_calendar(events, config, now)
-    # Each per-event file reuses its VEVENT block from calendar.ics rather than rendering it again.
-    # Creating tens of thousands of small files is I/O-bound: it runs in a child process while
-    # this one renders the pages and feeds (each file is still written atomically).
+    # Creating tens of thousands of small files (events/<uid>.ics, evenements/<slug>.html) is
+    # I/O-bound: a child process renders the event pages and writes both while this one renders
+    # the list pages and feeds; each file is still written atomically, and only renamed into
+    # place once everything rendered. Each per-event calendar reuses its block of calendar.ics.
+    write_event_outputs = _event_outputs_writer(events, config, now)
     finish_event_files = write_in_background(
-        write_event_files, render_event_files(events, config, calendar), out_dir
+        write_event_outputs, render_event_files(events, config, calendar), out_dir
     )
+    # Without base_url the feeds' <link> is the page in this folder (see rss.home_url).
+    local_root = LOCAL_ROOT.set(out_dir.resolve().as_uri() + "/")
     try:
         planned = plan_feeds(events, config)
         feed_links = [feed.link for feed in planned]
@@ -125,25 +132,68 @@ def publish_all(
             SOURCES_FILE: render_sources_page(config, events, health, now),
             CHANGES_FILE: render_changes(state, config),
             FEEDS_FILE: render_feeds_json(planned, config),
+            **static_files(),
         }
-        # Month pages and per-filter feeds, in their folders (mois/, villes/, themes/, collectifs/).
+        # Month and quick-span pages, per-filter feeds, in their folders (mois/, quand/, villes/…).
         nested = pages | render_feeds(planned, events, config, calendar, now)
     except BaseException:
         # Never leave the writer behind; the render error is the one to report.
         with contextlib.suppress(PublishError):
             finish_event_files(False)
         raise
+    finally:
+        LOCAL_ROOT.reset(local_root)
     event_paths = finish_event_files(True)
+    event_paths += sorted(out_dir / event_page_path(e) for e in events)
     paths: list[Path] = []
     for name, data in outputs.items():
         path = out_dir / name
         written = write_if_changed(path, data)
         log.info("%s %s", "wrote" if written else "unchanged", path)
         paths.append(path)
-    # The per-event calendars (events/<uid>.ics) come after the main files, sorted.
+    # The per-event calendars and pages (events/, evenements/) come after the main files, sorted.
     paths += event_paths
-    folders = [MONTHS_DIR, *(folder for folder, _ in FEED_KINDS.values())]
+    folders = [MONTHS_DIR, QUICK_DIR, *(folder for folder, _ in FEED_KINDS.values())]
     paths += write_files(nested, out_dir, folders)
     # Last, so a failed publication is compared again with the same previous one next time.
     write_if_changed(state_path, render_state(state))
     return [*paths, state_path]
+
+
+def _event_outputs_writer(
+    events: Sequence[Event], config: Config, now: datetime
+) -> Callable[..., list[Path]]:
+    """`write(files, out_dir, proceed=...)` for `write_in_background`: renders every event's page
+    (in the child, beside the parent's work) and writes them with the per-event calendars
+    `files`, all staged before the first rename; stale pages are removed as stale calendars are.
+    """
+
+    def write(
+        files: dict[str, bytes], out_dir: Path, *, proceed: Callable[[], bool] | None = None
+    ) -> list[Path]:
+        pages = render_event_pages(events, config, now, ics_href=event_ics_path)
+        folder = Path(out_dir) / EVENTS_PAGES_DIR
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PublishError(f"cannot create directory {folder}: {exc}") from exc
+        decided: list[bool] = []
+
+        def gate() -> bool:
+            decided.append(proceed() if proceed is not None else True)
+            return decided[-1]
+
+        paths = write_event_files(files | pages, out_dir, proceed=gate)
+        if decided and not decided[0]:
+            return []
+        keep = {Path(name).name for name in pages}
+        for stale in sorted(folder.glob("*.html")):
+            if stale.name not in keep:
+                try:
+                    stale.unlink()
+                except OSError as exc:
+                    raise PublishError(f"cannot remove the stale file {stale}: {exc}") from exc
+                log.info("removed %s", stale)
+        return paths
+
+    return write

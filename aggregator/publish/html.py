@@ -1,10 +1,13 @@
-"""index.html and the month pages: the agenda as static French pages, plus the shared wording.
+"""index.html, the month and quick-span pages: the agenda as static French pages, plus the wording.
 
-The pages need no JavaScript: events grouped under French day headings, links to subscribe to the
-calendar and every per-city / per-tag / per-collective feed. A small inline script (progressive
-enhancement, no framework) adds filters and a text search. Jinja2 autoescaping is on, only http(s)
-links become `href`s, descriptions go through nh3 with a small allow-list, and the JSON-LD block is
-escaped so that no "</script>" can close it: nothing a source sends can run script on our pages.
+The pages need no JavaScript: events grouped under French day headings, quick links to
+pre-rendered pages (`quand/aujourdhui.html`, `quand/ce-week-end.html`…), each event linked to its
+own page (`evenements/…`, see event_pages.py), a « S'abonner » panel per calendar app and every
+per-city / per-tag / per-collective feed. Our own script (static/agenda.js, progressive
+enhancement, no framework) makes the quick links and filters instant, marks today and greys what
+is over. Jinja2 autoescaping is on, only http(s) links become `href`s, descriptions go through nh3
+with a small allow-list, the JSON-LD block is escaped so that no "</script>" can close it, and a
+Content-Security-Policy lets the pages run no script but ours: nothing a source sends can run.
 
 Beyond `PAGE_EVENTS` events the agenda is split: index.html shows the next events (whole days) and
 `mois/AAAA-MM.html` every month, so no page grows past a couple of megabytes.
@@ -23,12 +26,13 @@ import json
 import logging
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import jinja2
 import nh3
@@ -39,6 +43,16 @@ from aggregator.config import Config
 from aggregator.errors import PublishError
 from aggregator.models import CANCELLED, Event
 from aggregator.publish.atomic import write_if_changed
+from aggregator.publish.links import collective_link, event_link, http_url
+from aggregator.publish.views import (
+    QUICK_DIR,
+    QUICK_SPANS,
+    Series,
+    event_days,
+    find_series,
+    in_span,
+    span_days,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +70,14 @@ PAGE_EVENTS = 300
 # Longer descriptions are cut on the page (the event's own page and the .ics keep them whole).
 DESCRIPTION_CHARS = 600
 EMPTY_MESSAGE = "Aucun événement à venir pour le moment."
+SPAN_EMPTY = "Rien de prévu sur ces dates pour le moment."
+EVENTS_PAGES_DIR = "evenements"
+STATIC_FILES = ("style.css", "agenda.js", "favicon.svg")
+# Pages load only our own stylesheet, script and icon: no inline script or style, no other site.
+CSP = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'self'"
+)
 
 
 # --- shared helpers -------------------------------------------------------------------------
@@ -72,38 +94,6 @@ def public_uid(event: Event) -> str:
         return event.uid
     log.warning("event %r from %r has no public uid", event.source_uid, event.source_id)
     return f"{event.source_uid}@{event.source_id}"
-
-
-_URL_BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
-
-
-@functools.lru_cache(maxsize=65536)
-def http_url(value: str | None) -> str | None:
-    """`value` if it is an absolute http(s) URL, else None.
-
-    Everything we publish may end up in an `href` or be clicked in a calendar client, so other
-    schemes (javascript:, data:, file:...) are dropped rather than escaped.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    if _URL_BAD_CHARS.search(value):
-        return None
-    return value
-
-
-def event_link(event: Event) -> str | None:
-    """The event's own page, or else the page of the first source that has a usable one."""
-    own = http_url(event.url)
-    if own:
-        return own
-    return next((url for s in event.sources if (url := http_url(s.url))), None)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -253,8 +243,12 @@ def json_for_script(value: Any) -> Markup:
     return Markup(text)
 
 
-def event_jsonld(event: Event, tz: tzinfo) -> dict[str, Any]:
-    """One event as a schema.org Event, for search engines and other aggregators."""
+def event_jsonld(event: Event, tz: tzinfo, config: Config | None = None) -> dict[str, Any]:
+    """One event as a schema.org Event, for search engines and other aggregators.
+
+    `url` is the event's own page, else a collective's page for it (`links.event_link`): never
+    the calendar or feed file it was read from.
+    """
     item: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "Event",
@@ -286,7 +280,7 @@ def event_jsonld(event: Event, tz: tzinfo) -> dict[str, Any]:
             "name": location.name or location.one_line(),
             "address": {k: v for k, v in address.items() if v},
         }
-    link = event_link(event)
+    link = event_link(event, config)
     if link:
         item["url"] = link
     if event.description:
@@ -294,7 +288,7 @@ def event_jsonld(event: Event, tz: tzinfo) -> dict[str, Any]:
     organizers = []
     for source in event.sources:
         organizer: dict[str, Any] = {"@type": "Organization", "name": source.name}
-        if url := http_url(source.url):
+        if url := collective_link(source, config):
             organizer["url"] = url
         organizers.append(organizer)
     if organizers:
@@ -302,6 +296,42 @@ def event_jsonld(event: Event, tz: tzinfo) -> dict[str, Any]:
     if event.categories:
         item["keywords"] = ", ".join(event.categories)
     return item
+
+
+def event_page_path(event: Event) -> str:
+    """The event's own page, relative to the output folder: "evenements/<title>-<hash>.html".
+
+    Readable from the title, unique and stable from the public UID: the address survives a
+    change of date (a rescheduled event keeps its page).
+    """
+    uid = public_uid(event)
+    digest = hashlib.sha1(uid.encode("utf-8")).hexdigest()[:10]
+    title = slugify(event.title)[:50].strip("-")
+    name = digest if title.startswith("x-") else f"{title}-{digest}"
+    return f"{EVENTS_PAGES_DIR}/{name}.html"
+
+
+def osm_url(event: Event) -> str | None:
+    """An OpenStreetMap search for the event's place (a link: no map tiles are loaded)."""
+    location = event.location
+    if location.is_empty():
+        return None
+    return "https://www.openstreetmap.org/search?query=" + quote_plus(location.one_line())
+
+
+def google_subscribe_url(calendar_url: str) -> str:
+    """Google Agenda's "add by URL" link: the calendar's webcal:// address in `cid`, encoded."""
+    return "https://calendar.google.com/calendar/r?cid=" + quote(calendar_url, safe="")
+
+
+def outlook_subscribe_url(calendar_url: str, name: str) -> str:
+    """Outlook.com's "subscribe from the web" link for an https calendar address."""
+    return (
+        "https://outlook.live.com/calendar/0/addfromweb?url="
+        + quote(calendar_url, safe="")
+        + "&name="
+        + quote(name, safe="")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,24 +363,32 @@ class _Link:
 @dataclass(frozen=True, slots=True)
 class _Item:
     title: str
-    href: str | None
+    page: str | None  # our page for the event
+    link: str | None  # the event's own page elsewhere, or a collective's
     when: str
     start_iso: str
+    end_iso: str
+    days: str  # "first/last" local days of each date the card stands for
     place: str
     sources: tuple[_Link, ...]
-    categories: tuple[str, ...]
+    tags: tuple[str, ...]
     cancelled: bool
+    past: bool
     description: Markup
     ics: str | None
     city: str
-    tags: str
+    tag_slugs: str
     collectives: str
+    rule: str | None
+    next_dates: tuple[_Link, ...]
+    more_dates: int
 
 
 @dataclass(frozen=True, slots=True)
 class _Day:
     heading: str
     iso: str
+    today: bool
     items: tuple[_Item, ...]
 
 
@@ -358,6 +396,38 @@ class _Day:
 class _Option:
     value: str
     label: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Quick:
+    key: str
+    label: str
+    href: str
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _FeedRow:
+    label: str
+    count: int
+    subscribe: str
+    google: str | None
+    ics: str
+    rss: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscribe:
+    """The « S'abonner » panel: the calendar's address and one link per app that takes one."""
+
+    address: str  # absolute with base_url, else relative (the script completes it)
+    absolute: bool
+    webcal: str | None
+    google: str | None
+    outlook: str | None
+    ics: str
+    rss: str
+    groups: tuple[tuple[str, tuple[_FeedRow, ...]], ...]
 
 
 @dataclass(slots=True)
@@ -368,27 +438,14 @@ class _Page:
     title: str
     events: list[Event]
     month: str | None = None
+    span: str | None = None  # the quick span this page shows
     prev: _Link | None = None
     next: _Link | None = None
     children: list[str] = field(default_factory=list)
 
 
-def _item(event: Event, tz: tzinfo, ics: str | None) -> _Item:
-    return _Item(
-        title=event.title,
-        href=event_link(event),
-        when=when_text(event, tz),
-        start_iso=event.start.astimezone(tz).isoformat(),
-        place=event.location.one_line(),
-        sources=tuple(_Link(s.name, http_url(s.url)) for s in event.sources),
-        categories=event.categories,
-        cancelled=event.status == CANCELLED,
-        description=description_html(event.description) if event.description else Markup(""),
-        ics=ics,
-        city=slugify(event.location.city) if event.location.city else "",
-        tags=" ".join(slugify(c) for c in event.categories),
-        collectives=" ".join(s.id for s in event.sources),
-    )
+# Dates listed under a folded series.
+NEXT_DATES = 5
 
 
 def day_heading(day: date, today: date) -> str:
@@ -396,13 +453,97 @@ def day_heading(day: date, today: date) -> str:
     return french_date(day, year=day.year != today.year)
 
 
-def _days(items: Sequence[tuple[Event, _Item]], tz: tzinfo, today: date) -> list[_Day]:
+def _days_attr(events: Iterable[Event], tz: tzinfo) -> str:
+    return " ".join(
+        f"{a.isoformat()}/{b.isoformat()}" for a, b in (event_days(e, tz) for e in events)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What building one card needs besides its event."""
+
+    config: Config
+    tz: tzinfo
+    now: datetime
+    today: date
+    root: str
+    tag_labels: dict[str, str]
+    ics_href: Callable[[Event], str | None] | None
+    series: dict[int, Series]
+
+
+def _item(event: Event, ctx: _Context, folded: Sequence[Event] = ()) -> _Item:
+    tz = ctx.tz
+    cancelled = event.status == CANCELLED
+    ics = ctx.ics_href(event) if ctx.ics_href and not cancelled else None
+    series = ctx.series.get(id(event)) if folded else None
+    later: list[Event] = []
+    if series is not None:
+        later = [e for e in series.events if e.start > event.start]
+    tags = tuple(dict.fromkeys(slugify(c) for c in event.categories))
+    return _Item(
+        title=event.title,
+        page=ctx.root + event_page_path(event),
+        link=event_link(event, ctx.config),
+        when=when_text(event, tz),
+        start_iso=event.start.astimezone(tz).isoformat(),
+        end_iso=event.effective_end.astimezone(tz).isoformat(),
+        days=_days_attr([event, *folded], tz),
+        place=event.location.one_line(),
+        sources=tuple(_Link(s.name, collective_link(s, ctx.config)) for s in event.sources),
+        tags=tuple(ctx.tag_labels.get(t, t) for t in tags),
+        cancelled=cancelled,
+        past=event.effective_end <= ctx.now,
+        description=description_html(event.description) if event.description else Markup(""),
+        ics=(ctx.root + ics) if ics else None,
+        city=slugify(event.location.city) if event.location.city else "",
+        tag_slugs=" ".join(tags),
+        collectives=" ".join(s.id for s in event.sources),
+        rule=series.rule if series is not None else None,
+        next_dates=tuple(
+            _Link(
+                day_heading(e.start.astimezone(tz).date(), ctx.today), ctx.root + event_page_path(e)
+            )
+            for e in later[:NEXT_DATES]
+        ),
+        more_dates=max(0, len(later) - NEXT_DATES),
+    )
+
+
+def _cards(events: Sequence[Event], ctx: _Context) -> list[tuple[Event, _Item]]:
+    """One card per event, except that a series shows once, at its first date on the page."""
+    members: dict[int, list[Event]] = {}
+    for event in events:
+        series = ctx.series.get(id(event))
+        if series is not None:
+            members.setdefault(id(series.events[0]), []).append(event)
+    cards = []
+    seen: set[int] = set()
+    for event in events:
+        series = ctx.series.get(id(event))
+        if series is None:
+            cards.append((event, _item(event, ctx)))
+            continue
+        key = id(series.events[0])
+        if key in seen:
+            continue
+        seen.add(key)
+        here = members[key]
+        if len(here) < 2:
+            cards.append((event, _item(event, ctx)))
+        else:
+            cards.append((event, _item(event, ctx, here[1:])))
+    return cards
+
+
+def _days(cards: Sequence[tuple[Event, _Item]], tz: tzinfo, today: date) -> list[_Day]:
     def local_day(pair: tuple[Event, _Item]) -> date:
         return pair[0].start.astimezone(tz).date()
 
     return [
-        _Day(day_heading(day, today), day.isoformat(), tuple(item for _, item in group))
-        for day, group in itertools.groupby(items, key=local_day)
+        _Day(day_heading(day, today), day.isoformat(), day == today, tuple(i for _, i in group))
+        for day, group in itertools.groupby(cards, key=local_day)
     ]
 
 
@@ -426,8 +567,29 @@ def month_label(day: date) -> str:
     return format_date(day, "LLLL y", locale=LOCALE)
 
 
-def plan_pages(events: Sequence[Event], tz: tzinfo, limit: int = PAGE_EVENTS) -> list[_Page]:
-    """index.html (the next `limit` events, whole days) and one or more pages per month."""
+def _parts(
+    events: list[Event], tz: tzinfo, limit: int, stem: str, label: str, **fields: Any
+) -> list[_Page]:
+    """`events` cut into pages `<stem>.html`, `<stem>-2.html`… linked to each other."""
+    chunks = _chunk_by_day(events, tz, limit)
+    paths = [f"{stem}.html" if n == 0 else f"{stem}-{n + 1}.html" for n in range(len(chunks))]
+    pages = []
+    for n, chunk in enumerate(chunks):
+        title = label if len(chunks) == 1 else f"{label} ({n + 1}/{len(chunks)})"
+        page = _Page(paths[n], title, chunk, **fields)
+        if n:
+            page.prev = _Link(f"{label} ({n}/{len(chunks)})", paths[n - 1])
+        if n + 1 < len(chunks):
+            page.next = _Link(f"{label} ({n + 2}/{len(chunks)})", paths[n + 1])
+        pages.append(page)
+    return pages
+
+
+def plan_pages(
+    events: Sequence[Event], tz: tzinfo, limit: int = PAGE_EVENTS, today: date | None = None
+) -> list[_Page]:
+    """index.html (the next `limit` events, whole days), one or more pages per month, and with
+    `today` the pre-rendered quick spans (quand/aujourdhui.html…) for readers without script."""
     ordered = sort_events(events)
     pages = [_Page(HTML_FILE, "", _chunk_by_day(ordered, tz, limit)[0])]
 
@@ -435,22 +597,13 @@ def plan_pages(events: Sequence[Event], tz: tzinfo, limit: int = PAGE_EVENTS) ->
         return event.start.astimezone(tz).date().replace(day=1)
 
     for first, group in itertools.groupby(ordered, key=month_of):
-        chunks = _chunk_by_day(list(group), tz, limit)
-        label = month_label(first)
-        paths = [
-            f"{MONTHS_DIR}/{first:%Y-%m}.html"
-            if n == 0
-            else f"{MONTHS_DIR}/{first:%Y-%m}-{n + 1}.html"
-            for n in range(len(chunks))
-        ]
-        for n, chunk in enumerate(chunks):
-            title = label if len(chunks) == 1 else f"{label} ({n + 1}/{len(chunks)})"
-            page = _Page(paths[n], title, chunk, month=f"{first:%Y-%m}")
-            if n:
-                page.prev = _Link(f"{label} ({n}/{len(chunks)})", paths[n - 1])
-            if n + 1 < len(chunks):
-                page.next = _Link(f"{label} ({n + 2}/{len(chunks)})", paths[n + 1])
-            pages.append(page)
+        stem = f"{MONTHS_DIR}/{first:%Y-%m}"
+        pages += _parts(list(group), tz, limit, stem, month_label(first), month=f"{first:%Y-%m}")
+    if today is not None:
+        for key, label in QUICK_SPANS:
+            first_day, last_day = span_days(key, today)
+            chosen = [e for e in ordered if in_span(e, tz, first_day, last_day)]
+            pages += _parts(chosen, tz, limit, f"{QUICK_DIR}/{key}", label, span=key)
     return pages
 
 
@@ -467,20 +620,14 @@ def _environment() -> jinja2.Environment:
     )
 
 
-@functools.cache
-def _static(name: str) -> Markup:
-    text = (importlib.resources.files("aggregator.publish") / "static" / name).read_text(
-        encoding="utf-8"
-    )
-    # Our own files, inlined in <style>/<script> where HTML escaping would break them; refuse
-    # anything that could close the element.
-    if "</" in text or "<!--" in text:
-        raise PublishError(f"static/{name} must not contain '</' or '<!--'")
-    return Markup(text)
+def static_files() -> dict[str, bytes]:
+    """The stylesheet, script and icon every page links to, by name in the output folder.
 
-
-def _stylesheet() -> Markup:
-    return _static("style.css")
+    Served from our own site rather than inlined, so the pages' Content-Security-Policy allows
+    no inline script or style at all, and the browser caches them across pages.
+    """
+    folder = importlib.resources.files("aggregator.publish") / "static"
+    return {name: (folder / name).read_bytes() for name in STATIC_FILES}
 
 
 def _subscribe_href(base: str | None, path: str, root: str) -> str:
@@ -514,6 +661,7 @@ def common_context(config: Config, now: datetime, root: str) -> dict[str, Any]:
         "site_title": agenda.title,
         "description": agenda.description,
         "root": root,
+        "csp": CSP,
         "calendar_href": _subscribe_href(base, CALENDAR_FILE, root),
         "calendar_file": root + CALENDAR_FILE,
         "feed_href": root + FEED_FILE,
@@ -524,8 +672,56 @@ def common_context(config: Config, now: datetime, root: str) -> dict[str, Any]:
         "home_href": root + HTML_FILE,
         "generated": french_datetime(now, tz),
         "generated_iso": now.astimezone(tz).isoformat(timespec="seconds"),
-        "stylesheet": _stylesheet(),
     }
+
+
+def tag_labels(events: Iterable[Event]) -> dict[str, str]:
+    """One display form per tag slug: the spelling most events use (ties: alphabetical first)."""
+    spellings: dict[str, Counter[str]] = {}
+    for event in events:
+        for category in event.categories:
+            spellings.setdefault(slugify(category), Counter())[" ".join(category.split())] += 1
+    return {slug: min(c, key=lambda s: (-c[s], s)) for slug, c in spellings.items()}
+
+
+def _subscribe(config: Config, feeds: Sequence[FeedLink], root: str) -> _Subscribe:
+    agenda = config.agenda
+    base = agenda.base_url
+    groups = []
+    for kind, (_, heading) in FEED_KINDS.items():
+        rows = tuple(
+            _FeedRow(
+                label=f.label,
+                count=f.count,
+                subscribe=_subscribe_href(base, f.ics, root),
+                google=google_subscribe_url(webcal_url(base, f.ics)) if base else None,
+                ics=root + f.ics,
+                rss=root + f.rss,
+            )
+            for f in feeds
+            if f.kind == kind
+        )
+        if rows:
+            groups.append((heading, rows))
+    return _Subscribe(
+        address=public_url(base, CALENDAR_FILE) if base else root + CALENDAR_FILE,
+        absolute=bool(base),
+        webcal=webcal_url(base, CALENDAR_FILE) if base else None,
+        google=google_subscribe_url(webcal_url(base, CALENDAR_FILE)) if base else None,
+        outlook=outlook_subscribe_url(public_url(base, CALENDAR_FILE), agenda.title)
+        if base
+        else None,
+        ics=root + CALENDAR_FILE,
+        rss=root + FEED_FILE,
+        groups=tuple(groups),
+    )
+
+
+def _span_text(key: str, today: date) -> str:
+    first, last = span_days(key, today)
+    if first == last:
+        return french_date(first)
+    return _date_range(first, last)
 
 
 def render_pages(
@@ -537,59 +733,66 @@ def render_pages(
     ics_href: Callable[[Event], str | None] | None = None,
     limit: int = PAGE_EVENTS,
 ) -> dict[str, bytes]:
-    """index.html and the month pages, by path relative to the output folder.
+    """index.html, the month pages and the quick-span pages, by path relative to the output.
 
     `feeds` are the per-filter feeds to offer; `ics_href` gives each event's own .ics (relative
     to the output folder) for its "Ajouter à mon agenda" link.
     """
     agenda = config.agenda
     tz = agenda.tz
-    base = agenda.base_url
     today = now.astimezone(tz).date()
-    pages = plan_pages(events, tz, limit)
+    ordered = sort_events(events)
+    pages = plan_pages(ordered, tz, limit, today)
     months = [(p.month, p.path, p.title) for p in pages if p.month and p.path.count("-") == 1]
+    labels = tag_labels(ordered)
+    series = find_series(ordered, tz, today)
+    base = agenda.base_url
+    index_complete = len(pages[0].events) == len(ordered)
     outputs: dict[str, bytes] = {}
     for page in pages:
         root = "../" * page.path.count("/")
-        pairs = [
-            (e, _item(e, tz, (root + h) if ics_href and (h := ics_href(e)) else None))
-            for e in page.events
+        ctx = _Context(config, tz, now, today, root, labels, ics_href, series)
+        cards = _cards(page.events, ctx)
+        is_index = page.path == HTML_FILE
+        if is_index and not index_complete and page.events:
+            until = event_days(page.events[-1], tz)[0].isoformat()
+        else:
+            until = "9999-12-31" if is_index else ""
+        quick = [_Quick("tout", "Toutes les dates", root + HTML_FILE, is_index)] + [
+            _Quick(key, label, f"{root}{QUICK_DIR}/{key}.html", page.span == key)
+            for key, label in QUICK_SPANS
         ]
-        feed_groups = [
-            (
-                heading,
-                [
-                    (f, _subscribe_href(base, f.ics, root), root + f.ics, root + f.rss)
-                    for f in feeds
-                    if f.kind == kind
-                ],
-            )
-            for kind, (_, heading) in FEED_KINDS.items()
-        ]
+        heading = page.title
         outputs[page.path] = render_template(
             "index.html.j2",
             page.path,
             **common_context(config, now, root),
-            page_title=f"{page.title} – {agenda.title}" if page.title else agenda.title,
-            page_heading=page.title,
-            days=_days(pairs, tz, today),
-            empty_message=EMPTY_MESSAGE,
-            is_index=page.path == HTML_FILE,
+            page_title=f"{heading} – {agenda.title}" if heading else agenda.title,
+            page_heading=heading,
+            canonical=public_url(base, page.path) if base else None,
+            span_text=_span_text(page.span, today) if page.span else "",
+            days=_days(cards, tz, today),
+            empty_message=SPAN_EMPTY if page.span else EMPTY_MESSAGE,
+            is_index=is_index,
+            tz_name=agenda.timezone,
+            until=until,
+            quick=quick,
             months=[
                 _Link(label, None if p == page.path or page.month == m else root + p)
                 for m, p, label in months
             ],
-            more=len(page.events) < len(events) and page.path == HTML_FILE,
+            more=is_index and not index_complete,
             prev=_Link(page.prev.text, root + (page.prev.href or "")) if page.prev else None,
             next=_Link(page.next.text, root + (page.next.href or "")) if page.next else None,
-            feed_groups=[g for g in feed_groups if g[1]],
+            subscribe=_subscribe(config, feeds, root),
             cities=_options(
                 (slugify(e.location.city), e.location.city) for e in page.events if e.location.city
             ),
-            tags=_options((slugify(c), c) for e in page.events for c in e.categories),
+            tags=_options(
+                (slugify(c), labels[slugify(c)]) for e in page.events for c in e.categories
+            ),
             collectives=_options((s.id, s.name) for e in page.events for s in e.sources),
-            jsonld=json_for_script([event_jsonld(e, tz) for e in page.events]),
-            script=_static("agenda.js"),
+            jsonld=json_for_script([event_jsonld(e, tz, config) for e in page.events]),
         )
     return outputs
 

@@ -14,7 +14,8 @@ from typing import Any
 from aggregator.config import Config
 from aggregator.models import Event
 from aggregator.publish.atomic import write_if_changed
-from aggregator.publish.html import http_url, public_uid, sort_events
+from aggregator.publish.html import public_uid, sort_events
+from aggregator.publish.links import collective_link, page_url
 
 KEYS = (
     "uid",
@@ -42,8 +43,9 @@ def event_record(event: Event, config: Config) -> dict[str, Any]:
         "end": event.end.astimezone(tz).isoformat() if event.end is not None else None,
         "all_day": event.all_day,
         "status": event.status,
-        # The event's own page only: the sources below carry their own.
-        "url": http_url(event.url),
+        # The event's own page only (never the calendar or feed it came from): the sources
+        # below carry their own.
+        "url": page_url(event.url, config),
         "description": event.description,
         "location": {
             "name": location.name,
@@ -52,7 +54,9 @@ def event_record(event: Event, config: Config) -> dict[str, Any]:
             "city": location.city,
         },
         "categories": list(event.categories),
-        "sources": [{"id": s.id, "name": s.name, "url": http_url(s.url)} for s in event.sources],
+        "sources": [
+            {"id": s.id, "name": s.name, "url": collective_link(s, config)} for s in event.sources
+        ],
     }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -25,6 +26,7 @@ from aggregator.models import CANCELLED, Event
 from aggregator.publish.atomic import write_if_changed
 from aggregator.publish.html import (
     FEED_FILE,
+    HTML_FILE,
     event_link,
     headline_when,
     public_uid,
@@ -38,6 +40,9 @@ CANCELLED_PREFIX = "ANNULÉ – "
 RSS_DOCS = "https://www.rssboard.org/rss-specification"
 # Characters XML 1.0 does not allow, even escaped (C0 controls but tab/LF/CR, surrogates, FFFE/F).
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# The output folder as a file: URI, for feeds published without agenda.base_url (publish_all
+# sets it while it renders); unset, the current directory's output/ folder is assumed.
+LOCAL_ROOT: ContextVar[str | None] = ContextVar("LOCAL_ROOT", default=None)
 
 
 def xml_text(value: str) -> str:
@@ -75,7 +80,7 @@ def render_item(event: Event, config: Config) -> bytes:
         "    <item>",
         f"      <title>{xml_text(item_title(event, config))}</title>",
     ]
-    link = event_link(event)
+    link = event_link(event, config)
     if link:
         lines.append(f"      <link>{xml_text(link)}</link>")
     description = item_description(event)
@@ -135,16 +140,32 @@ def channel_for(
     byte-identical feeds; a feed whose events carry no date has none (it is optional).
     """
     base = config.agenda.base_url
-    # RSS requires <link>; without base_url the best honest value is the page next to the feed.
-    page = public_url(base, "") if base else "../" * path.count("/") or "./"
-    stamps = [e.last_modified for e in events if e.last_modified is not None]
     return Channel(
         title=title,
         description=description,
         self_url=public_url(base, path) if base else None,
-        link=page,
-        build_date=max(stamps) if stamps else None,
+        link=home_url(config),
+        build_date=_build_date(events),
     )
+
+
+def home_url(config: Config) -> str:
+    """The agenda page's absolute address, which RSS requires as the channel's <link>.
+
+    Without agenda.base_url the site has no public address yet: the page is then the one in the
+    output folder, as a file: URI (absolute, so the feed stays valid RSS, and true where the
+    files are read); a relative link is not allowed in RSS.
+    """
+    base = config.agenda.base_url
+    if base:
+        return public_url(base, "")
+    root = LOCAL_ROOT.get() or (Path.cwd() / "output").resolve().as_uri() + "/"
+    return root + HTML_FILE
+
+
+def _build_date(events: Sequence[Event]) -> datetime | None:
+    stamps = [e.last_modified for e in events if e.last_modified is not None]
+    return max(stamps) if stamps else None
 
 
 def render_rss(events: Sequence[Event], config: Config, now: datetime | None = None) -> bytes:
