@@ -376,9 +376,11 @@ _TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>")
 # Elements that never hold children, or whose end tag is implied by the next sibling: they do
 # not deepen the tree however many of them stay open in the markup.
 _FLAT_TAGS = frozenset(
-    ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param")
-    + ("source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option")
-    + ("optgroup", "rb", "rt", "rp", "thead", "tbody", "tfoot", "colgroup", "caption")
+    re.findall(
+        r"\w+",
+        "area base br col embed hr img input link meta param source track wbr "
+        "p li dt dd tr td th option optgroup rb rt rp thead tbody tfoot colgroup caption",
+    )
 )
 
 
