@@ -320,7 +320,7 @@ def _print_detected(cfg: Config) -> None:
         detection = detect_url(s.url)
         reader = detection.describe() if detection else None
         kind = s.type or "type detected from the response"
-        state = "" if s.enabled else " [disabled]"
+        state = "" if s.enabled else " (disabled)"
         out.print(
             f"  {s.id}: {reader + ', ' if reader else ''}{kind}{state}",
             highlight=False,

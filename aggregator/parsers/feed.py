@@ -49,7 +49,7 @@ from aggregator.normalize import (
     strip_title_prefix,
 )
 from aggregator.parsers import html as html_parser
-from aggregator.parsers import prose
+from aggregator.parsers import notices, prose
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +131,12 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
     seen: set[str] = set()
     dated_without_event = 0
     without_event = 0
+    status_notices: list[notices.Notice] = []
     for entry, raw in zip(entries, raw_items, strict=True):
         try:
             events = _event(entry, raw, document, source, context, result.warnings)
             if events is None:
-                events, had_dates = _prose_events(entry, document, source, context)
+                events, had_dates = _prose_events(entry, document, source, context, status_notices)
                 without_event += not events
                 dated_without_event += had_dates and not events
         except _SkipItem as exc:
@@ -147,6 +148,9 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
                 continue
             seen.add(event.source_uid)
             result.events.append(event)
+    if status_notices:
+        # "Les activités de cette semaine sont annulées": the feed's own events, not new ones.
+        result.events = notices.apply_notices(result.events, status_notices, context.tz)
     if dated_without_event:
         # One line for the source's health, not one per blog post.
         result.warnings.append(
@@ -157,7 +161,11 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
 
 
 def _prose_events(
-    entry: Any, document: Document, source: Source, context: ParseContext
+    entry: Any,
+    document: Document,
+    source: Source,
+    context: ParseContext,
+    status_notices: list[notices.Notice],
 ) -> tuple[list[Event], bool]:
     """Events an item announces in words; (events, whether the text had dates at all).
 
@@ -168,13 +176,18 @@ def _prose_events(
     body = _body_html(entry)
     text = clean_description(body)  # also the description: the body is flattened once
     reading = _prose_text(entry, body, text)
-    if not (prose.has_date_hint(title) or prose.has_date_hint(reading)):
-        return [], False
     published = _published(entry) or context.now
-    found = prose.extract_events(
-        reading, title=title, published=published, tz=context.tz, default_city=source.city
-    )
+    if not (prose.has_date_hint(title) or prose.has_date_hint(reading)):
+        found = prose.ProseResult()
+    else:
+        found = prose.extract_events(
+            reading, title=title, published=published, tz=context.tz, default_city=source.city
+        )
     if not found.events:
+        # A notice that cancels this week's events by name is no event of its own.
+        notice = notices.read_notice(reading, title, published, context.tz)
+        if notice is not None:
+            status_notices.append(notice)
         return [], found.dates_found > 0
     # A newsletter or "programme du mois" announcing several events does not name each of them:
     # each event is then named by the sentence that announces it.
