@@ -109,11 +109,30 @@ def clean_text(text: str) -> str:
     return _MANY_NEWLINES_RE.sub("\n\n", "\n".join(lines)).strip()
 
 
+MAX_DESCRIPTION = 20_000
+"""Characters of description kept per event: a whole page pasted into one event (or a hostile
+10 MB one) would otherwise be copied into every output that shows the event."""
+# Markup around the text: how much raw input is read to fill MAX_DESCRIPTION characters.
+_RAW_PER_CHAR = 20
+
+
 def clean_description(text: str | None) -> str:
-    """A description as plain text, whether the producer wrote text or HTML."""
+    """A description as plain text, whether the producer wrote text or HTML, at most
+    MAX_DESCRIPTION characters (cut at a word, ending with "…")."""
     if not text:
         return ""
-    return html_to_text(text) if looks_like_html(text) else clean_text(text)
+    text = text[: MAX_DESCRIPTION * _RAW_PER_CHAR]
+    cleaned = html_to_text(text) if looks_like_html(text) else clean_text(text)
+    return truncate_text(cleaned, MAX_DESCRIPTION)
+
+
+def truncate_text(text: str, limit: int) -> str:
+    """`text` if it has at most `limit` characters, else its start cut at a word plus "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ", limit // 2)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
 
 
 def clean_title(text: str | None) -> str:
