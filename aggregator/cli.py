@@ -19,11 +19,12 @@ from typer.core import TyperGroup
 
 from aggregator import pipeline, runlock
 from aggregator.config import Config, load_config
+from aggregator.dedupe.engine import Explanation
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.fetch import FetchSettings
 from aggregator.models import FETCH_FAILED, FETCH_NOT_MODIFIED, FETCH_OK, Event, FetchResult
 from aggregator.publish.json import event_record
-from aggregator.store import Explanation, Store
+from aggregator.store import Store
 
 
 class _Group(TyperGroup):

@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from aggregator.config import Config, Source
-from aggregator.dedupe import MatchSettings
+from aggregator.dedupe import engine
+from aggregator.dedupe.engine import Explanation, RematchReport
+from aggregator.dedupe.model import MatchSettings
 from aggregator.errors import ConfigError, ConfigProblem, ParseError
 from aggregator.fetch import FetchSettings, fetch_sources
 from aggregator.models import (
@@ -29,7 +31,7 @@ from aggregator.publish import publish_all
 from aggregator.publish.changes import STATE_FILE
 from aggregator.runlock import run_lock
 from aggregator.sandbox import ParseSandbox
-from aggregator.store import Explanation, RematchReport, Store
+from aggregator.store import SourceChanges, Store
 
 log = logging.getLogger(__name__)
 
@@ -214,20 +216,21 @@ def _fetch_and_parse(
             for source_id in sorted(unknown)
         ]
         raise ConfigError(problems)
-    matching = match_settings(config)
+    every: list[SourceChanges] = []
     for source, result in zip(sources, results, strict=True):
         parsed, error = parse_fetched(config, source, result, now, sandbox)
         if parsed is not None and parsed.links and source.follow:
             follow_links(config, source, parsed, now, settings, sandbox)
-        changes = store.record_fetch(
+        changes = store_source(
+            store,
             source,
             result,
             parsed,
             now,
             error=error,
-            settings=matching,
             accept_removals=source.id in accept_removals,
         )
+        every.append(changes)
         outcome = FETCH_FAILED if error else result.status
         report.sources.append(
             SourceReport(
@@ -247,17 +250,49 @@ def _fetch_and_parse(
         )
         if outcome == FETCH_FAILED:
             log.warning("source %s failed: %s", source.id, error or result.error)
+    # One matching pass for the whole run, after every source: its cost follows what changed,
+    # and its result does not depend on the order the sources came in.
+    match_changes(config, store, every, now)
     return report
+
+
+def store_source(
+    store: Store,
+    source: Source,
+    result: FetchResult,
+    parsed: ParseResult | None,
+    now: datetime,
+    *,
+    error: str | None = None,
+    accept_removals: bool = False,
+) -> SourceChanges:
+    """Write one source's outcome and refresh the events whose records changed, in one
+    transaction; matching waits for `match_changes` at the end of the run."""
+    with store.transaction():
+        changes = store.record_fetch(
+            source, result, parsed, now, error=error, accept_removals=accept_removals
+        )
+        engine.refresh(store, changes.dirty, now)
+    return changes
+
+
+def match_changes(
+    config: Config, store: Store, changes: list[SourceChanges], now: datetime
+) -> RematchReport:
+    """Re-cluster what the run's sources touched, in one transaction."""
+    with store.transaction():
+        return engine.reconcile(store, changes, match_settings(config), now)
 
 
 def explain(config: Config, store: Store, uid: str) -> Explanation:
     """Why the event `uid` is made of its records, and which near misses were kept apart."""
-    return store.explain(uid, match_settings(config))
+    return engine.explain(store, uid, match_settings(config))
 
 
 def dedupe(config: Config, store: Store, now: datetime) -> RematchReport:
     """Match every stored record again (e.g. after changing `dedupe_threshold`)."""
-    return store.rematch_all(match_settings(config), now)
+    with store.transaction():
+        return engine.rematch_all(store, match_settings(config), now)
 
 
 def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple[list[Path], int]:
@@ -303,7 +338,9 @@ __all__ = [
     "dedupe",
     "explain",
     "fetch",
+    "match_changes",
     "match_settings",
     "publish",
     "run",
+    "store_source",
 ]

@@ -13,12 +13,11 @@ stored events are never lost to a broken source. The canonical event's SEQUENCE 
 LAST-MODIFIED move only when what we publish about it really changed, so re-running on the
 same input changes nothing.
 
-Deduplication (aggregator/dedupe.py does the matching and merging, this module the bookkeeping):
-a fetched source's new or changed records are matched against the records stored for the same
-local days (incremental path, `record_fetch`); `rematch_all` matches every active record at
-once (bulk path, `aggregator dedupe`). Both use `dedupe.match_pairs`. A canonical UID is born
-with the first record of a cluster and kept while any record stays in it, so a second source
-joining or the first source leaving never changes it.
+Persistence only: matching, clustering and merging are aggregator/dedupe/ (its engine reads
+the records through the queries below and writes the result back). A new record gets its own
+canonical event at once, so the database is consistent after every source's transaction; the
+run's matching pass then moves records between events. A canonical UID is born with the first
+record of a cluster and kept while any record stays in it.
 
 Misbehaving sources: a source whose UIDs all change between two polls while the content stays
 the same is flagged `uid_unstable` and its records are identified by content fingerprint from
@@ -28,25 +27,23 @@ it had at least 4) is held back for up to 3 consecutive runs unless the caller a
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import logging
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlite_utils
 
-from aggregator import dedupe
 from aggregator.config import Config, Source
-from aggregator.dedupe import Decision, MatchRecord, MatchSettings, MatchStats, SourceNames
+from aggregator.dedupe.text import content_fingerprint, normalize_title
 from aggregator.errors import StoreError
 from aggregator.models import (
     CANCELLED,
@@ -165,8 +162,9 @@ _MIGRATIONS: dict[int, str] = {
 class SourceChanges:
     """What one fetch of one source changed in the store.
 
-    `held` counts removals kept back by the mass-deletion guard; `compared` the record pairs the
-    matcher scored for this source (the incremental path's cost).
+    `held` counts removals kept back by the mass-deletion guard. For the run's matching pass:
+    `touched` the records that are new or whose matched fields changed, `left` those the
+    source withdrew, `dirty` the canonical events whose records changed.
     """
 
     new: int = 0
@@ -174,8 +172,10 @@ class SourceChanges:
     removed: int = 0
     events_found: int = 0
     held: int = 0
-    compared: int = 0
     notices: list[str] = field(default_factory=list)
+    touched: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    dirty: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +201,14 @@ class SourceHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record's id with its provenance."""
+
+    id: str
+    info: RecordInfo
+
+
+@dataclass(frozen=True, slots=True)
 class RecordInfo:
     """One source's record of an event, for explanations (the provenance)."""
 
@@ -213,28 +221,6 @@ class RecordInfo:
     first_seen: datetime
     last_seen: datetime
     active: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Explanation:
-    """Why a canonical event is made of its records: pair scores inside, near misses outside."""
-
-    uid: str
-    title: str
-    records: tuple[RecordInfo, ...]
-    merged: tuple[Decision, ...]
-    near_misses: tuple[tuple[RecordInfo, Decision], ...]
-    threshold: float
-
-
-@dataclass(slots=True)
-class RematchReport:
-    """What a bulk re-match did."""
-
-    records: int = 0
-    clusters: int = 0
-    moved: int = 0
-    stats: MatchStats = field(default_factory=MatchStats)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -318,6 +304,10 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def transaction(self) -> Any:
+        """A context manager: one transaction (a savepoint when already inside one)."""
+        return self.db.atomic()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -430,7 +420,6 @@ class Store:
         now: datetime,
         *,
         error: str | None = None,
-        settings: MatchSettings | None = None,
         accept_removals: bool = False,
     ) -> SourceChanges:
         """Store one source's fetch outcome and, when it succeeded, its events — atomically.
@@ -454,9 +443,7 @@ class Store:
                     "http_status": result.http_status,
                 }
                 if outcome == FETCH_OK and parsed is not None:
-                    changes, flags = self._apply_events(
-                        source, parsed.events, now, settings or MatchSettings(), accept_removals
-                    )
+                    changes, flags = self._apply_events(source, parsed.events, now, accept_removals)
                     health |= flags
                 if outcome in (FETCH_OK, FETCH_NOT_MODIFIED):
                     health |= {"last_success": stamp, "last_error": None}
@@ -506,7 +493,6 @@ class Store:
         source: Source,
         events: Sequence[Event],
         now: datetime,
-        settings: MatchSettings,
         accept_removals: bool,
     ) -> tuple[SourceChanges, dict[str, Any]]:
         """Write a successful fetch's records, re-match what changed; return the changes and the
@@ -539,8 +525,8 @@ class Store:
         # Prefer the active, most recently seen row when several share a key (fingerprints).
         for row in sorted(rows, key=lambda r: (r["active"], r["last_seen"])):
             existing[key_of_row(row)] = row
-        touched: list[tuple[str, str | None]] = []  # (record id, its event before) to re-match
-        dirty: set[str] = set()
+        touched = changes.touched
+        dirty = changes.dirty
         seen: set[str] = set()
         unchanged: list[tuple[str, str]] = []
         for source_uid, (_event, columns) in incoming.items():
@@ -556,18 +542,20 @@ class Store:
                 record |= {
                     "id": record_id,
                     "source_id": source.id,
-                    "event_uid": "",  # assigned by the matching below, in this transaction
+                    "event_uid": "",  # its own event, right below; the run's matching may move it
                     "first_seen": stamp,
                 }
                 self.db["source_events"].insert(record, replace=True)
-                touched.append((record_id, None))
+                uid = self._own_event(record_id, None, record)
+                self.db["source_events"].update(record_id, {"event_uid": uid})
+                touched.append(record_id)
                 changes.new += 1
                 continue
             changed = row["content_hash"] != columns["content_hash"]
             if changed or not row["active"] or row["origin"] != columns["origin"]:
                 changes.updated += int(changed or not row["active"])
                 if not row["active"] or _match_fields_changed(row, columns):
-                    touched.append((row["id"], row["event_uid"]))
+                    touched.append(row["id"])
                 dirty.add(row["event_uid"])
             if all(row[k] == v for k, v in record.items() if k != "last_seen"):
                 unchanged.append((stamp, row["id"]))  # the common case: one batched UPDATE
@@ -600,11 +588,7 @@ class Store:
             self.db["source_events"].update(row["id"], {"active": 0, "removed_at": stamp})
             changes.removed += 1
             dirty.add(row["event_uid"])
-        stats = MatchStats()
-        dirty |= self._rematch_records(touched, settings, now, stats)
-        changes.compared = stats.compared
-        for event_uid in sorted(dirty - {""}):
-            self._refresh_event(event_uid, now)
+            changes.left.append(row["id"])
         changes.notices = notices
         flags = {
             "uid_unstable": int(unstable),
@@ -613,91 +597,157 @@ class Store:
         }
         return changes, flags
 
-    # -- matching --------------------------------------------------------------------------------
+    # -- records for matching and merging (aggregator/dedupe/engine.py) ----------------------
 
-    def _source_names(self) -> SourceNames:
-        rows = self.db.query("SELECT id, name FROM sources")
-        return dedupe.source_names({row["id"]: row["name"] for row in rows})
+    def source_names(self) -> dict[str, str]:
+        """Every registered source's name by id (matching cuts them from titles)."""
+        return {row["id"]: row["name"] for row in self.db.query("SELECT id, name FROM sources")}
 
-    def _rematch_records(
-        self,
-        touched: Sequence[tuple[str, str | None]],
-        settings: MatchSettings,
-        now: datetime,
-        stats: MatchStats,
-    ) -> set[str]:
-        """Incremental path: find each touched record's event among the records stored for the
-        same local days; return the events whose membership changed."""
-        if not touched:
-            return set()
-        names = self._source_names()
-        ids = [record_id for record_id, _ in touched]
-        rows = {row["id"]: row for row in self._rows_by_ids(ids)}
-        queries = [_match_record(rows[i], names, settings) for i in ids]
-        pool_rows = self._rows_around(queries, settings)
-        pool_by_id = {row["id"]: row for row in pool_rows}
-        pool = [_match_record(row, names, settings) for row in pool_rows if row["id"] not in rows]
-        decisions = dedupe.match_pairs(queries, pool, threshold=settings.threshold, stats=stats)
-        best: dict[str, dict[str, float]] = {}
-        for d in decisions:
-            event_uid = pool_by_id[d.b]["event_uid"]
-            scores = best.setdefault(d.a, {})
-            scores[event_uid] = max(scores.get(event_uid, 0.0), d.score)
-        dirty: set[str] = set()
-        for (record_id, before), query in sorted(zip(touched, queries, strict=True)):
-            candidates = dict(best.get(record_id, {}))
-            target = None
-            # Stability first: stay in the current event while it still accepts the record.
-            order = sorted(candidates, key=lambda u: (u != before, -candidates[u], u))
-            for event_uid in order:
-                if self._accepts(event_uid, query, record_id, names, settings, stats):
-                    target = event_uid
-                    break
-            if target is None:
-                target = self._own_event(record_id, before, rows[record_id])
-            if target != before:
-                self.db["source_events"].update(record_id, {"event_uid": target})
-                dirty |= {target, before or ""}
-            else:
-                dirty.add(target)
-        return dirty
+    def match_rows(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The matched columns (`MATCH_COLUMNS`) of the active records among `ids`."""
+        found: list[tuple[Any, ...]] = []
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" for _ in chunk)
+            found += self.db.conn.execute(
+                f"SELECT {MATCH_COLUMNS} FROM source_events WHERE id IN ({marks}) AND active = 1",
+                chunk,
+            ).fetchall()
+        return found
 
-    def _accepts(
-        self,
-        event_uid: str,
-        query: MatchRecord,
-        record_id: str,
-        names: SourceNames,
-        settings: MatchSettings,
-        stats: MatchStats,
-    ) -> bool:
-        """Can this record join that event: no record of its own source there, no veto."""
-        members = [
-            row
-            for row in self.db.query(
-                f"SELECT {_MATCH_COLUMNS} FROM source_events WHERE event_uid = ? AND +active = 1",
-                [event_uid],
+    def record_days_rows(self, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The same for `ids` whatever their state (withdrawn records still say which days
+        they occupied)."""
+        found: list[tuple[Any, ...]] = []
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" for _ in chunk)
+            found += self.db.conn.execute(
+                f"SELECT {MATCH_COLUMNS} FROM source_events WHERE id IN ({marks})", chunk
+            ).fetchall()
+        return found
+
+    def match_rows_around(
+        self, spans: Sequence[tuple[date, date]], tz: tzinfo, lookback_days: int
+    ) -> list[tuple[Any, ...]]:
+        """Active records occupying the local days of `spans` (first, last), counting records
+        that started up to `lookback_days` earlier and still run."""
+        found: dict[str, tuple[Any, ...]] = {}
+        for first, last in spans:
+            lower = local_midnight(first, tz)
+            upper = local_midnight(last + timedelta(days=1), tz)
+            earliest = lower - timedelta(days=lookback_days)
+            for row in self.db.conn.execute(
+                f"SELECT {MATCH_COLUMNS} FROM source_events WHERE active = 1 AND start >= ? "
+                "AND start < ? AND effective_end >= ?",
+                [_iso(earliest), _iso(upper), _iso(lower)],
+            ):
+                found[row[0]] = row
+        return list(found.values())
+
+    def match_rows_of_events(self, uids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The active records of the events `uids`."""
+        found: list[tuple[Any, ...]] = []
+        for chunk in _chunks(list(uids), 500):
+            marks = ",".join("?" for _ in chunk)
+            found += self.db.conn.execute(
+                f"SELECT {MATCH_COLUMNS} FROM source_events WHERE event_uid IN ({marks}) "
+                "AND +active = 1",
+                chunk,
+            ).fetchall()
+        return found
+
+    def iter_match_rows(self) -> Iterator[tuple[Any, ...]]:
+        """Every active record's matched columns, as plain tuples (the bulk path reads all)."""
+        return iter(
+            self.db.conn.execute(f"SELECT {MATCH_COLUMNS} FROM source_events WHERE active = 1")
+        )
+
+    def active_titles(self) -> Iterator[tuple[str, str | None]]:
+        """The title and URL of every active record (for term frequencies)."""
+        return iter(self.db.conn.execute("SELECT title, url FROM source_events WHERE active = 1"))
+
+    def event_created(self, uids: Sequence[str]) -> dict[str, str]:
+        """When each existing event of `uids` was created."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(uids), 500):
+            marks = ",".join("?" for _ in chunk)
+            found.update(
+                self.db.conn.execute(
+                    f"SELECT uid, created FROM events WHERE uid IN ({marks})", chunk
+                ).fetchall()
             )
-            if row["id"] != record_id
+        return found
+
+    def create_events_from_records(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Create the events (uid, from the record with this id) that do not exist yet."""
+        rows = {row["id"]: row for row in self._rows_by_ids([rid for _, rid in pairs])}
+        for uid, record_id in pairs:
+            if not list(self.db.query("SELECT 1 FROM events WHERE uid = ?", [uid])):
+                self._create_event(uid, rows[record_id])
+
+    def move_records(self, moves: Sequence[tuple[str, str]]) -> None:
+        """Put each record (event uid, record id) in its new event."""
+        self.db.conn.executemany("UPDATE source_events SET event_uid = ? WHERE id = ?", moves)
+
+    def merge_inputs(self, uids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """What merging reads of every record (active or not) of the events `uids`."""
+        records: dict[str, list[dict[str, Any]]] = {}
+        marks = ",".join("?" for _ in uids)
+        for row in self.db.query(
+            f"SELECT {_MERGE_COLUMNS} FROM source_events WHERE event_uid IN ({marks})", list(uids)
+        ):
+            records.setdefault(row["event_uid"], []).append(row)
+        return records
+
+    def event_rows(self, uids: Sequence[str]) -> list[dict[str, Any]]:
+        marks = ",".join("?" for _ in uids)
+        return list(self.db.query(f"SELECT * FROM events WHERE uid IN ({marks})", list(uids)))
+
+    def update_events(self, updates: Sequence[Mapping[str, Any]]) -> None:
+        """Write canonical event updates (each with its "uid"), grouped by the columns they set
+        so that a bulk refresh is a few executemany calls."""
+        groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+        for update in updates:
+            groups.setdefault(tuple(sorted(k for k in update if k != "uid")), []).append(update)
+        for names, group in groups.items():
+            assignments = ", ".join(f"[{name}] = ?" for name in names)
+            self.db.conn.executemany(
+                f"UPDATE events SET {assignments} WHERE uid = ?",
+                [[u[name] for name in names] + [u["uid"]] for u in group],
+            )
+
+    # -- explaining ------------------------------------------------------------------------------
+
+    def event_title(self, uid: str) -> str:
+        rows = list(self.db.query("SELECT title FROM events WHERE uid = ?", [uid]))
+        if not rows:
+            raise StoreError(
+                f"no event with UID {uid!r}; list UIDs with `aggregator events --json`"
+            )
+        return str(rows[0]["title"])
+
+    def records_of_event(self, uid: str) -> list[StoredRecord]:
+        """Every record (active or withdrawn) ever merged into the event `uid`."""
+        return [
+            StoredRecord(row["id"], _record_info(row))
+            for row in self.db.query(
+                "SELECT * FROM source_events WHERE event_uid = ? ORDER BY first_seen, source_id",
+                [uid],
+            )
         ]
-        if not members or any(row["source_id"] == query.source_id for row in members):
-            return False
-        for row in members:
-            stats.compared += 1
-            if dedupe.compare(query, _match_record(row, names, settings), settings.threshold).veto:
-                return False
-        return True
+
+    def record_infos(self, ids: Sequence[str]) -> dict[str, RecordInfo]:
+        return {row["id"]: _record_info(row) for row in self._rows_by_ids(ids)}
 
     def _own_event(self, record_id: str, before: str | None, row: dict[str, Any]) -> str:
         """The event a record that matches nothing stands for: the one it had when nobody else
         is left in it, else its own (created or revived)."""
         if before and not self._others_in(before, record_id):
             return before
-        uid = _new_uid(record_id)
+        uid = new_uid(record_id)
         salt = 0
         while self._others_in(uid, record_id):
             salt += 1
-            uid = _new_uid(f"{record_id}/{salt}")
+            uid = new_uid(f"{record_id}/{salt}")
         if not list(self.db.query("SELECT 1 FROM events WHERE uid = ?", [uid])):
             self._create_event(uid, row)
         return uid
@@ -719,7 +769,7 @@ class Store:
             columns
             | {
                 "uid": uid,
-                "match_key": _row_match_key(row),
+                "match_key": match_key(row),
                 "sequence": 0,
                 "created": row["last_seen"],
                 "last_modified": row["last_seen"],
@@ -735,210 +785,6 @@ class Store:
             marks = ",".join("?" for _ in chunk)
             found += self.db.query(f"SELECT * FROM source_events WHERE id IN ({marks})", chunk)
         return found
-
-    def _rows_around(
-        self, queries: Sequence[MatchRecord], settings: MatchSettings
-    ) -> list[dict[str, Any]]:
-        """Active records on the local days of the queries: the incremental path's pool."""
-        days = sorted({day for q in queries for day in q.days})
-        spans: list[tuple[date, date]] = []
-        for day in days:
-            if spans and (day - spans[-1][1]).days <= 1:
-                spans[-1] = (spans[-1][0], day)
-            else:
-                spans.append((day, day))
-        found: dict[str, dict[str, Any]] = {}
-        for first, last in spans:
-            lower = local_midnight(first, settings.tz)
-            upper = local_midnight(last + timedelta(days=1), settings.tz)
-            # Records are blocked on their first MAX_BLOCK_DAYS days: none starts earlier.
-            earliest = lower - timedelta(days=dedupe.MAX_BLOCK_DAYS)
-            for row in self.db.query(
-                f"SELECT {_MATCH_COLUMNS} FROM source_events WHERE active = 1 AND start >= ? "
-                "AND start < ? AND effective_end >= ?",
-                [_iso(earliest), _iso(upper), _iso(lower)],
-            ):
-                found[row["id"]] = row
-        return list(found.values())
-
-    def rematch_all(self, settings: MatchSettings, now: datetime) -> RematchReport:
-        """Bulk path: match every active record again (after a threshold change, or to check
-        the incremental results) and move records between events where the clusters differ.
-
-        Each cluster keeps the UID most of its records already have (the oldest on a tie), so
-        a re-match of an already deduplicated store changes nothing.
-        """
-        # Hundreds of thousands of small objects are built and none form cycles: the cyclic
-        # garbage collector would rescan them over and over (measured: a third of the time).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return self._rematch_all(settings, now)
-        finally:
-            if collecting:
-                gc.enable()
-
-    def _rematch_all(self, settings: MatchSettings, now: datetime) -> RematchReport:
-        report = RematchReport()
-        names = self._source_names()
-        # Plain tuples, not dicts: this reads every active record.
-        cursor = self.db.conn.execute(
-            f"SELECT {_MATCH_COLUMNS} FROM source_events WHERE active = 1"
-        )
-        current: dict[str, str] = {}
-        records: list[MatchRecord] = []
-        tz = settings.tz
-        for record_id, source_id, _, event_uid, title, start, end, all_day, *place in cursor:
-            current[record_id] = event_uid
-            name = names.get(source_id)
-            records.append(
-                dedupe.make_record(
-                    record_id,
-                    source_id,
-                    title,
-                    datetime.fromisoformat(start),
-                    datetime.fromisoformat(end) if end else None,
-                    bool(all_day),
-                    name=place[0],
-                    address=place[1],
-                    postcode=place[2],
-                    city=place[3],
-                    tz=tz,
-                    strip=(name,) if name else (),
-                    hosts=names.hosts,
-                )
-            )
-        report.records = len(records)
-        decisions = dedupe.match_pairs(records, threshold=settings.threshold, stats=report.stats)
-        clusters = dedupe.cluster(records, decisions, settings.threshold)
-        report.clusters = len(clusters)
-        del records, decisions
-        created = dict(self.db.conn.execute("SELECT uid, created FROM events").fetchall())
-        claimed: set[str] = set()
-        moves: list[tuple[str, str]] = []
-        dirty: set[str] = set()
-        members = Counter(current.values())
-        new_events: list[tuple[str, str]] = []
-        for group in sorted(clusters, key=lambda g: (-len(g), g[0])):
-            if len(group) == 1 and current[group[0]] not in claimed:
-                claimed.add(current[group[0]])  # the common case: a record alone, unchanged
-                continue
-            votes: dict[str, int] = {}
-            for record_id in group:
-                votes[current[record_id]] = votes.get(current[record_id], 0) + 1
-            ranked = sorted(votes, key=lambda u: (-votes[u], created.get(u, "~"), u))
-            uid = next((u for u in ranked if u not in claimed and u in created), None)
-            if uid is None:
-                uid = _new_uid(group[0])
-                salt = 0
-                while uid in claimed:
-                    salt += 1
-                    uid = _new_uid(f"{group[0]}/{salt}")
-                if uid not in created:
-                    new_events.append((uid, group[0]))
-                    created[uid] = _iso(now) or ""
-            claimed.add(uid)
-            for record_id in group:
-                if current[record_id] != uid:
-                    moves.append((uid, record_id))
-                    members[current[record_id]] -= 1
-                    dirty |= {uid, current[record_id]}
-        # Events every active record left are only deactivated, without a full refresh (unless
-        # they still hold inactive history, which _refreshed handles).
-        emptied = {u for u in dirty if members[u] == 0 and u not in claimed}
-        with self.db.atomic():
-            for uid, record_id in new_events:
-                [row] = self._rows_by_ids([record_id])
-                self._create_event(uid, row)
-            self.db.conn.executemany("UPDATE source_events SET event_uid = ? WHERE id = ?", moves)
-            history = {
-                row["event_uid"]
-                for chunk in _chunks(sorted(emptied), 500)
-                for row in self.db.query(
-                    "SELECT DISTINCT event_uid FROM source_events WHERE event_uid IN "
-                    f"({','.join('?' for _ in chunk)})",
-                    chunk,
-                )
-            }
-            self.db.conn.executemany(
-                "UPDATE events SET active = 0 WHERE uid = ? AND active = 1",
-                [(u,) for u in sorted(emptied - history)],
-            )
-            self._refresh_events(sorted(dirty - (emptied - history)), now)
-        report.moved = len(moves)
-        return report
-
-    def _refresh_event(self, uid: str, now: datetime) -> None:
-        """Recompute a canonical event from its records; bump SEQUENCE only on a real change."""
-        self._refresh_events([uid], now)
-
-    def _refresh_events(self, uids: Sequence[str], now: datetime) -> None:
-        for chunk in _chunks(list(uids), 500):
-            marks = ",".join("?" for _ in chunk)
-            records: dict[str, list[dict[str, Any]]] = {}
-            for row in self.db.query(
-                f"SELECT {_MERGE_COLUMNS} FROM source_events WHERE event_uid IN ({marks})", chunk
-            ):
-                records.setdefault(row["event_uid"], []).append(row)
-            updates: list[dict[str, Any]] = []
-            for current in self.db.query(f"SELECT * FROM events WHERE uid IN ({marks})", chunk):
-                update = _refreshed(current, records.get(current["uid"], []), now)
-                if update is not None:
-                    updates.append(update)
-            # Grouped by the columns they set, so a bulk refresh is a few executemany calls.
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for update in updates:
-                groups.setdefault(tuple(sorted(k for k in update if k != "uid")), []).append(update)
-            for names, group in groups.items():
-                assignments = ", ".join(f"[{name}] = ?" for name in names)
-                self.db.conn.executemany(
-                    f"UPDATE events SET {assignments} WHERE uid = ?",
-                    [[u[name] for name in names] + [u["uid"]] for u in group],
-                )
-
-    # -- explaining ------------------------------------------------------------------------------
-
-    def explain(self, uid: str, settings: MatchSettings) -> Explanation:
-        """Which records make up an event and their pair scores, plus the records of the same
-        days that were kept apart with the best scores (near misses)."""
-        events = list(self.db.query("SELECT uid, title FROM events WHERE uid = ?", [uid]))
-        if not events:
-            raise StoreError(
-                f"no event with UID {uid!r}; list UIDs with `aggregator events --json`"
-            )
-        names = self._source_names()
-        members = list(
-            self.db.query(
-                "SELECT * FROM source_events WHERE event_uid = ? ORDER BY first_seen, source_id",
-                [uid],
-            )
-        )
-        active = [r for r in members if r["active"]]
-        recs = [_match_record(r, names, settings) for r in active]
-        merged = tuple(
-            dedupe.compare(a, b, settings.threshold)
-            for i, a in enumerate(recs)
-            for b in recs[i + 1 :]
-        )
-        member_ids = {r["id"] for r in members}
-        pool_rows = [r for r in self._rows_around(recs, settings) if r["id"] not in member_ids]
-        pool = [_match_record(r, names, settings) for r in pool_rows]
-        nearest: dict[str, Decision] = {}
-        for d in dedupe.match_pairs(
-            recs, pool, threshold=settings.threshold, keep=lambda d: d.title >= 0.4
-        ):
-            if d.b not in nearest or d.score > nearest[d.b].score:
-                nearest[d.b] = d
-        by_id = {r["id"]: r for r in self._rows_by_ids(list(nearest))}
-        misses = sorted(nearest.values(), key=lambda d: -d.score)[:10]
-        return Explanation(
-            uid=uid,
-            title=events[0]["title"],
-            records=tuple(_record_info(r) for r in members),
-            merged=merged,
-            near_misses=tuple((_record_info(by_id[d.b]), d) for d in misses),
-            threshold=settings.threshold,
-        )
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -1041,11 +887,13 @@ def _row_to_event(row: dict[str, Any], tz: ZoneInfo) -> Event:
     )
 
 
-_MATCH_COLUMNS = (
-    "id, source_id, source_uid, event_uid, title, start, end, all_day, location_name, address, "
-    "postcode, city"
+# What matching reads of a record, in this order (aggregator/dedupe/engine.py unpacks it).
+MATCH_COLUMNS = (
+    "id, source_id, event_uid, title, start, end, all_day, location_name, address, postcode, "
+    "city, url, source_uid"
 )
 _MATCH_FIELDS = (
+    "url",
     "title",
     "start",
     "end",
@@ -1060,7 +908,9 @@ _MATCH_FIELDS = (
 _ROTATION_SHARE = 0.8
 
 
-def _new_uid(record_id: str) -> str:
+def new_uid(record_id: str) -> str:
+    """The UID of the event a record is the first of: derived from the record's id, never
+    random, so that re-creating it gives the same UID."""
     digest = record_id if "/" not in record_id else hashlib.sha1(record_id.encode()).hexdigest()
     return f"{digest[:24]}@{UID_DOMAIN}"
 
@@ -1072,7 +922,7 @@ def _record_columns(event: Event) -> dict[str, Any]:
     return columns | {
         "content_hash": _content_hash(columns),
         "origin": event.origin or "",
-        "fingerprint": dedupe.content_fingerprint(
+        "fingerprint": content_fingerprint(
             event.title, event.start, name=loc.name, postcode=loc.postcode, city=loc.city
         ),
         "last_modified": _iso(event.last_modified),
@@ -1082,7 +932,7 @@ def _record_columns(event: Event) -> dict[str, Any]:
 
 def _row_fingerprint(row: dict[str, Any]) -> str:
     start = datetime.fromisoformat(row["start"])
-    return dedupe.content_fingerprint(
+    return content_fingerprint(
         row["title"], start, name=row["location_name"], postcode=row["postcode"], city=row["city"]
     )
 
@@ -1109,29 +959,9 @@ def _uids_rotated(
     return hits >= _ROTATION_SHARE * len(missing)
 
 
-def _match_record(row: dict[str, Any], names: SourceNames, settings: MatchSettings) -> MatchRecord:
-    start = _from_iso(row["start"])
-    assert start is not None
-    name = names.get(row["source_id"])
-    return dedupe.make_record(
-        row["id"],
-        row["source_id"],
-        row["title"],
-        start,
-        _from_iso(row["end"]),
-        bool(row["all_day"]),
-        name=row["location_name"],
-        address=row["address"],
-        postcode=row["postcode"],
-        city=row["city"],
-        tz=settings.tz,
-        strip=(name,) if name else (),
-        hosts=names.hosts,
-    )
-
-
-def _row_match_key(row: dict[str, Any]) -> str:
-    return f"{dedupe.normalize_title(row['title'])}|{row['start'][:10]}"
+def match_key(row: Mapping[str, Any]) -> str:
+    """A readable key of a canonical event (normalized title and day), for lookups by hand."""
+    return f"{normalize_title(row['title'])}|{row['start'][:10]}"
 
 
 def _record_info(row: dict[str, Any]) -> RecordInfo:
@@ -1148,29 +978,3 @@ def _record_info(row: dict[str, Any]) -> RecordInfo:
         last_seen=last,
         active=bool(row["active"]),
     )
-
-
-def _refreshed(
-    current: dict[str, Any], records: Sequence[dict[str, Any]], now: datetime
-) -> dict[str, Any] | None:
-    """The update that brings a canonical event in line with its records, or None."""
-    if not records:
-        # Every record moved to another event: this one is gone (kept as history).
-        return {"uid": current["uid"], "active": 0} if current["active"] else None
-    active = [r for r in records if r["active"]]
-    columns = dedupe.merge(active or records)
-    published = columns | {"sources": sorted(r["source_id"] for r in active)}
-    content_hash = _hash(published)
-    update: dict[str, Any] = columns | {
-        "uid": current["uid"],
-        "active": int(bool(active)),
-        "match_key": _row_match_key(columns),
-    }
-    if content_hash != current["content_hash"]:
-        update["content_hash"] = content_hash
-        if current["content_hash"]:
-            update["sequence"] = current["sequence"] + 1
-            update["last_modified"] = _iso(now)
-    if all(current.get(k) == v for k, v in update.items()):
-        return None
-    return update

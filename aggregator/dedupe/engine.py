@@ -1,0 +1,232 @@
+"""Where events are merged: the store's records in, the pure functions of this package, the
+store's writes out.
+
+  `refresh(store, uids, now)`       recompute canonical events from their records (merge.py)
+  `reconcile(store, changes, ...)`  once per run: re-cluster the records on the local days the
+                                    run touched (new, changed or withdrawn records), with title
+                                    term frequencies counted once over the store
+  `rematch_all(store, ...)`         the same over every active record (`aggregator dedupe`)
+  `explain(store, uid, ...)`        each field's contribution to the pairs of one event, and the
+                                    near misses kept apart
+
+Both paths run the same blocking, model and clustering on a pool of records, so a run's result
+depends only on what the sources say, not on the order they were fetched in.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from aggregator.dedupe.linkage import MatchStats, assign_uids, cluster, match_pairs
+from aggregator.dedupe.merge import refreshed
+from aggregator.dedupe.model import (
+    MAX_BLOCK_DAYS,
+    Decision,
+    MatchRecord,
+    MatchSettings,
+    TermFrequencies,
+    compare,
+    make_record,
+    term_frequencies,
+    title_frequencies,
+)
+from aggregator.dedupe.text import SourceNames, source_names
+from aggregator.store import RecordInfo, SourceChanges, Store, new_uid
+
+
+@dataclass(slots=True)
+class RematchReport:
+    """What a matching pass did: records pooled, events they form, records moved."""
+
+    records: int = 0
+    clusters: int = 0
+    moved: int = 0
+    stats: MatchStats = field(default_factory=MatchStats)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a canonical event is made of its records: pair decisions inside, near misses
+    outside."""
+
+    uid: str
+    title: str
+    records: tuple[RecordInfo, ...]
+    merged: tuple[Decision, ...]
+    near_misses: tuple[tuple[RecordInfo, Decision], ...]
+    threshold: float
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    # Hundreds of thousands of small objects are built and none form cycles: the cyclic
+    # garbage collector would rescan them over and over (measured: a third of the time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _record(row: tuple[Any, ...], names: SourceNames, settings: MatchSettings) -> MatchRecord:
+    rid, source_id, _, title, start, end, all_day, name, address, postcode, city, url, uid = row
+    own = names.get(source_id)
+    return make_record(
+        rid,
+        source_id,
+        title,
+        datetime.fromisoformat(start),
+        datetime.fromisoformat(end) if end else None,
+        bool(all_day),
+        name=name,
+        address=address,
+        postcode=postcode,
+        city=city,
+        url=url,
+        uid=uid,
+        tz=settings.tz,
+        strip=(own,) if own else (),
+        hosts=names.hosts,
+    )
+
+
+def refresh(store: Store, uids: Iterable[str], now: datetime) -> None:
+    """Bring the canonical events `uids` in line with their records (MERGE_RULES)."""
+    wanted = sorted(set(uids) - {""})
+    for chunk in _chunks(wanted, 500):
+        records = store.merge_inputs(chunk)
+        updates = [
+            update
+            for current in store.event_rows(chunk)
+            if (update := refreshed(current, records.get(current["uid"], []), now)) is not None
+        ]
+        store.update_events(updates)
+
+
+def reconcile(
+    store: Store,
+    changes: Iterable[SourceChanges],
+    settings: MatchSettings,
+    now: datetime,
+) -> RematchReport:
+    """Re-cluster the records on the local days that this run's `changes` touched (plus the
+    other records of their events), and move records where the clusters differ."""
+    touched: set[str] = set()
+    for change in changes:
+        touched.update(change.touched)
+        touched.update(change.left)
+    if not touched:
+        return RematchReport()
+    names = source_names(store.source_names())
+    seeds = [_record(row, names, settings) for row in store.record_days_rows(sorted(touched))]
+    days = sorted({day for record in seeds for day in record.days})
+    rows = {
+        row[0]: row for row in store.match_rows_around(_spans(days), settings.tz, MAX_BLOCK_DAYS)
+    }
+    # The other members of the pooled records' events, so that no event is cut by the pool's
+    # edge (a multi-day record, an event spread over days).
+    events = {row[2] for row in rows.values()}
+    for row in store.match_rows_of_events(sorted(events)):
+        rows.setdefault(row[0], row)
+    tf = title_frequencies(store.active_titles())
+    return _recluster(store, list(rows.values()), names, settings, now, tf)
+
+
+def rematch_all(store: Store, settings: MatchSettings, now: datetime) -> RematchReport:
+    """Match every active record again (after a threshold change, or to check the incremental
+    results) and move records between events where the clusters differ. Each cluster keeps
+    the UID most of its records already have, so a re-match of a deduplicated store changes
+    nothing."""
+    with _no_cyclic_gc():
+        names = source_names(store.source_names())
+        return _recluster(store, list(store.iter_match_rows()), names, settings, now, None)
+
+
+def _recluster(
+    store: Store,
+    rows: Sequence[tuple[Any, ...]],
+    names: SourceNames,
+    settings: MatchSettings,
+    now: datetime,
+    tf: TermFrequencies | None,
+) -> RematchReport:
+    report = RematchReport()
+    current = {row[0]: row[2] for row in rows}
+    records = [_record(row, names, settings) for row in rows]
+    report.records = len(records)
+    if tf is None:
+        tf = term_frequencies(records)
+    decisions = match_pairs(records, tf=tf, threshold=settings.threshold, stats=report.stats)
+    clusters = cluster(records, decisions)
+    report.clusters = len(clusters)
+    del records, decisions
+    created = store.event_created(sorted(set(current.values())))
+    assignment = assign_uids(clusters, current, created, new_uid)
+    moves = [(uid, rid) for rid, uid in assignment.items() if current[rid] != uid]
+    report.moved = len(moves)
+    if moves:
+        fresh = {uid: rid for uid, rid in moves if uid not in created}
+        store.create_events_from_records(sorted(fresh.items()))
+        store.move_records(moves)
+        refresh(store, {uid for uid, _ in moves} | {current[rid] for _, rid in moves}, now)
+    return report
+
+
+def explain(store: Store, uid: str, settings: MatchSettings) -> Explanation:
+    """Which records make up an event and every pair's decision field by field, plus the
+    records of the same days kept apart with the best weights (near misses)."""
+    event = store.event_title(uid)
+    names = source_names(store.source_names())
+    members = store.records_of_event(uid)
+    active_ids = [r.id for r in members if r.info.active]
+    recs = [_record(row, names, settings) for row in store.match_rows(active_ids)]
+    tf = title_frequencies(store.active_titles())
+    merged = tuple(
+        compare(a, b, tf, settings.threshold) for i, a in enumerate(recs) for b in recs[i + 1 :]
+    )
+    days = sorted({day for record in recs for day in record.days})
+    member_ids = {r.id for r in members}
+    pool = [
+        _record(row, names, settings)
+        for row in store.match_rows_around(_spans(days), settings.tz, MAX_BLOCK_DAYS)
+        if row[0] not in member_ids
+    ]
+    nearest: dict[str, Decision] = {}
+    for d in match_pairs(
+        recs, pool, tf=tf, threshold=settings.threshold, keep=lambda d: d.contradiction is None
+    ):
+        if d.b not in nearest or d.weight > nearest[d.b].weight:
+            nearest[d.b] = d
+    misses = sorted(nearest.values(), key=lambda d: (-d.weight, d.b))[:10]
+    infos = store.record_infos([d.b for d in misses])
+    return Explanation(
+        uid=uid,
+        title=event,
+        records=tuple(r.info for r in members),
+        merged=merged,
+        near_misses=tuple((infos[d.b], d) for d in misses),
+        threshold=settings.threshold,
+    )
+
+
+def _spans(days: Sequence[date]) -> list[tuple[date, date]]:
+    """Consecutive days merged into (first, last) spans, for range queries."""
+    spans: list[tuple[date, date]] = []
+    for day in days:
+        if spans and (day - spans[-1][1]) <= timedelta(days=1):
+            spans[-1] = (spans[-1][0], day)
+        else:
+            spans.append((day, day))
+    return spans
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
