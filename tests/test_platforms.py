@@ -101,18 +101,18 @@ def test_agenda_du_libre_documented_parameters() -> None:
 
 
 @pytest.mark.parametrize(
-    ("corpus_file", "key"),
+    ("corpus_file", "key", "day"),
     [
-        ("meetup-2022-group-calendar.ics", "meetup"),
-        ("wordpress-events-calendar-broken-vtimezone-html-uid.ics", "tribe-events"),
-        ("wordpress-events-manager-unrendered-placeholders.ics", "events-manager"),
-        ("nextcloud-calendar-app-yearly-alarms.ics", "nextcloud"),
-        ("nextcloud-sabredav-all-day.ics", "nextcloud"),
-        ("agendadulibre-rhone-alpes-2013.ics", "agendadulibre"),
+        ("meetup-2022-group-calendar.ics", "meetup", "2026-01-01"),
+        ("wordpress-events-calendar-broken-vtimezone-html-uid.ics", "tribe-events", "2024-01-01"),
+        ("wordpress-events-manager-unrendered-placeholders.ics", "events-manager", "2023-09-01"),
+        ("nextcloud-calendar-app-yearly-alarms.ics", "nextcloud", "2025-06-01"),
+        ("nextcloud-sabredav-all-day.ics", "nextcloud", "2019-03-01"),
+        ("agendadulibre-rhone-alpes-2013.ics", "agendadulibre", "2013-01-01"),
     ],
 )
 def test_real_ical_captures_are_recognised_and_read_over_http(
-    corpus_dir: Path, corpus_file: str, key: str
+    corpus_dir: Path, corpus_file: str, key: str, day: str
 ) -> None:
     body = (corpus_dir / "ics" / corpus_file).read_bytes()
     with LoopbackServer() as server:
@@ -122,8 +122,9 @@ def test_real_ical_captures_are_recognised_and_read_over_http(
     assert result.document is not None
     found = detect_document(result.document)
     assert found is not None and found.platform.key == key
-    wide = datetime(2000, 1, 1, tzinfo=PARIS)
-    parsed, error = parse_fetched(Config(), source, result, wide)
+    # A reference day when the capture was current: its events are upcoming then.
+    moment = datetime.fromisoformat(day).replace(tzinfo=PARIS)
+    parsed, error = parse_fetched(Config(), source, result, moment)
     assert error is None and parsed is not None and parsed.events
 
 
