@@ -951,3 +951,247 @@ def test_pipeline_keeps_the_state_beside_the_database(tmp_path: Path) -> None:
     assert not (tmp_path / "output" / "publish-state.json").exists()
     page = parse_html((tmp_path / "output" / "sources.html").read_bytes())
     assert len(page.xpath("//section[@class='collective']")) == len(AGENDA_CONFIG.sources)
+
+
+# --- issue 9: links are pages, never the calendar or feed file -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "machine"),
+    [
+        ("https://club.example/agenda.ics", True),
+        ("https://club.example/feed/", True),
+        ("https://mobilizon.example/@club/feed/ics", True),
+        ("https://club.example/events/?ical=1", True),
+        ("https://club.example/?feed=rss2", True),
+        ("https://club.example/agenda.php?format=ical", True),
+        ("https://club.example/rss.php", True),
+        ("https://club.example/export/events.json", True),
+        ("https://club.example/ateliers/soudure", False),
+        ("https://club.example/evenements/atelier-rss-et-podcasts", False),
+        ("https://club.example/agenda?page=2", False),
+    ],
+)
+def test_machine_documents_are_recognized_by_their_address(url: str, machine: bool) -> None:
+    from aggregator.publish.links import is_machine_document
+
+    assert is_machine_document(url) is machine
+
+
+def _link_config() -> Config:
+    from aggregator.config import Source
+
+    return Config(
+        agenda=Agenda(base_url=BASE_URL),
+        sources=(
+            Source(
+                id="club",
+                name="Club",
+                url="https://club.example/agenda.ics",
+                website="https://club.example/",
+            ),
+            Source(id="radio", name="Radio", url="https://radio.example/programme"),
+            Source(id="flux", name="Flux", url="https://flux.example/feed.xml"),
+        ),
+    )
+
+
+def _link_events() -> list[Event]:
+    club = SourceRef("club", "Club", "https://club.example/agenda.ics")
+    radio = SourceRef("radio", "Radio", "https://radio.example/programme")
+    flux = SourceRef("flux", "Flux", "https://flux.example/feed.xml")
+    day = datetime(2026, 4, 4, 14, 0, tzinfo=PARIS)
+    return [
+        # The calendar itself as the event's URL: the collective's website instead.
+        make_event(
+            "a",
+            "Calendrier",
+            day,
+            source_id="club",
+            sources=(club,),
+            url="https://club.example/agenda.ics",
+        ),
+        # A page source: its page is the collective's page (it has no website).
+        make_event(
+            "b",
+            "Page",
+            day,
+            source_id="radio",
+            sources=(radio,),
+            url="https://radio.example/programme",
+        ),
+        # A feed export, from a source with no website: no link at all.
+        make_event(
+            "c",
+            "Flux",
+            day,
+            source_id="flux",
+            sources=(flux,),
+            url="https://flux.example/events/?ical=1",
+        ),
+        # The event's own page is kept.
+        make_event(
+            "d",
+            "Propre",
+            day,
+            source_id="club",
+            sources=(club,),
+            url="https://club.example/ateliers/soudure",
+        ),
+    ]
+
+
+def test_event_links_are_pages_in_every_output() -> None:
+    config = _link_config()
+    events = _link_events()
+    expected = {
+        "Calendrier": "https://club.example/",
+        "Page": "https://radio.example/programme",
+        "Flux": None,
+        "Propre": "https://club.example/ateliers/soudure",
+    }
+    feed = feedparser.parse(render_rss(events, config, NOW))
+    by_title = {entry.title.split(" – ")[-1]: entry.get("link") for entry in feed.entries}
+    assert by_title == expected
+    page = parse_html(render_html(events, config, NOW))
+    [data] = page.xpath("//script[@type='application/ld+json']/text()")
+    assert {item["name"]: item.get("url") for item in json.loads(data)} == expected
+    for article in page.xpath("//article"):
+        title = article.xpath(".//h3//a")[0].text_content()
+        assert article.xpath(".//a[@class='page']/@href")[:1] == (
+            [expected[title]] if expected[title] else []
+        )
+        # "Par Club" never links the calendar file either.
+        for href in article.xpath(".//p[@class='sources']/a/@href"):
+            assert not href.endswith((".ics", ".xml")), href
+    records = {r["title"]: r for r in json.loads(render_json(events, config))}
+    assert records["Calendrier"]["url"] is None  # the event's own page only
+    assert records["Propre"]["url"] == "https://club.example/ateliers/soudure"
+    assert records["Calendrier"]["sources"][0]["url"] == "https://club.example/"
+    assert records["Flux"]["sources"][0]["url"] is None
+
+
+# --- issue 15: quick spans, series, event pages ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("today", "key", "first", "last"),
+    [
+        (date(2026, 5, 12), "aujourdhui", date(2026, 5, 12), date(2026, 5, 12)),
+        (date(2026, 5, 12), "ce-week-end", date(2026, 5, 16), date(2026, 5, 17)),
+        (date(2026, 5, 16), "ce-week-end", date(2026, 5, 16), date(2026, 5, 17)),
+        (date(2026, 5, 17), "ce-week-end", date(2026, 5, 17), date(2026, 5, 17)),
+        (date(2026, 5, 12), "cette-semaine", date(2026, 5, 12), date(2026, 5, 17)),
+        (date(2026, 5, 17), "cette-semaine", date(2026, 5, 17), date(2026, 5, 17)),
+        (date(2026, 2, 10), "ce-mois-ci", date(2026, 2, 10), date(2026, 2, 28)),
+        (date(2026, 12, 31), "ce-mois-ci", date(2026, 12, 31), date(2026, 12, 31)),
+    ],
+)
+def test_quick_spans(today: date, key: str, first: date, last: date) -> None:
+    from aggregator.publish.views import span_days
+
+    assert span_days(key, today) == (first, last)
+
+
+def weekly(count: int, **changes: Any) -> list[Event]:
+    """A Wednesday atelier, `count` weeks in a row from 4 March 2026."""
+    start = datetime(2026, 3, 4, 18, 0, tzinfo=PARIS)
+    return [
+        make_event(
+            f"w{n}",
+            "Atelier du mercredi",
+            start + timedelta(weeks=n),
+            end=start + timedelta(weeks=n, hours=2),
+            location=PLACE,
+            **changes,
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_weekly_series_shows_once_and_keeps_every_date_in_the_feeds() -> None:
+    other = make_event("x", "Autre chose", datetime(2026, 3, 5, 10, 0, tzinfo=PARIS))
+    events = [*weekly(8), other]
+    page = parse_html(render_html(events, CONFIG, NOW))
+    cards = [a for a in page.xpath("//article") if "Atelier du mercredi" in a.text_content()]
+    assert len(cards) == 1
+    [card] = cards
+    assert card.xpath(".//span[@class='rule']")[0].text_content() == "chaque mercredi"
+    next_dates = card.xpath(".//p[@class='next-dates']")[0]
+    assert next_dates.text_content().startswith("Prochaines dates : mercredi 11 mars, mercredi 18")
+    assert len(next_dates.xpath("a")) == 5 and "et 2 autres" in next_dates.text_content()
+    assert len(card.get("data-days").split()) == 8
+    # Each date is still its own entry in the calendar, the feed and the JSON-LD.
+    assert len(vevents(render_calendar(events, CONFIG, NOW))) == 9
+    assert len(feedparser.parse(render_rss(events, CONFIG, NOW)).entries) == 9
+    data = json.loads(page.xpath("//script[@type='application/ld+json']/text()")[0])
+    assert len(data) == 9
+
+
+@pytest.mark.parametrize(
+    ("events", "folded"),
+    [
+        (weekly(2), False),  # two dates are not yet a series
+        (weekly(4)[::2] + weekly(4)[1:2], True),  # every week, then one skipped: still weekly
+        (
+            [
+                e.with_changes(start=e.start + timedelta(days=n % 2))
+                for n, e in enumerate(weekly(4))
+            ],
+            False,
+        ),  # not the same weekday
+        ([e.with_changes(source_id=f"s{n}") for n, e in enumerate(weekly(4))], False),
+    ],
+)
+def test_only_regular_dates_from_one_source_fold(events: list[Event], folded: bool) -> None:
+    page = parse_html(render_html(events, CONFIG, NOW))
+    assert (len(page.xpath("//article")) == 1) is folded
+
+
+def test_a_cancelled_date_keeps_its_own_card() -> None:
+    events = weekly(5)
+    events[2] = events[2].with_changes(status=CANCELLED)
+    page = parse_html(render_html(events, CONFIG, NOW))
+    articles = page.xpath("//article")
+    assert len(articles) == 2
+    assert "cancelled" in articles[1].get("class")
+
+
+def test_event_pages(tmp_path: Path) -> None:
+    out = publish_agenda(tmp_path / "output")
+    index = parse_html((out / "index.html").read_bytes())
+    hrefs = index.xpath("//article//h3//a/@href")
+    assert len(hrefs) == len(agenda_events())
+    assert len(list((out / "evenements").glob("*.html"))) == len(agenda_events())
+    [apero] = [h for h in hrefs if "apero" in h]
+    page = parse_html((out / apero).read_bytes())
+    assert page.findtext(".//h1") == "Apéro numérique"
+    text = page.text_content()
+    assert "jeudi 14 mai 2026, 18 h – 20 h" in text
+    assert page.xpath("//link[@rel='canonical']/@href") == [
+        f"{AGENDA_CONFIG.agenda.base_url}/{apero}"
+    ]
+    [osm] = page.xpath("//a[text()='Voir sur OpenStreetMap']/@href")
+    assert osm == (
+        "https://www.openstreetmap.org/search?query="
+        "La+Cantine%2C+3+place+de+la+Libert%C3%A9%2C+29200+Brest"
+    )
+    # Every collective that announced it, with a link.
+    [announced] = [dd for dd in page.xpath("//dd") if "Ty Fab" in dd.text_content()]
+    assert announced.text_content() == "Cantine numérique de Brest, Ty Fab Plouzané"
+    # The Cantine is known only by its feed file: named, not linked.
+    assert {a.text_content(): a.get("href") for a in announced.xpath("a")} == {
+        "Ty Fab Plouzané": "https://tyfab.example/"
+    }
+    assert "https://cantine.example/apero" in page.xpath("//a/@href")
+    [add] = page.xpath("//a[text()='Ajouter à mon agenda']/@href")
+    assert (out / "evenements" / add).resolve().is_file()
+    [data] = page.xpath("//script[@type='application/ld+json']/text()")
+    assert json.loads(data)["name"] == "Apéro numérique"
+    # The page links back and shares the site's stylesheet; no inline style or script.
+    assert page.xpath("//link[@rel='stylesheet']/@href") == ["../style.css"]
+    assert not page.xpath("//style") and not page.xpath("//script[not(@type)]")
+    # A later publication without the event removes its page.
+    publish_agenda(out, [e for e in agenda_events() if e.title != "Apéro numérique"])
+    assert not (out / apero).exists()
+    assert len(list((out / "evenements").glob("*.html"))) == len(agenda_events()) - 1
