@@ -26,7 +26,7 @@ import yaml
 from parser_helpers import PARIS, document_from_bytes, make_context
 
 from aggregator.config import Source
-from aggregator.models import ORIGIN_PROSE, Event
+from aggregator.models import CONFIRMED, ORIGIN_PROSE, Event
 from aggregator.parsers import feed, html
 
 LABELLED = Path(__file__).resolve().parent / "fixtures" / "prose" / "labelled.yaml"
@@ -76,6 +76,10 @@ def predict(entry: dict[str, Any]) -> list[Event]:
 
 
 def matches(event: Event, expected: dict[str, Any]) -> bool:
+    """Same local start (date, and time when one is expected) and the same status: a cancelled
+    session published as confirmed is a wrong event."""
+    if event.status != expected.get("status", CONFIRMED):
+        return False
     start = str(expected["start"])
     local = event.start.astimezone(PARIS)
     if len(start) == 10:

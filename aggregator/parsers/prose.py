@@ -179,6 +179,11 @@ _RETRO_DOC_RE = re.compile(
     r"\bmerci\s+(?:à\s+tou|aux\s+participant|aux\s+\d+)|\bs['’]est\s+(?:tenue?|déroulée?)"
     r"|\ba\s+eu\s+lieu|\bont\s+eu\s+lieu|\brevivez\b|\bprocès[- ]verbal\b|\bséance\s+est\s+levée\b",
 )
+# A post asking readers to choose between dates: none of them is decided yet.
+_POLL_RE = re.compile(
+    r"\bsondage\b|\bdoodle\b|\bframadate\b|\bquelle\s+date\b|\bchoisir\s+(?:la|une)\s+date\b|"
+    r"\bvotez\s+pour\s+(?:la|une)\s+date\b|\bdate\s+à\s+(?:choisir|définir|confirmer)\b"
+)
 _JOB_DOC_RE = re.compile(
     r"offre\s+d['’]emploi|\brecrute\b|\brecrutons\b|\brecrutement\b|\bcdd\b|\bcdi\b|"
     r"fiche\s+de\s+poste|prise\s+de\s+poste|\bsalaire\b|\bpostuler\b|\bcandidatures?\b|"
@@ -209,6 +214,7 @@ _RETRO_TITLE_RE = _word_start(_RETRO_TITLE_RE)
 _RETRO_DOC_RE = _word_start(_RETRO_DOC_RE)
 _JOB_DOC_RE = _word_start(_JOB_DOC_RE)
 _PERFECT_RE = _word_start(_PERFECT_RE)
+_POLL_RE = _word_start(_POLL_RE)
 _PAST_WHEN_RE = _word_start(_PAST_WHEN_RE)
 _FUTURE_RE = _word_start(_FUTURE_RE)
 _INVITE_RE = _word_start(_INVITE_RE)
@@ -373,6 +379,8 @@ def extract_events(
         doc_penalty += 0.45
     if _JOB_DOC_RE.search(low_title) or len({m[0] for m in _JOB_DOC_RE.finditer(low)}) >= 2:
         # One "recrute des volontaires" is not a job offer; a title or two job words are.
+        doc_penalty += 0.5
+    if _POLL_RE.search(low_title):
         doc_penalty += 0.5
     body = _candidates(text, reference, in_title=False)
     _read_blocks(body, blocks, low)
@@ -579,6 +587,7 @@ def _candidates(
         taken.append(match.span())
     found.extend(_next_weekdays(found, text, free))
     found.sort(key=lambda c: c.position)
+    found = _join_ranges(found, text)
     for candidate in found:
         # Matches ran on the lowercased text; show the words as written.
         candidate.evidence = original[
@@ -595,6 +604,36 @@ def _candidates(
         if scored:
             _score(candidate, text, reference, in_title=in_title)
     return found
+
+
+# Between the two ends of a range written with two full dates: "du 10/04 au 13/04",
+# "les 30/05/2026 et 31/05/2026".
+_BETWEEN_RANGE_RE: Final = re.compile(rf"\s*(?P<sep>au|et|-|–|jusqu'au)\s*(?:le\s+)?(?:{_WD}\s+)?")
+
+
+def _join_ranges(found: list[_Candidate], text: str) -> list[_Candidate]:
+    """Two dates joined by "au" (up to two months apart) or "et" (consecutive days): one span."""
+    joined: list[_Candidate] = []
+    index = 0
+    while index < len(found):
+        candidate = found[index]
+        partner = found[index + 1] if index + 1 < len(found) else None
+        if partner is not None and candidate.last is None and partner.last is None:
+            between = _BETWEEN_RANGE_RE.fullmatch(text, candidate.span_end, partner.position)
+            days = (partner.first - candidate.first).days
+            if between is not None and (
+                (between["sep"] != "et" and 0 < days <= 62)
+                or (between["sep"] == "et" and days == 1)
+            ):
+                candidate.last = partner.first
+                candidate.span_end = partner.span_end
+                candidate.notes.extend(n for n in partner.notes if n not in candidate.notes)
+                joined.append(candidate)
+                index += 2
+                continue
+        joined.append(candidate)
+        index += 1
+    return joined
 
 
 # "mercredi 5 ocotbre": a day number and a word one slip away from a month's name.
@@ -927,6 +966,9 @@ def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title
     if _NOT_EVENT_RE.search(before) or _NOT_EVENT_RE.search(sentence[:80]):
         score -= 0.5
         candidate.notes.append("a publication date, deadline or opening hours")
+    if _POLL_RE.search(sentence):
+        score -= 0.5
+        candidate.notes.append("a date still to be chosen")
     if _OPENING_HOURS_RE.search(sentence):
         score -= 0.3
         candidate.notes.append("opening hours")
@@ -1352,8 +1394,19 @@ def _first_town(text: str) -> str | None:
             continue
         if town.split()[0].casefold().rstrip("'") in ("l", "la", "le", "les"):
             continue
+        if _TOPIC_BEFORE_RE.search(text[max(0, match.start() - 30) : match.start()]):
+            continue  # "initiation à Python": a subject, not a town
         return town
     return None
+
+
+# Nouns and verbs whose "à" introduces a subject or a goal, not a place.
+_TOPIC_BEFORE_RE: Final = re.compile(
+    r"(?:initiation|introduction|formation|sensibilisation|découverte|participer|participez|"
+    r"accès|aide|contribuer|contributions?|passer|migrer|migration|initier|former|"
+    r"s'initier|initiez-vous|dédiée?s?|consacrée?s?|appel|invitation|bienvenue)\s*$",
+    re.I,
+)
 
 
 def _trim_commune(text: str) -> str:
