@@ -325,8 +325,8 @@ def _check_ical(report: Diagnosis, text: str, tz: tzinfo) -> None:
         report.add(
             "no-timezone",
             WARNING,
-            f"{len(floating)} horaire(s) sont écrits sans fuseau horaire : nous les lisons à "
-            f"l’heure de {zone}. Si ce n’est pas la bonne, réglez le fuseau de votre agenda "
+            f"{len(floating)} horaire(s) sont écrits sans fuseau horaire : nous les lisons dans le "
+            f"fuseau {zone}. Si ce n’est pas le bon, réglez le fuseau de votre agenda "
             "(ou ajoutez « timezone: » à la source).",
         )
     if blocks and report.upcoming_count == 0:
