@@ -5,25 +5,29 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import unicodedata
 from datetime import datetime
+from importlib.metadata import version as _package_version
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import click
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
-from aggregator import pipeline, runlock
-from aggregator.config import Config, load_config
+from aggregator import pipeline, runlock, state
+from aggregator.config import Agenda, Config, config_warnings, load_config
 from aggregator.dedupe.engine import Explanation
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.fetch import FetchSettings
 from aggregator.models import FETCH_FAILED, FETCH_NOT_MODIFIED, FETCH_OK, Event, FetchResult
 from aggregator.publish.json import event_record
+from aggregator.sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 from aggregator.store import Store
 
 
@@ -52,6 +56,10 @@ app = typer.Typer(
 )
 sources_app = typer.Typer(help="Check the configuration and see each source's health.")
 app.add_typer(sources_app, name="sources")
+state_app = typer.Typer(
+    help="Save the database and publication state as one snapshot file, or restore it."
+)
+app.add_typer(state_app, name="state")
 
 out = Console()
 err = Console(stderr=True)
@@ -93,6 +101,34 @@ LockWaitOpt = Annotated[
         "--lock-wait",
         min=0,
         help="Seconds to wait for another run using the same database to finish.",
+    ),
+]
+
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        envvar="AGGREGATOR_BASE_URL",
+        help="Public address of the published output, used when sources.yaml sets no "
+        "agenda.base_url (the publish workflow passes the Pages address).",
+    ),
+]
+
+ParseTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--parse-timeout",
+        min=0.1,
+        help="Seconds one source's document may take to read; past it, that source fails.",
+    ),
+]
+ParseMemoryOpt = Annotated[
+    int,
+    typer.Option(
+        "--parse-memory",
+        min=16,
+        help="Megabytes of memory reading one source's document may use; past it, that "
+        "source fails.",
     ),
 ]
 
@@ -138,8 +174,84 @@ def _fail(exc: AggregatorError) -> typer.Exit:
     return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
+def _with_base_url(cfg: Config, base_url: str | None) -> Config:
+    """The configuration with `base_url` filled in, unless sources.yaml already sets one."""
+    if not base_url or cfg.agenda.base_url:
+        return cfg
+    try:
+        agenda = Agenda.model_validate({**cfg.agenda.model_dump(), "base_url": base_url})
+    except ValidationError as exc:
+        err.print(
+            f"[bold red]error:[/] --base-url {base_url!r}: {exc.errors()[0]['msg']}; "
+            "use the full public address, e.g. https://collectif.github.io/agenda/",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from exc
+    return cfg.model_copy(update={"agenda": agenda})
+
+
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    """'1 source', '2 sources'."""
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def _existing_db(db: Path) -> Path:
+    """Commands that only read must not create an empty database at a mistyped path."""
+    if not db.is_file():
+        err.print(
+            f"[bold red]error:[/] no database at {db}: run `aggregator run` (or `fetch`) first, "
+            "or pass --db with the path of your database",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    return db
+
+
+def _warn_config(cfg: Config) -> None:
+    for warning in config_warnings(cfg):
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+def _id_column(table: Table, name: str, values: list[str]) -> None:
+    """Ids and UIDs are never wrapped: a broken id cannot be copied back into a command."""
+    width = max([len(name), *(len(v) for v in values)])
+    table.add_column(name, no_wrap=True, min_width=width)
+
+
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive form for filters: 'plouzane' finds 'Plouzané'."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip()
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"aggregator {_package_version('aggregator')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Build one shared agenda from the feeds, calendars and pages of Brittany's digital
+    collectives."""
+
+
 def _fetch_with_progress(
-    config: Config, store: Store, now: datetime, timeout: float, accept: list[str] | None = None
+    config: Config,
+    store: Store,
+    now: datetime,
+    timeout: float,
+    accept: list[str] | None = None,
+    parse_budget: tuple[float, int] = (DEFAULT_TIMEOUT, DEFAULT_MEMORY >> 20),
 ) -> pipeline.RunReport:
     enabled = [s for s in config.sources if s.enabled]
     with Progress(
@@ -153,7 +265,9 @@ def _fetch_with_progress(
         disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("", total=len(enabled))
-        settings = FetchSettings(read_timeout=timeout)
+        settings = FetchSettings(
+            read_timeout=timeout, parse_timeout=parse_budget[0], parse_memory=parse_budget[1] << 20
+        )
 
         def advance(result: FetchResult) -> None:
             progress.update(task, advance=1, description=result.source_id)
@@ -177,7 +291,8 @@ _OUTCOME_LABEL = {
 
 def _render_report(report: pipeline.RunReport) -> None:
     table = Table(title="Sources", show_lines=False)
-    for column in ("source", "result", "HTTP", "events", "new", "updated", "removed", "warnings"):
+    _id_column(table, "source", [s.source_id for s in report.sources])
+    for column in ("result", "HTTP", "events", "new", "updated", "removed", "warnings"):
         table.add_column(column, overflow="fold")
     for s in report.sources:
         table.add_row(
@@ -206,7 +321,7 @@ def _render_report(report: pipeline.RunReport) -> None:
 
 def _exit_for(report: pipeline.RunReport, strict: bool) -> None:
     if strict and report.failed:
-        err.print(f"[red]{len(report.failed)} source(s) failed (--strict)[/]")
+        err.print(f"[red]{_plural(len(report.failed), 'source')} failed (--strict)[/]")
         raise typer.Exit(1)
 
 
@@ -221,20 +336,26 @@ def run(
     verbose: VerboseOpt = False,
     accept_removals: AcceptOpt = None,
     lock_wait: LockWaitOpt = runlock.DEFAULT_WAIT,
+    parse_timeout: ParseTimeoutOpt = DEFAULT_TIMEOUT,
+    parse_memory: ParseMemoryOpt = DEFAULT_MEMORY >> 20,
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Fetch every source, store the events, then publish the agenda (what cron runs)."""
     _setup_logging(verbose)
-    cfg = _load(config)
+    cfg = _with_base_url(_load(config), base_url)
+    _warn_config(cfg)
     moment = _now(now, cfg)
     try:
         with runlock.run_lock(db, lock_wait), Store(db) as store:
-            report = _fetch_with_progress(cfg, store, moment, timeout, accept_removals)
+            report = _fetch_with_progress(
+                cfg, store, moment, timeout, accept_removals, (parse_timeout, parse_memory)
+            )
             report.published, report.upcoming = pipeline.publish(cfg, store, out_dir, moment)
     except AggregatorError as exc:
         raise _fail(exc) from exc
     _render_report(report)
     out.print(
-        f"published {report.upcoming} upcoming events to {out_dir}/",
+        f"published {_plural(report.upcoming, 'upcoming event')} to {out_dir}/",
         highlight=False,
         soft_wrap=True,
     )
@@ -251,6 +372,8 @@ def fetch(
     verbose: VerboseOpt = False,
     accept_removals: AcceptOpt = None,
     lock_wait: LockWaitOpt = runlock.DEFAULT_WAIT,
+    parse_timeout: ParseTimeoutOpt = DEFAULT_TIMEOUT,
+    parse_memory: ParseMemoryOpt = DEFAULT_MEMORY >> 20,
 ) -> None:
     """Fetch every source and store its events, without publishing."""
     _setup_logging(verbose)
@@ -258,7 +381,9 @@ def fetch(
     moment = _now(now, cfg)
     try:
         with runlock.run_lock(db, lock_wait), Store(db) as store:
-            report = _fetch_with_progress(cfg, store, moment, timeout, accept_removals)
+            report = _fetch_with_progress(
+                cfg, store, moment, timeout, accept_removals, (parse_timeout, parse_memory)
+            )
     except AggregatorError as exc:
         raise _fail(exc) from exc
     _render_report(report)
@@ -273,18 +398,25 @@ def publish(
     now: NowOpt = None,
     verbose: VerboseOpt = False,
     lock_wait: LockWaitOpt = runlock.DEFAULT_WAIT,
+    base_url: BaseUrlOpt = None,
 ) -> None:
     """Write the agenda (calendar.ics, feed.xml, index.html, events.json, per-city/tag/collective
     feeds, per-event .ics, sources.html, changes.xml) from the stored events."""
     _setup_logging(verbose)
-    cfg = _load(config)
+    cfg = _with_base_url(_load(config), base_url)
     moment = _now(now, cfg)
+    _existing_db(db)
     try:
         with runlock.run_lock(db, lock_wait), Store(db) as store:
             paths, count = pipeline.publish(cfg, store, out_dir, moment)
     except AggregatorError as exc:
         raise _fail(exc) from exc
-    out.print(f"published {count} upcoming events: {len(paths)} files in {out_dir}/")
+    out.print(
+        f"published {_plural(count, 'upcoming event')}: {_plural(len(paths), 'file')} "
+        f"in {out_dir}/",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @sources_app.command("check")
@@ -303,8 +435,9 @@ def sources_check(
     """Validate the sources file; list every problem with its line and a hint."""
     cfg = _load(config)
     enabled = sum(1 for s in cfg.sources if s.enabled)
+    _warn_config(cfg)
     out.print(
-        f"{config}: OK — {len(cfg.sources)} sources ({enabled} enabled)",
+        f"{config}: OK — {_plural(len(cfg.sources), 'source')} ({enabled} enabled)",
         highlight=False,
         soft_wrap=True,
     )
@@ -337,6 +470,7 @@ def sources_list(
 ) -> None:
     """Show each source's health: last attempt, last success, HTTP status, events, last error."""
     cfg = _load(config)
+    _existing_db(db)
     try:
         with Store(db) as store:
             health = store.health(cfg.sources)
@@ -364,7 +498,8 @@ def sources_list(
         return
     tz = cfg.agenda.tz
     table = Table(title="Sources")
-    for column in ("id", "last attempt", "last success", "result", "HTTP", "events"):
+    _id_column(table, "id", [h.id for h in health])
+    for column in ("last attempt", "last success", "result", "HTTP", "events"):
         table.add_column(column, overflow="fold")
 
     def when(value: datetime | None) -> str:
@@ -389,9 +524,9 @@ def sources_list(
 
 
 def _matches(event: Event, city: str | None, tag: str | None, source: str | None) -> bool:
-    if city and (event.location.city or "").casefold() != city.casefold():
+    if city and _fold(event.location.city or "") != _fold(city):
         return False
-    if tag and tag.casefold() not in {c.casefold() for c in event.categories}:
+    if tag and _fold(tag) not in {_fold(c) for c in event.categories}:
         return False
     return not (source and source not in {s.id for s in event.sources})
 
@@ -418,6 +553,7 @@ def events(
     """List the upcoming events stored in the database."""
     cfg = _load(config)
     moment = _now(now, cfg)
+    _existing_db(db)
     if explain is not None:
         try:
             with Store(db) as store:
@@ -428,17 +564,32 @@ def events(
         return
     try:
         with Store(db) as store:
-            upcoming = store.upcoming(cfg, moment)
+            upcoming = pipeline.upcoming(cfg, store, moment)
     except AggregatorError as exc:
         raise _fail(exc) from exc
     selected = [e for e in upcoming if _matches(e, city, tag, source)]
+    filters = ", ".join(
+        f"{name} {value!r}"
+        for name, value in (("city", city), ("tag", tag), ("source", source))
+        if value
+    )
+    if not selected and filters:
+        err.print(
+            f"no upcoming event matches {filters} ({_plural(len(upcoming), 'upcoming event')} "
+            "in all)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if as_json:
         typer.echo(
             json.dumps([event_record(e, cfg) for e in selected], ensure_ascii=False, indent=2)
         )
         return
-    table = Table(title=f"{len(selected)} upcoming events")
-    for column in ("when", "title", "where", "sources"):
+    if not selected:
+        return
+    table = Table(title=_plural(len(selected), "upcoming event"))
+    table.add_column("when", no_wrap=True)
+    for column in ("title", "where", "sources"):
         table.add_column(column, overflow="fold")
     tz = cfg.agenda.tz
     for e in selected:
@@ -447,18 +598,21 @@ def events(
         title = f"[strike]{e.title}[/] (cancelled)" if e.status == "cancelled" else e.title
         table.add_row(when, title, e.location.one_line(), ", ".join(s.id for s in e.sources))
     out.print(table)
+    # UIDs under the table, whole, so any of them can be passed to --explain.
+    for e in selected:
+        out.print(f"  {e.uid}  {e.title}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _render_explanation(x: Explanation, config: Config) -> None:
     tz = config.agenda.tz
     out.print(f"[bold]{x.title}[/] {x.uid}", highlight=False, soft_wrap=True)
-    table = Table(title=f"{len(x.records)} record(s) merged")
-    for column in ("source", "source UID", "origin", "title", "start", "first seen", "last seen"):
+    table = Table(title=f"{_plural(len(x.records), 'record')} merged")
+    _id_column(table, "source", [r.source_id + " (dropped)" for r in x.records])
+    for column in ("origin", "title", "start", "first seen", "last seen"):
         table.add_column(column, overflow="fold")
     for r in x.records:
         table.add_row(
             r.source_id + ("" if r.active else " (dropped)"),
-            r.source_uid,
             r.origin or "?",
             r.title,
             r.start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
@@ -466,6 +620,9 @@ def _render_explanation(x: Explanation, config: Config) -> None:
             r.last_seen.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         )
     out.print(table)
+    # Source UIDs are long (URLs, Outlook ids): listed whole under the table, never wrapped.
+    for r in x.records:
+        out.print(f"  {r.source_id}: {r.source_uid}", highlight=False, soft_wrap=True)
     out.print(f"threshold {x.threshold:.2f}", highlight=False)
     for d in x.merged:
         out.print(f"  {d.describe()}", highlight=False, soft_wrap=True)
@@ -495,8 +652,9 @@ def dedupe(
     except AggregatorError as exc:
         raise _fail(exc) from exc
     out.print(
-        f"{report.records} records in {report.clusters} events; {report.moved} records moved; "
-        f"{report.stats.compared} pairs compared",
+        f"{_plural(report.records, 'record')} in {_plural(report.clusters, 'event')}; "
+        f"{_plural(report.moved, 'record')} moved; {_plural(report.stats.compared, 'pair')} "
+        "compared",
         highlight=False,
     )
 
@@ -525,8 +683,51 @@ def demo(
         raise _fail(exc) from exc
     _render_report(report)
     index = (out_dir / "index.html").resolve()
-    out.print(f"published {report.upcoming} upcoming events", highlight=False, soft_wrap=True)
+    out.print(
+        f"published {_plural(report.upcoming, 'upcoming event')}", highlight=False, soft_wrap=True
+    )
     out.print(f"open the agenda: file://{index}", highlight=False, soft_wrap=True)
+
+
+@state_app.command("save")
+def state_save(
+    db: DbOpt = DEFAULT_DB,
+    to: Annotated[
+        Path, typer.Option("--to", help="Where to write the snapshot (published with the site).")
+    ] = DEFAULT_OUT / "state" / state.SNAPSHOT_NAME,
+    lock_wait: LockWaitOpt = runlock.DEFAULT_WAIT,
+) -> None:
+    """Write a verified snapshot of the database and publish-state.json (one .tar.gz file)."""
+    _existing_db(db)
+    try:
+        with runlock.run_lock(db, lock_wait):
+            path = state.save_snapshot(db, to)
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    size = path.stat().st_size / 1e6
+    out.print(f"saved {db} to {path} ({size:.1f} MB)", highlight=False, soft_wrap=True)
+
+
+@state_app.command("restore")
+def state_restore(
+    source: Annotated[
+        str, typer.Argument(help="The snapshot: a file, or its URL on the published site.")
+    ],
+    db: DbOpt = DEFAULT_DB,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the database if one exists.")
+    ] = False,
+    timeout: TimeoutOpt = 60.0,
+) -> None:
+    """Restore the database and publish-state.json from a snapshot (e.g. after cache eviction)."""
+    try:
+        with runlock.run_lock(db, 0):
+            count = state.restore_snapshot(source, db, overwrite=force, timeout=timeout)
+    except AggregatorError as exc:
+        raise _fail(exc) from exc
+    out.print(
+        f"restored {db} from {source}: {_plural(count, 'event')}", highlight=False, soft_wrap=True
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -720,7 +921,7 @@ def clashes(
     moment = _now(now, cfg)
     try:
         with Store(db) as store:
-            upcoming = store.upcoming(cfg, moment)
+            upcoming = pipeline.upcoming(cfg, store, moment)
     except AggregatorError as exc:
         raise _fail(exc) from exc
     found = find_clashes(upcoming, cfg, moment, postcode_digits=postcode_digits, days=days)

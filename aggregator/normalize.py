@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import unicodedata
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
 import nh3
 
-from aggregator.models import Location
+from aggregator.models import Event, Location
 
 # Tags that end a paragraph or a line when HTML is flattened to text.
 _BLOCK_TAGS = frozenset(
@@ -144,16 +145,54 @@ def clean_title(text: str | None) -> str:
     return " ".join(_CONTROL_RE.sub("", text.translate(_C1_TO_CP1252)).split())
 
 
+_TAG_SEPARATORS_RE = re.compile(r"[\s_-]+")
+
+
+def tag_key(name: str) -> str:
+    """What makes two tags the same: 'Repair café', 'repair-cafe' and 'REPAIR_CAFÉ' are one."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _TAG_SEPARATORS_RE.sub(" ", bare).strip()
+
+
 def clean_categories(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Deduplicate categories (first spelling wins, case-insensitively) and drop empty ones."""
+    """Deduplicate categories (first spelling wins, case- and accent-insensitively) and drop
+    empty ones."""
     seen: set[str] = set()
     result: list[str] = []
     for value in values:
         name = clean_title(value)
-        if name and name.casefold() not in seen:
-            seen.add(name.casefold())
+        key = tag_key(name)
+        if key and key not in seen:
+            seen.add(key)
             result.append(name)
     return tuple(result)
+
+
+def with_source_tags(event: Event, tags: tuple[str, ...]) -> Event:
+    """The event carrying its source's tags too (the registry's spelling first)."""
+    if not tags:
+        return event
+    categories = clean_categories((*tags, *event.categories))
+    return event if categories == event.categories else event.with_changes(categories=categories)
+
+
+def unify_tags(events: list[Event], preferred: tuple[str, ...] = ()) -> list[Event]:
+    """One display form per tag across the agenda: the registry's spelling (`preferred`, the
+    sources' tags), else the first one met in `events`."""
+    forms: dict[str, str] = {}
+    for name in preferred:
+        forms.setdefault(tag_key(name), clean_title(name))
+    for event in events:
+        for name in event.categories:
+            forms.setdefault(tag_key(name), name)
+    unified = []
+    for event in events:
+        categories = clean_categories([forms.get(tag_key(c), c) for c in event.categories])
+        unified.append(
+            event if categories == event.categories else event.with_changes(categories=categories)
+        )
+    return unified
 
 
 def parse_location(

@@ -21,11 +21,13 @@ from aggregator.fetch import FetchSettings, fetch_sources
 from aggregator.models import (
     FETCH_FAILED,
     FETCH_OK,
+    Event,
     FetchResult,
     ParseContext,
     ParseResult,
     Window,
 )
+from aggregator.normalize import unify_tags, with_source_tags
 from aggregator.parsers import parse_document
 from aggregator.publish import publish_all
 from aggregator.publish.changes import STATE_FILE
@@ -221,6 +223,8 @@ def _fetch_and_parse(
         parsed, error = parse_fetched(config, source, result, now, sandbox)
         if parsed is not None and parsed.links and source.follow:
             follow_links(config, source, parsed, now, settings, sandbox)
+        if parsed is not None and source.tags:
+            parsed.events[:] = [with_source_tags(e, source.tags) for e in parsed.events]
         changes = store_source(
             store,
             source,
@@ -295,9 +299,15 @@ def dedupe(config: Config, store: Store, now: datetime) -> RematchReport:
         return engine.rematch_all(store, match_settings(config), now)
 
 
+def upcoming(config: Config, store: Store, now: datetime) -> list[Event]:
+    """The upcoming events as published: every tag in one display form (the registry's)."""
+    preferred = tuple(tag for source in config.sources for tag in source.tags)
+    return unify_tags(store.upcoming(config, now), preferred)
+
+
 def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple[list[Path], int]:
     """Write every output from the stored events; return the paths and the number of events."""
-    events = store.upcoming(config, now)
+    events = upcoming(config, store, now)
     # changes.xml compares with the previous publication, remembered next to the database:
     # that folder is what survives between scheduled runs (output/ is rebuilt each time).
     in_memory = str(store.path) == ":memory:"

@@ -331,7 +331,7 @@ def test_explain_and_dedupe_commands(rotating: Agenda) -> None:
     apero = next(e for e in rotating.json_events() if e["title"] == "Apéro numérique")
     code, output = rotating.cli("events", "--explain", apero["uid"])
     assert code == 0, output
-    assert "2 record(s) merged" in output and "same event: score" in output
+    assert "2 records merged" in output and "same event: score" in output
     assert "listing" in output and "rotating" in output
     code, output = rotating.cli("events", "--explain", "unknown@x")
     assert code == 1 and "no event with UID" in output
