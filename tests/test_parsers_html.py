@@ -294,15 +294,28 @@ def test_page_prose_single_announcement() -> None:
     assert event.url == document.url
 
 
-def test_page_listing_several_dates_gives_nothing_but_a_warning() -> None:
+def test_page_announcing_two_events_gives_both() -> None:
+    # Issue 11: a page may announce several events; each is named by its sentence.
     page = """<html><head><title>Nos ateliers</title></head><body><main>
     <p>Atelier Linux le jeudi 2 avril 2026 à 18h.</p>
     <p>Atelier GIMP le jeudi 9 avril 2026 à 18h.</p>
     </main></body></html>"""
     result = html.parse(document_from_bytes(page.encode()), make_source(), make_context())
+    assert [(e.start.day, e.title) for e in result.events] == [
+        (2, "Atelier Linux le jeudi 2 avril 2026 à 18h"),
+        (9, "Atelier GIMP le jeudi 9 avril 2026 à 18h"),
+    ]
+
+
+def test_page_listing_many_dates_in_prose_gives_nothing_but_a_warning() -> None:
+    sentences = "".join(
+        f"<p>Atelier le jeudi {day} avril 2026 à 18h.</p>" for day in (2, 9, 16, 23)
+    )
+    page = f"<html><head><title>Ateliers</title></head><body><main>{sentences}</main></body></html>"
+    result = html.parse(document_from_bytes(page.encode()), make_source(), make_context())
     assert (result.items, result.events) == (1, [])
     assert result.warnings == [
-        "page text: no event found (2 different dates: too many to tell which one is the event)"
+        "page text: no event found (4 different dates: too many to tell which one is the event)"
     ]
 
 
