@@ -718,11 +718,24 @@ def state_restore(
         bool, typer.Option("--force", help="Replace the database if one exists.")
     ] = False,
     timeout: TimeoutOpt = 60.0,
+    missing_ok: Annotated[
+        bool,
+        typer.Option(
+            "--missing-ok",
+            help="A snapshot that does not exist yet (HTTP 404, no such file) is not an error: "
+            "the first run starts a new database.",
+        ),
+    ] = False,
 ) -> None:
     """Restore the database and publish-state.json from a snapshot (e.g. after cache eviction)."""
     try:
         with runlock.run_lock(db, 0):
             count = state.restore_snapshot(source, db, overwrite=force, timeout=timeout)
+    except state.SnapshotMissing as exc:
+        if not missing_ok:
+            raise _fail(exc) from exc
+        out.print(f"{exc}; starting with a new database", highlight=False, soft_wrap=True)
+        return
     except AggregatorError as exc:
         raise _fail(exc) from exc
     out.print(

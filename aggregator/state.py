@@ -32,6 +32,10 @@ DB_MEMBER = "aggregator.db"
 MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024
 
 
+class SnapshotMissing(StoreError):
+    """There is no snapshot at that address yet (the agenda's first run)."""
+
+
 def _check_database(path: Path) -> int:
     """Raise StoreError unless `path` is a sound aggregator database; return its schema version."""
     try:
@@ -93,7 +97,7 @@ def _read_source(source: str, timeout: float) -> bytes:
         try:
             with httpx.stream("GET", source, timeout=timeout, follow_redirects=True) as response:
                 if response.status_code == 404:
-                    raise StoreError(f"no snapshot at {source} (HTTP 404)")
+                    raise SnapshotMissing(f"no snapshot at {source} (HTTP 404)")
                 response.raise_for_status()
                 chunks, size = [], 0
                 for chunk in response.iter_bytes():
@@ -105,6 +109,8 @@ def _read_source(source: str, timeout: float) -> bytes:
         except httpx.HTTPError as exc:
             raise StoreError(f"cannot download the snapshot {source}: {exc}") from exc
     path = Path(source)
+    if not path.exists():
+        raise SnapshotMissing(f"no snapshot at {path}")
     try:
         return path.read_bytes()
     except OSError as exc:
