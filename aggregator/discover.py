@@ -33,20 +33,16 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from aggregator.config import Config, Source, parse_config
-from aggregator.doctor import JSON, Diagnosis
+from aggregator.doctor import JSON, Diagnosis, probe_platform
 from aggregator.errors import ConfigError, ConfigProblem
 from aggregator.fetch import FetchSettings, fetch_sources
 from aggregator.models import FETCH_OK, HTML, ICAL, ORIGIN_PROSE, Document, FetchResult
 from aggregator.parsers import detect_type
 from aggregator.pipeline import parse_fetched
 from aggregator.platforms import (
-    PLATFORMS,
-    Detection,
     detect_document,
     exports_for,
     looks_like_json,
-    nodeinfo_links,
-    nodeinfo_software,
 )
 
 __all__ = ["Candidate", "Discovery", "add_source", "discover", "new_entry", "slug_for"]
@@ -112,7 +108,7 @@ def discover(
         found.error = page.error or "not fetched"
         return found
     document = page.document
-    detection = detect_document(document) or _probe_nodeinfo(document.url, settings)
+    detection = detect_document(document) or probe_platform(document.url, settings)
     found.platform = detection.platform.label if detection else None
     found.title = _title(document)
 
@@ -234,25 +230,6 @@ def _page_links(document: Document) -> list[tuple[str, str]]:
         ):
             calendars.append((href, "calendar link on the page"))
     return calendars + feeds
-
-
-def _probe_nodeinfo(url: str, settings: FetchSettings) -> Detection | None:
-    """Ask the host which software it runs (Mobilizon and Gancio publish nodeinfo)."""
-    parts = urlsplit(url)
-    index_url = f"{parts.scheme}://{parts.netloc}/.well-known/nodeinfo"
-    index = fetch_sources([Source(id="nodeinfo", name="nodeinfo", url=index_url)], None, settings)
-    if index[0].status != FETCH_OK or index[0].document is None:
-        return None
-    links = nodeinfo_links(index[0].document)[:1]
-    if not links:
-        return None
-    info = fetch_sources([Source(id="nodeinfo", name="nodeinfo", url=links[0])], None, settings)
-    if info[0].status != FETCH_OK or info[0].document is None:
-        return None
-    software = nodeinfo_software(info[0].document)
-    if software in PLATFORMS:
-        return Detection(PLATFORMS[software], f"nodeinfo says {software}")
-    return None
 
 
 # ---------------------------------------------------------------------------------------------

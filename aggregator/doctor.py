@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, tzinfo
 from email.message import Message
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from aggregator.config import Config, Source
 from aggregator.fetch import FetchSettings, fetch_sources
@@ -31,7 +32,16 @@ from aggregator.models import (
 )
 from aggregator.parsers import detect_type
 from aggregator.pipeline import parse_fetched
-from aggregator.platforms import Detection, Export, detect_document, exports_for, looks_like_json
+from aggregator.platforms import (
+    PLATFORMS,
+    Detection,
+    Export,
+    detect_document,
+    exports_for,
+    looks_like_json,
+    nodeinfo_links,
+    nodeinfo_software,
+)
 from aggregator.publish.html import all_day_span, french_date, when_text
 from aggregator.publish.sources_page import french_error
 
@@ -121,7 +131,30 @@ def diagnose(
     settings = settings or FetchSettings()
     first = fetch_sources([source], None, settings)[0]
     second = fetch_sources([source], None, settings)[0] if first.status == FETCH_OK else None
-    return inspect(source, first, second, now, config)
+    probed = None
+    page = first.document
+    if page is not None and detect_type(page) == HTML and not looks_like_json(page):
+        probed = None if detect_document(page) else probe_platform(page.url, settings)
+    return inspect(source, first, second, now, config, probed)
+
+
+def probe_platform(url: str, settings: FetchSettings) -> Detection | None:
+    """Ask the host which software it runs (Mobilizon and Gancio publish nodeinfo)."""
+    parts = urlsplit(url)
+    index_url = f"{parts.scheme}://{parts.netloc}/.well-known/nodeinfo"
+    index = fetch_sources([Source(id="nodeinfo", name="nodeinfo", url=index_url)], None, settings)
+    if index[0].status != FETCH_OK or index[0].document is None:
+        return None
+    links = nodeinfo_links(index[0].document)[:1]
+    if not links:
+        return None
+    info = fetch_sources([Source(id="nodeinfo", name="nodeinfo", url=links[0])], None, settings)
+    if info[0].status != FETCH_OK or info[0].document is None:
+        return None
+    software = nodeinfo_software(info[0].document)
+    if software in PLATFORMS:
+        return Detection(PLATFORMS[software], f"nodeinfo says {software}")
+    return None
 
 
 def inspect(
@@ -130,8 +163,12 @@ def inspect(
     second: FetchResult | None,
     now: datetime,
     config: Config,
+    probed: Detection | None = None,
 ) -> Diagnosis:
-    """Report on fetched results (the second fetch, if any, checks that UIDs are stable)."""
+    """Report on fetched results (the second fetch, if any, checks that UIDs are stable).
+
+    `probed` is the platform a nodeinfo probe found, for pages that do not say it themselves.
+    """
     report = Diagnosis(url=source.url, http_status=first.http_status)
     if first.status != FETCH_OK or first.document is None:
         reason = first.error or "not fetched"
@@ -147,7 +184,7 @@ def inspect(
     report.content_type = document.content_type
     kind = JSON if looks_like_json(document) and source.type is None else detect_type(document)
     report.kind = kind
-    detection = detect_document(document)
+    detection = detect_document(document) or probed
     report.platform = detection.platform.label if detection else None
     report.what = _what(kind, detection)
     report.exports = [e for e in exports_for(document.url, detection) if e.url != document.url]
@@ -166,6 +203,13 @@ def inspect(
         return report
     report.items = parsed.items
     report.events_found = len(parsed.events)
+    if kind == HTML and parsed.events:
+        structured = any(e.origin != ORIGIN_PROSE for e in parsed.events)
+        report.what = _what(kind, detection) + (
+            " avec des événements balisés (schema.org, h-event)"
+            if structured
+            else " sans balisage d’événements (dates lues dans le texte)"
+        )
     tz = config.source_timezone(source)
     upcoming = sorted(
         (e for e in parsed.events if e.effective_end >= now), key=lambda e: (e.start, e.title)

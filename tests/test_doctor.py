@@ -195,3 +195,49 @@ def test_the_command_exit_code_and_json(tmp_path: Path) -> None:
     data = json.loads(as_json.output)
     assert data["ok"] is True and data["upcoming"][0]["title"] == "Atelier Arduino"
     assert bad.exit_code == 1 and "404" in bad.output
+
+
+def test_a_platform_home_page_is_named_by_its_nodeinfo() -> None:
+    with LoopbackServer() as server:
+        server.add(
+            "/.well-known/nodeinfo",
+            json.dumps(
+                {
+                    "links": [
+                        {
+                            "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+                            "href": server.url("/.well-known/nodeinfo/2.0"),
+                        }
+                    ]
+                }
+            ).encode(),
+            content_type="application/json",
+        )
+        server.add(
+            "/.well-known/nodeinfo/2.0",
+            (PLATFORMS_DIR / "gancio-nodeinfo.json").read_bytes(),
+            content_type="application/json",
+        )
+        server.add(
+            "/",
+            b"<!doctype html><html><body><div id=__nuxt></div></body></html>",
+            content_type="text/html; charset=utf-8",
+        )
+        report = diagnose(server.url("/"), NOW, settings=SETTINGS)
+        api = server.url("/api/events")
+    assert report.platform == "Gancio" and "Gancio" in report.what
+    assert report.exports[0].url == api
+
+
+def test_a_page_with_schema_org_events_says_so() -> None:
+    page = (
+        '<!doctype html><html><head><script type="application/ld+json">'
+        '{"@context": "https://schema.org", "@type": "Event", "name": "Fête de la bidouille",'
+        ' "startDate": "2026-06-20T14:00:00+02:00", "location": {"@type": "Place",'
+        ' "name": "Cantine", "address": "29200 Brest"}}</script></head><body></body></html>'
+    ).encode()
+    with LoopbackServer() as server:
+        server.add("/agenda", page, content_type="text/html; charset=utf-8")
+        report = diagnose(server.url("/agenda"), NOW, settings=SETTINGS)
+    assert report.ok and "schema.org" in report.what
+    assert [p.title for p in report.upcoming] == ["Fête de la bidouille"]
