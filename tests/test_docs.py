@@ -57,3 +57,9 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one() -> None
         if line.strip() and not line.lstrip().startswith(("#", "set ", "cd "))
     ]
     assert ci_commands == [commands[1]]
+
+
+def test_sources_yaml_tells_collectives_to_run_the_check_command() -> None:
+    header = (ROOT / "sources.yaml").read_text(encoding="utf-8").split("\nsources:", 1)[0]
+    assert "aggregator sources check" in header
+    assert "python -c" not in header and "python3 -c" not in header
