@@ -448,7 +448,9 @@ def sources_check(
 
 def _print_detected(cfg: Config) -> None:
     """Which adapter reads each source: the platform its address belongs to, else its type."""
-    from aggregator.platforms import detect_url
+    from urllib.parse import unquote
+
+    from aggregator.platforms import detect_url, exports_for
 
     for s in cfg.sources:
         detection = detect_url(s.url)
@@ -460,6 +462,13 @@ def _print_detected(cfg: Config) -> None:
             highlight=False,
             soft_wrap=True,
         )
+        exports = exports_for(s.url, detection)
+        if exports and unquote(exports[0].url) != unquote(s.url):
+            out.print(
+                f"    hint: the platform's richest export is {exports[0].url}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @sources_app.command("list")

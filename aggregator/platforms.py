@@ -182,7 +182,7 @@ _PRODID_RE = re.compile(r"^PRODID:(.*)$", re.M | re.I)
 _HEAD_BYTES: Final = 65536
 
 
-def detect_document(document: Document, headers: dict[str, str] | None = None) -> Detection | None:
+def detect_document(document: Document) -> Detection | None:
     """The platform that produced a fetched document: PRODID, page markup, JSON shape, address."""
     text = document.text[:_HEAD_BYTES]
     prodid = _PRODID_RE.search(text)
@@ -199,11 +199,6 @@ def detect_document(document: Document, headers: dict[str, str] | None = None) -
         shape = _json_shape(_load_json(document.text))
         if shape is not None:
             return Detection(PLATFORMS[shape], "shape of the JSON answer")
-    if headers:
-        powered = headers.get("x-powered-by", "").lower()
-        if "mobilizon" in powered or "gancio" in powered:
-            key = "mobilizon" if "mobilizon" in powered else "gancio"
-            return Detection(PLATFORMS[key], "X-Powered-By header")
     return detect_url(document.url)
 
 

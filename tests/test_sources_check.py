@@ -24,7 +24,8 @@ def test_check_names_the_detected_adapter(tmp_path: Path) -> None:
         " enabled: false}\n"
         "  - {id: adl, name: ADL, url: 'https://www.agendadulibre.org/events.ics?region=6',"
         " type: ical}\n"
-        "  - {id: blog, name: Blog, url: 'https://blog.example/feed/'}\n",
+        "  - {id: blog, name: Blog, url: 'https://blog.example/feed/'}\n"
+        "  - {id: mob, name: Mob, url: 'https://mobilizon.example/@mdl/feed/atom'}\n",
         encoding="utf-8",
     )
     result = CliRunner().invoke(app, ["sources", "check", "-c", str(config)])
@@ -34,7 +35,12 @@ def test_check_names_the_detected_adapter(tmp_path: Path) -> None:
         "(disabled)" in result.output
     )
     assert "adl: Agenda du Libre (address on agendadulibre.org), ical" in result.output
-    assert "blog: type detected from the response" in result.output
+    assert "blog: type detected from the response\n" in result.output
+    # A platform's poorer export gets a hint; an address that is already the best does not.
+    assert "hint: the platform's richest export is https://mobilizon.example/@mdl/feed/ics" in (
+        result.output
+    )
+    assert result.output.count("hint:") == 1
 
 
 def test_live_check_fetches_each_enabled_source_once(tmp_path: Path) -> None:
