@@ -6,6 +6,7 @@ real captures of the shared corpus, served over loopback HTTP and read as a run 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -201,3 +202,49 @@ def test_unknown_json_is_a_clear_error() -> None:
         result = fetch_sources([source], None, SETTINGS)[0]
     parsed, error = parse_fetched(Config(), source, result, NOW)
     assert parsed is None and error is not None and "iCal export" in error
+
+
+def test_a_run_reads_every_platform_export_without_a_type(tmp_path: Path) -> None:
+    """The pipeline picks the adapter by itself: `type:` is left out of every entry."""
+    from typer.testing import CliRunner
+
+    from aggregator.cli import app
+
+    routes = {
+        "/api/events": ("gancio-api-events.json", "application/json; charset=utf-8"),
+        "/agendas/1/events.v2.json": ("openagenda-events-v2.json", "application/json"),
+        "/wp-json/tribe/events/v1/events": ("tribe-events-v1.json", "application/json"),
+        "/@mdl/feed/ics": ("mobilizon-group-feed.ics", "text/calendar"),
+    }
+    config = tmp_path / "sources.yaml"
+    with LoopbackServer() as server:
+        lines = ["sources:"]
+        for number, (path, (name, content_type)) in enumerate(routes.items()):
+            server.add(path, (PLATFORMS_DIR / name).read_bytes(), content_type=content_type)
+            lines.append(f"  - {{id: s{number}, name: S{number}, url: '{server.url(path)}'}}")
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "-c",
+                str(config),
+                "--db",
+                str(tmp_path / "a.db"),
+                "-o",
+                str(tmp_path / "out"),
+                "--now",
+                NOW.isoformat(),
+                "--strict",
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    published = json.loads((tmp_path / "out" / "events.json").read_text(encoding="utf-8"))
+    records = published if isinstance(published, list) else published["events"]
+    titles = {record["title"] for record in records}
+    assert {
+        "Atelier réparation vélo & électronique",
+        "Atelier numérique : découvrir Linux",
+        "Soirée impression 3D",
+        "Café bidouille",
+    } <= titles
