@@ -190,3 +190,40 @@ def publish_agenda(out: Path, events: list[Event] | None = None, config: Config 
         state_path=out.parent / "publish-state.json",
     )
     return out
+
+
+def lively_events() -> list[Event]:
+    """The sample agenda plus what the quick links and series folding need, seen from NOW
+    (Tuesday 12 May 2026, 10:00 in Paris): one event of today already over, one tonight, and a
+    weekly atelier every Wednesday for six weeks."""
+    today = datetime(2026, 5, 12, tzinfo=PARIS)
+    cantine = Location("La Cantine", "3 place de la Liberté", "29200", "Brest")
+    over = event(
+        "cafe-matin",
+        "Café des bénévoles",
+        today + timedelta(hours=8),
+        "cantine-brest",
+        end=today + timedelta(hours=9),
+        location=cantine,
+        categories=("apéro",),
+    )
+    tonight = event(
+        "permanence",
+        "Permanence numérique",
+        today + timedelta(hours=18),
+        "cantine-brest",
+        location=cantine,
+        categories=("Médiation numérique",),
+    )
+    series = [
+        event(
+            f"code-{n}",
+            "Atelier code pour ados",
+            today + timedelta(days=1 + 7 * n, hours=17),
+            "repair-landerneau",
+            location=Location("Salle Saint-Ernel", None, "29800", "Landerneau"),
+            categories=("code", "jeunesse"),
+        )
+        for n in range(6)
+    ]
+    return [*agenda_events(), over, tonight, *series]

@@ -56,6 +56,10 @@ CONTENT_TYPES: Final[Mapping[str, str]] = {
     ".htm": "text/html; charset=utf-8",
     ".json": "application/json",
     ".txt": "text/plain; charset=utf-8",
+    # The published pages' own stylesheet, script and icon.
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
 }
 
 _CHUNK: Final = 64 * 1024
