@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import gzip as gzip_module
 import hashlib
+import ipaddress
 import logging
 import threading
 from collections import Counter
@@ -252,7 +253,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, owner: LoopbackServer) -> None:
         self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((owner.host, 0), _Handler)
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Log at debug level instead of printing a traceback on stderr (clients hang up a lot)."""
@@ -267,7 +268,12 @@ class LoopbackServer:
     precedence over files.
     """
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, host: str = "127.0.0.1") -> None:
+        # Any 127.x address works on Linux (all of 127/8 is routed to lo): a benchmark can play
+        # many distinct hosts. Anything but loopback would expose the server beyond this machine.
+        if not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"the loopback server only listens on loopback addresses: {host}")
+        self.host = host
         self.root = root.resolve() if root is not None else None
         self.requests: list[tuple[str, dict[str, str]]] = []
         """Every request seen, in order: (path without query, headers with lower-cased names)."""
@@ -285,7 +291,7 @@ class LoopbackServer:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> LoopbackServer:
-        """Bind a free port on 127.0.0.1 and serve in a background thread."""
+        """Bind a free port on `host` (127.0.0.1 by default) and serve in a background thread."""
         if self._server is not None:
             raise RuntimeError("the loopback server is already running")
         self._stopping.clear()
@@ -335,7 +341,7 @@ class LoopbackServer:
     @property
     def base_url(self) -> str:
         """E.g. "http://127.0.0.1:40123" (no trailing slash)."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str = "/") -> str:
         """The full address of `path` on this server."""
