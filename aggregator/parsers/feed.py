@@ -457,15 +457,16 @@ def _prose_text(entry: Any, body: str, text: str) -> str:
     """What prose reads: the body with struck-through text marked "~~…~~" (a date replaced by
     another), then the Atom summary when it says something the content does not (some blogs
     put the date and place only there)."""
+    reading = text
     if _STRUCK_RE.search(body):
-        text = clean_description(
+        reading = clean_description(
             _STRUCK_RE.sub(lambda m: f"~~{m[2]}~~" if m[2].strip() else "", body)
         )
     if entry.get("content") and entry.get("summary"):
         summary = clean_description(str(entry["summary"]))
         if summary and summary.rstrip(" .…")[:200] not in text:
-            text = f"{text}\n\n{summary}"
-    return text
+            reading = f"{reading}\n\n{summary}"
+    return reading
 
 
 def _body_html(entry: Any) -> str:

@@ -862,7 +862,8 @@ def _attach_time(candidate: _Candidate, text: str, limit: int) -> None:
     other = _DATE_RE.search(after) or _NUMERIC_RE.search(after) or _RELATIVE_RE.search(after)
     if other:
         after = after[: other.start()]
-    stop = re.search(r"[.!?](?:\s|$)|\n\s*\n", after)
+    # "de 9h. à 12h.": the dot after an hour ends no sentence.
+    stop = re.search(r"(?<!\d[h])[.!?](?:\s|$)|\n\s*\n", after)
     if stop:
         if not after[: stop.start()].strip(" ,:;-–") and stop.group().startswith("\n"):
             # The date closes its line ("📅 Jeudi 12 mars" / "🕕 18h30 - 21h"): the time may
@@ -908,9 +909,12 @@ def _body_time(candidate: _Candidate, text: str) -> None:
         candidate.confidence += 0.2
 
 
+_DURATION_RE: Final = re.compile(r"(?<![\w])(?:pendant|durée|environ|dure)(?![\w])")
+
+
 def _looks_like_duration(text: str, match: re.Match[str]) -> bool:
-    before = text[max(0, match.start() - 12) : match.start()].lower()
-    return any(word in before for word in ("pendant", "durée", "environ", "dure "))
+    # Whole words: "atelier soudure (17h30 - 19h)" is no "dure".
+    return bool(_DURATION_RE.search(text[max(0, match.start() - 12) : match.start()].lower()))
 
 
 def _clock(text: str) -> time | None:
