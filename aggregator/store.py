@@ -34,6 +34,7 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -305,9 +306,15 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def transaction(self) -> Any:
-        """A context manager: one transaction (a savepoint when already inside one)."""
-        return self.db.atomic()
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction (a savepoint when already inside one); a database error rolls it
+        back and becomes a StoreError."""
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the database {self.path}: {exc}") from exc
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -343,7 +350,10 @@ class Store:
     def _column_exists(self, statement: str) -> bool:
         """Whether `statement` adds a column that is already there (a database migrated by an
         older, non-transactional aggregator): skipping it makes migrations idempotent."""
-        match = re.match(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", statement, re.I)
+        # re.M: a statement may start with a comment line.
+        match = re.search(
+            r"^\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", statement, re.I | re.M
+        )
         if match is None:
             return False
         table, column = match.groups()
@@ -549,6 +559,7 @@ class Store:
                 uid = self._own_event(record_id, None, record)
                 self.db["source_events"].update(record_id, {"event_uid": uid})
                 touched.append(record_id)
+                dirty.add(uid)
                 changes.new += 1
                 continue
             changed = row["content_hash"] != columns["content_hash"]
@@ -666,15 +677,15 @@ class Store:
         return iter(self.db.conn.execute("SELECT title, url FROM source_events WHERE active = 1"))
 
     def event_created(self, uids: Sequence[str]) -> dict[str, str]:
-        """When each existing event of `uids` was created."""
+        """For each existing event of `uids`, a key that sorts in creation order (creation time,
+        then insertion order for events created in one run)."""
         found: dict[str, str] = {}
         for chunk in _chunks(list(uids), 500):
             marks = ",".join("?" for _ in chunk)
-            found.update(
-                self.db.conn.execute(
-                    f"SELECT uid, created FROM events WHERE uid IN ({marks})", chunk
-                ).fetchall()
-            )
+            for uid, created, rowid in self.db.conn.execute(
+                f"SELECT uid, created, rowid FROM events WHERE uid IN ({marks})", chunk
+            ):
+                found[uid] = f"{created}\x1f{rowid:012d}"
         return found
 
     def create_events_from_records(self, pairs: Sequence[tuple[str, str]]) -> None:
@@ -683,6 +694,14 @@ class Store:
         for uid, record_id in pairs:
             if not list(self.db.query("SELECT 1 FROM events WHERE uid = ?", [uid])):
                 self._create_event(uid, rows[record_id])
+
+    def delete_unpublished_empty_events(self, uids: Sequence[str], now: datetime) -> None:
+        """Delete the events among `uids` created at `now` that no record refers to."""
+        self.db.conn.executemany(
+            "DELETE FROM events WHERE uid = ? AND created = ? AND NOT EXISTS "
+            "(SELECT 1 FROM source_events WHERE event_uid = events.uid)",
+            [(uid, _iso(now)) for uid in uids],
+        )
 
     def move_records(self, moves: Sequence[tuple[str, str]]) -> None:
         """Put each record (event uid, record id) in its new event."""

@@ -20,9 +20,11 @@ from aggregator.dedupe import (
     Decision,
     MatchRecord,
     SourceNames,
+    TermFrequencies,
     compare,
     make_record,
     source_names,
+    term_frequencies,
 )
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -57,6 +59,8 @@ def _record(key: str, raw: dict[str, Any], names: SourceNames) -> MatchRecord:
         address=raw.get("address"),
         postcode=raw.get("postcode"),
         city=raw.get("city"),
+        url=raw.get("url"),
+        uid=raw.get("uid", key),
         tz=PARIS,
         strip=(names.by_id[raw["source"]],),
         hosts=names.hosts,
@@ -72,11 +76,18 @@ def load_pairs() -> list[Pair]:
     ]
 
 
+def frequencies(pairs: list[Pair]) -> TermFrequencies:
+    """Title-word frequencies over every labelled record: the labelled set is the store."""
+    return term_frequencies([r for p in pairs for r in (p.a, p.b)])
+
+
 def evaluate(threshold: float) -> tuple[float, float, list[tuple[Pair, Decision]]]:
     tp = fp = fn = 0
     wrong: list[tuple[Pair, Decision]] = []
-    for pair in load_pairs():
-        decision = compare(pair.a, pair.b, threshold)
+    pairs = load_pairs()
+    tf = frequencies(pairs)
+    for pair in pairs:
+        decision = compare(pair.a, pair.b, tf, threshold)
         if decision.same and pair.same:
             tp += 1
         elif decision.same:

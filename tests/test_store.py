@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from aggregator import pipeline
 from aggregator import store as store_module
 from aggregator.config import Config, parse_config
-from aggregator.dedupe import MatchSettings
+from aggregator.dedupe import engine
+from aggregator.dedupe.model import PRIOR, MatchSettings
 from aggregator.errors import StoreError
 from aggregator.models import (
     CANCELLED,
@@ -24,7 +26,7 @@ from aggregator.models import (
     Location,
     ParseResult,
 )
-from aggregator.store import _MIGRATIONS, Store
+from aggregator.store import _MIGRATIONS, SourceChanges, Store
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=PARIS)
@@ -59,9 +61,19 @@ def ok(source_id: str) -> FetchResult:
     return FetchResult(source_id=source_id, url="https://x/", status=FETCH_OK, http_status=200)
 
 
-def save(store: Store, source_id: str, events: list[Event], now: datetime = NOW):
-    source = CONFIG.source(source_id)
-    return store.record_fetch(source, ok(source_id), ParseResult(events=events), now)
+def run_source(
+    config: Config, store: Store, source_id: str, events: list[Event], now: datetime, **kw: Any
+) -> tuple[SourceChanges, engine.RematchReport]:
+    """What a run does with one source: store its records, then the run's matching pass."""
+    source = config.source(source_id)
+    changes = pipeline.store_source(
+        store, source, ok(source_id), ParseResult(events=events), now, **kw
+    )
+    return changes, pipeline.match_changes(config, store, [changes], now)
+
+
+def save(store: Store, source_id: str, events: list[Event], now: datetime = NOW) -> SourceChanges:
+    return run_source(CONFIG, store, source_id, events, now)[0]
 
 
 @pytest.fixture
@@ -236,7 +248,7 @@ def test_a_failing_write_leaves_the_source_untouched(
     def broken(*args: object) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(store, "_refresh_event", broken)
+    monkeypatch.setattr(store, "update_events", broken)
     with pytest.raises(StoreError):
         save(store, "bidouille", [event("bidouille", "a", "Apéro modifié", 3)])
     assert store.dump_events() == before
@@ -273,10 +285,10 @@ MANY = parse_config(
 )
 
 
-def save_many(store: Store, source_id: str, events: list[Event], now: datetime = NOW, **kw: Any):
-    return store.record_fetch(
-        MANY.source(source_id), ok(source_id), ParseResult(events=events), now, **kw
-    )
+def save_many(
+    store: Store, source_id: str, events: list[Event], now: datetime = NOW, **kw: Any
+) -> SourceChanges:
+    return run_source(MANY, store, source_id, events, now, **kw)[0]
 
 
 def test_variant_titles_from_two_sources_are_one_event_with_stable_uid(store: Store) -> None:
@@ -446,41 +458,39 @@ def _busy_store(store: Store) -> list[list[Event]]:
 def test_incremental_run_rematches_only_what_the_source_touched(store: Store) -> None:
     exports = _busy_store(store)
     assert len(store.upcoming(MANY, NOW)) == 30 * 8 + 30
-    unchanged = save_many(store, "s3", exports[3], NOW + timedelta(hours=1))
-    assert unchanged.compared == 0 and (unchanged.new, unchanged.updated) == (0, 0)
+    unchanged, report = run_source(MANY, store, "s3", exports[3], NOW + timedelta(hours=1))
+    assert report.stats.compared == 0 and (unchanged.new, unchanged.updated) == (0, 0)
     edited = exports[3][:]
     edited[5] = edited[5].with_changes(title="Atelier Arduino avancé")
-    changes = save_many(store, "s3", edited, NOW + timedelta(hours=2))
+    changes, report = run_source(MANY, store, "s3", edited, NOW + timedelta(hours=2))
     assert changes.updated == 1
-    # One record re-matched against the few records of its day sharing a word, not 270.
-    assert 0 < changes.compared <= 8
+    # Only the edited record's day is pooled (its 11 records), not the 270 of the store.
+    assert report.records == 11
+    assert 0 < report.stats.compared <= 12
 
 
 def test_bulk_rematch_agrees_with_the_incremental_path(store: Store) -> None:
     _busy_store(store)
     before = store.dump_events()
-    report = store.rematch_all(MatchSettings(), NOW + timedelta(days=1))
+    report = engine.rematch_all(store, MatchSettings(), NOW + timedelta(days=1))
     assert report.moved == 0
     assert report.records == 30 * 8 + 30 * 3 and report.clusters == 30 * 8 + 30
     assert store.dump_events() == before
 
 
 def test_bulk_rematch_merges_what_a_stricter_threshold_kept_apart(store: Store) -> None:
-    strict = MatchSettings(threshold=0.99)
+    strict = CONFIG.model_copy(
+        update={"agenda": CONFIG.agenda.model_copy(update={"dedupe_threshold": 0.999})}
+    )
     redon = Location(city="Redon")
     first = event("bidouille", "x", "Apéro numérique", 3, location=redon)
     second = event("cantine", "y", "Apéro numérique !", 3, location=redon)
     second = second.with_changes(start=second.start + timedelta(minutes=15))
     for hours, e in enumerate((first, second)):
-        source, result, when = (
-            CONFIG.source(e.source_id),
-            ok(e.source_id),
-            NOW + timedelta(hours=hours),
-        )
-        store.record_fetch(source, result, ParseResult(events=[e]), when, settings=strict)
+        run_source(strict, store, e.source_id, [e], NOW + timedelta(hours=hours))
     assert len(store.upcoming(CONFIG, NOW)) == 2
     first_uid = store.upcoming(CONFIG, NOW)[0].uid
-    report = store.rematch_all(MatchSettings(), NOW)
+    report = engine.rematch_all(store, MatchSettings(), NOW)
     assert report.moved == 1  # into the older event: its UID is the one subscribers know
     [merged] = store.upcoming(CONFIG, NOW)
     assert merged.uid == first_uid
@@ -498,15 +508,19 @@ def test_explain_lists_records_scores_and_near_misses(store: Store) -> None:
     save(store, "cantine", [event("cantine", "p", "Apéro numérique", 3)])
     uid = next(e.uid for e in store.upcoming(CONFIG, NOW) if len(e.sources) == 2)
     assert uid is not None
-    x = store.explain(uid, MatchSettings())
+    x = engine.explain(store, uid, MatchSettings())
     assert [r.source_id for r in x.records] == ["bidouille", "cantine"]
     [pair] = x.merged
     assert pair.same and pair.score >= x.threshold
+    # Each field's contribution is shown, and they add up to the weight.
+    assert {c.field for c in pair.contributions} == {"title", "time", "place", "url", "source"}
+    assert pair.weight == pytest.approx(PRIOR + sum(c.weight for c in pair.contributions), abs=0.01)
+    assert "title +" in pair.describe() and "time +3.0 (same start" in pair.describe()
     [(miss, decision)] = x.near_misses
     assert miss.title == "Apéro numérique et jeux"
-    assert not decision.same and decision.veto and "h apart" in decision.veto
+    assert not decision.same and decision.contradiction and "hours apart" in decision.contradiction
     with pytest.raises(StoreError, match="no event with UID"):
-        store.explain("nope", MatchSettings())
+        engine.explain(store, "nope", MatchSettings())
 
 
 def test_a_schema_1_database_is_upgraded_without_losing_data(tmp_path: Path) -> None:

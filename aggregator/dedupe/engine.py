@@ -164,7 +164,7 @@ def _recluster(
     if tf is None:
         tf = term_frequencies(records)
     decisions = match_pairs(records, tf=tf, threshold=settings.threshold, stats=report.stats)
-    clusters = cluster(records, decisions)
+    clusters = cluster(records, decisions, tf)
     report.clusters = len(clusters)
     del records, decisions
     created = store.event_created(sorted(set(current.values())))
@@ -175,7 +175,10 @@ def _recluster(
         fresh = {uid: rid for uid, rid in moves if uid not in created}
         store.create_events_from_records(sorted(fresh.items()))
         store.move_records(moves)
-        refresh(store, {uid for uid, _ in moves} | {current[rid] for _, rid in moves}, now)
+        left = {current[rid] for _, rid in moves}
+        # An event made this run for a record that then joined another was never published.
+        store.delete_unpublished_empty_events(sorted(left), now)
+        refresh(store, {uid for uid, _ in moves} | left, now)
     return report
 
 
@@ -200,7 +203,7 @@ def explain(store: Store, uid: str, settings: MatchSettings) -> Explanation:
     ]
     nearest: dict[str, Decision] = {}
     for d in match_pairs(
-        recs, pool, tf=tf, threshold=settings.threshold, keep=lambda d: d.contradiction is None
+        recs, pool, tf=tf, threshold=settings.threshold, keep=lambda d: d.part("title").weight > 0
     ):
         if d.b not in nearest or d.weight > nearest[d.b].weight:
             nearest[d.b] = d

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Final
 
 from aggregator.dedupe.model import (
     DEFAULT_THRESHOLD,
@@ -115,10 +116,21 @@ def match_pairs(
     return result
 
 
-def cluster(records: Sequence[MatchRecord], decisions: Iterable[Decision]) -> list[list[str]]:
+# Two records of one source whose own match weight is below this are two events the source
+# lists side by side (parallel sessions): they never share a cluster. Above it, a source's
+# reworded second listing may join through other sources' records.
+SAME_SOURCE_APART: Final = -4.0
+
+
+def cluster(
+    records: Sequence[MatchRecord],
+    decisions: Iterable[Decision],
+    tf: TermFrequencies = NO_FREQUENCIES,
+) -> list[list[str]]:
     """Group records into events along matching pairs, strongest first, refusing a join that
     would put a contradiction, or two records of one source that do not match each other, in
-    one cluster. Sorted, and independent of the order of `records` and `decisions`."""
+    one cluster (`SAME_SOURCE_APART`). Sorted, and independent of the order of `records` and
+    `decisions`."""
     by_key = {r.key: r for r in records}
     members: dict[str, list[str]] = {key: [key] for key in sorted(by_key)}
     owner: dict[str, str] = {key: key for key in by_key}
@@ -132,7 +144,7 @@ def cluster(records: Sequence[MatchRecord], decisions: Iterable[Decision]) -> li
         if ra == rb:
             continue
         left, right = members[ra], members[rb]
-        if not _can_join(left, right, by_key, matched):
+        if not _can_join(left, right, by_key, matched, tf):
             continue
         if (len(left), rb) < (len(right), ra):
             ra, rb, left, right = rb, ra, right, left
@@ -148,15 +160,18 @@ def _can_join(
     right: list[str],
     by_key: Mapping[str, MatchRecord],
     matched: set[tuple[str, str]],
+    tf: TermFrequencies,
 ) -> bool:
     for x in left:
         rx = by_key[x]
         for y in right:
+            if (x, y) in matched:
+                continue
             ry = by_key[y]
-            if rx.source_id == ry.source_id and (x, y) not in matched:
-                return False  # one source's two different events
-            if (x, y) not in matched and contradiction(rx, ry) is not None:
+            if contradiction(rx, ry) is not None:
                 return False
+            if rx.source_id == ry.source_id and compare(rx, ry, tf).weight < SAME_SOURCE_APART:
+                return False  # one source's two different events
     return True
 
 
@@ -168,10 +183,17 @@ def assign_uids(
 ) -> dict[str, str]:
     """The event UID of every clustered record. A cluster keeps the UID most of its records
     have (the oldest event on a tie); a cluster left without one gets `make_uid` of its first
-    record (salted when taken). Larger clusters choose first."""
+    record (salted when taken). Larger clusters choose first, then those holding the record an
+    event was created for."""
     claimed: set[str] = set()
     result: dict[str, str] = {}
-    for group in sorted(clusters, key=lambda g: (-len(g), g[0])):
+
+    def founded(group: Sequence[str]) -> bool:
+        # Holds a record still in the event it was the first of: on a tie, that cluster is
+        # the event, the other one is what left it.
+        return any(current.get(r) == make_uid(r) for r in group)
+
+    for group in sorted(clusters, key=lambda g: (-len(g), not founded(g), g[0])):
         votes: dict[str, int] = {}
         for record_id in group:
             uid = current.get(record_id)

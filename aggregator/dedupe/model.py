@@ -40,6 +40,8 @@ from aggregator.dedupe.text import (
     parse_place,
     title_numbers,
     title_tokens,
+    venue_in_title,
+    words_of,
 )
 
 DEFAULT_THRESHOLD: Final = 0.75
@@ -50,6 +52,8 @@ STEM: Final = 4
 # Starts further apart than this, on one day, are two happenings unless a clock error explains
 # the gap (doors vs show, a stale schedule: up to an hour and a half).
 NEAR_MINUTES: Final = 90
+# An event running longer than this many days is a season or programme, not one happening.
+LONG_RUN_DAYS: Final = 3
 # The log-odds that two same-day records sharing a title word are one event, before any field.
 PRIOR: Final = -4.0
 TITLE_CAP: Final = 10.0
@@ -74,6 +78,12 @@ COMPARISONS: Final[Mapping[str, Mapping[str, Level]]] = {
     "title": _levels(
         Level("same words", 4.5, "the same words; at least this, more for rare words (TF)"),
         Level("shared words", 0.0, "0.6 × bits of the shared words (TF), less what is unshared"),
+        Level(
+            "shared rare word, same time and place",
+            -1.0,
+            "start and place agree exactly and one title adds nothing distinctive: 0.6 × bits "
+            "of the shared distinctive words, plus this",
+        ),
         Level("no shared word", -5.0, "no word in common"),
         Level("different numbers", -5.0, "numbers that differ: session 1 / session 2"),
     ),
@@ -85,7 +95,8 @@ COMPARISONS: Final[Mapping[str, Mapping[str, Level]]] = {
         Level("clock error", -8.0, "exactly 12 h or the zone's offset apart: needs other proof"),
         Level("both date-only", 1.5, "both give only the date, same first day"),
         Level("date only", 0.0, "one side gives only the date (or a 00:00 placeholder)"),
-        Level("spans", 0.5, "a multi-day event holding the other's start"),
+        Level("spans", 0.5, "an event of 2–3 days holding the other's day"),
+        Level("long run", -2.0, "a run of 4 days or more: a season holds many happenings"),
         Level("different days", -10.0, "no day in common"),
         Level("hours apart", -10.0, "starts more than 90 min apart"),
     ),
@@ -143,6 +154,7 @@ class MatchRecord:
     multi_day: bool
     days: tuple[date, ...]
     place: Place
+    place_tokens: frozenset[str]  # the venue's and town's words, as title tokens
     url: str
     uid: str  # the source's UID, without a repeat's "/<start>"
 
@@ -169,6 +181,7 @@ def make_record(
     source's own name); the record's town and venue are cut too, since places are compared
     separately. A timed start at local midnight with no real duration is a listing's
     placeholder for "time unknown": the record counts as date-only."""
+    name = name or venue_in_title(title)
     norm = normalize_title(title, strip=(*strip, *(p for p in (city, name) if p)), hosts=hosts)
     tokens = title_tokens(norm)
     stems = frozenset(w[:STEM] for w in tokens)
@@ -185,6 +198,7 @@ def make_record(
         and (end is None or end <= start or (last == first and end - start >= timedelta(hours=23)))
     )
     span = min((last - first).days, MAX_BLOCK_DAYS - 1)
+    place = parse_place(name, address, postcode, city)
     days = tuple(first + timedelta(days=i) for i in range(span + 1)) if span > 0 else (first,)
     return MatchRecord(
         key=key,
@@ -200,7 +214,8 @@ def make_record(
         date_only=date_only,
         multi_day=span > 0,
         days=days,
-        place=parse_place(name, address, postcode, city),
+        place=place,
+        place_tokens=title_tokens(f"{place.venue} {place.town}"),
         url=normalize_url(url),
         uid=base_uid(uid),
     )
@@ -278,46 +293,83 @@ def _level(comparison: str, name: str, detail: str, weight: float | None = None)
     return Contribution(comparison, name, level.weight if weight is None else weight, detail)
 
 
-def compare_titles(a: MatchRecord, b: MatchRecord, tf: TermFrequencies) -> Contribution:
+# A shared word is distinctive from this many bits (u below 1/8), unless generic.
+DISTINCTIVE_BITS: Final = 3.0
+
+
+def compare_titles(
+    a: MatchRecord, b: MatchRecord, tf: TermFrequencies, pinned: bool = False
+) -> Contribution:
     """Shared words weighted by rarity; each title's unshared words lower the weight in
-    proportion to the information they carry (a subset title loses little)."""
+    proportion to the information they carry (a subset title loses little). `pinned`: start
+    and place agree exactly, so the titles need only share distinctive words ("Soirée jeux" /
+    "Jeux de société au bar")."""
     if a.numbers and b.numbers and a.numbers != b.numbers:
         shown = f"{'/'.join(sorted(a.numbers))} vs {'/'.join(sorted(b.numbers))}"
         return _level("title", "different numbers", f"numbers {shown}")
-    shared = a.tokens & b.tokens
+    # Words naming a record's venue or town are the place's evidence, counted by the place
+    # comparison: shared, they do not make titles alike ("… in Downtown Santa Rosa"); in one
+    # title and in the other record's place, they are not missing from the other title
+    # ("Permanence Linux – Infothèque" / "Permanence GNU/Linux" at the Infothèque).
+    shared = (a.tokens & b.tokens) - a.place_tokens - b.place_tokens
+    extra_a = a.tokens - b.tokens - b.place_tokens
+    extra_b = b.tokens - a.tokens - a.place_tokens
+    fuzzy = _fuzzy_shared(extra_a, extra_b)
+    if fuzzy:
+        shared |= fuzzy
+        extra_a -= fuzzy
+        extra_b -= {y for y in extra_b if any(_alike(x, y) for x in fuzzy)}
     if not shared:
-        shared = _fuzzy_shared(a.tokens, b.tokens)
-        if not shared:
-            return _level("title", "no shared word", "no word in common")
+        return _level("title", "no shared word", "no word in common")
     info = tf.info
     shared_bits = sum(info(t) for t in shared)
-    bits_a = shared_bits + sum(info(t) for t in a.tokens - shared)
-    bits_b = shared_bits + sum(info(t) for t in b.tokens - shared)
+    bits_a = shared_bits + sum(info(t) for t in extra_a)
+    bits_b = shared_bits + sum(info(t) for t in extra_b)
     words = ", ".join(f"{t} {info(t):.1f}" for t in sorted(shared, key=info, reverse=True)[:4])
-    if a.tokens == b.tokens:
+    if not extra_a and not extra_b:
         weight = min(max(COMPARISONS["title"]["same words"].weight, 0.6 * shared_bits), TITLE_CAP)
         return _level("title", "same words", f"{shared_bits:.1f} bits ({words})", weight)
     cover_small = shared_bits / min(bits_a, bits_b)
     cover_large = shared_bits / max(bits_a, bits_b)
-    weight = min(0.6 * shared_bits, TITLE_CAP) - 6.0 * (1 - cover_small) - 1.0 * (1 - cover_large)
+    # Each title adding its own words ("enfants" / "adultes") tells two sessions apart more
+    # than one title adding a subtitle does.
+    both_add = min(len(extra_a), len(extra_b), 2)
+    weight = (
+        min(0.6 * shared_bits, TITLE_CAP)
+        - 6.0 * (1 - cover_small)
+        - 1.0 * (1 - cover_large)
+        - 2.0 * both_add
+    )
+    distinctive = sum(
+        bits for t in shared if (bits := info(t)) >= DISTINCTIVE_BITS and t not in GENERIC_WORDS
+    )
+
+    def adds_distinctive(extra: frozenset[str]) -> bool:
+        return any(info(t) >= DISTINCTIVE_BITS and t not in GENERIC_WORDS for t in extra)
+
+    # Only when one title says nothing distinctive beyond the shared words: two titles each
+    # naming their own subject at one venue and hour are two events (two exhibitions).
+    if pinned and distinctive and not (adds_distinctive(extra_a) and adds_distinctive(extra_b)):
+        level = COMPARISONS["title"]["shared rare word, same time and place"]
+        relaxed = min(0.6 * distinctive, TITLE_CAP) + level.weight
+        if relaxed > weight:
+            detail = f"{distinctive:.1f} bits of distinctive shared words ({words})"
+            return _level("title", level.name, detail, round(relaxed, 2))
     detail = (
         f"{shared_bits:.1f} bits shared ({words}); covers {cover_small:.0%} of the shorter, "
-        f"{cover_large:.0%} of the longer"
+        f"{cover_large:.0%} of the longer" + (f"; each adds {both_add}+ words" if both_add else "")
     )
     return _level("title", "shared words", detail, round(weight, 2))
 
 
+def _alike(x: str, y: str) -> bool:
+    return len(x) >= 5 and len(y) >= 5 and x[:2] == y[:2] and fuzz.ratio(x, y) >= 80
+
+
 def _fuzzy_shared(left: frozenset[str], right: frozenset[str]) -> frozenset[str]:
-    # Typos and compounds ("openstreetmap" / "open street map" is beyond this; "cartopartie" /
-    # "cartoparty" is not): long words 85 % alike count as shared.
-    found = {
-        x
-        for x in left
-        if len(x) >= 5
-        for y in right
-        if len(y) >= 5 and x[:2] == y[:2] and fuzz.ratio(x, y) >= 85
-    }
-    return frozenset(found)
+    # Typos and variants ("laser" / "lazer", "cartopartie" / "cartoparty"): long words 80 %
+    # alike count as shared (under the left spelling).
+    return frozenset(x for x in left for y in right if _alike(x, y))
 
 
 def _clock_error(delta_minutes: float, a: MatchRecord) -> bool:
@@ -337,6 +389,9 @@ def compare_times(a: MatchRecord, b: MatchRecord) -> Contribution:
     if a.multi_day or b.multi_day:
         if a.days[0] == b.days[0] and not a.date_only and a.start_ts == b.start_ts:
             return _level("time", "same start", "same start, multi-day")
+        longest = max(len(a.days), len(b.days))
+        if longest > LONG_RUN_DAYS:
+            return _level("time", "long run", f"one runs {longest}+ days")
         return _level("time", "spans", "a multi-day event holds the other's day")
     if a.date_only and b.date_only:
         return _level("time", "both date-only", "both give only the date")
@@ -374,7 +429,7 @@ def compare_places(a: MatchRecord, b: MatchRecord) -> Contribution:
             return _level("place", "different addresses", shown)
     if pa.venue and pb.venue and _venue_alike(pa.venue, pb.venue):
         return _level("place", "same venue", pa.venue)
-    common = pa.words & pb.words
+    common = (pa.words & pb.words) - VENUE_WORDS
     if common and len(common) * 2 >= min(len(pa.words), len(pb.words)):
         return _level("place", "names overlap", ", ".join(sorted(common)))
     same_town = bool(
@@ -387,6 +442,18 @@ def compare_places(a: MatchRecord, b: MatchRecord) -> Contribution:
     if pa.postcode and pb.postcode and pa.postcode != pb.postcode:
         return _level("place", "different postcodes", f"{pa.postcode} / {pb.postcode}")
     return _level("place", "unknown", "not comparable" if pa.known and pb.known else "missing")
+
+
+# Kinds of places: two venues sharing only these ("… Library", "… Lounge") are two venues.
+VENUE_WORDS: Final = words_of(
+    """
+    salle salles maison centre center library bibliotheque mediatheque hall lounge bar cafe
+    park parc room theatre theater church eglise chapelle school ecole college lycee hotel
+    restaurant pub club winery vineyard vineyards brewery market marche plaza square community
+    espace tiers lieu house regional county municipal municipale communale public publique
+    auditorium amphi amphitheatre gallery galerie museum musee studio garden gardens jardin
+    """
+)
 
 
 def _street_alike(x: str, y: str) -> bool:
@@ -482,9 +549,11 @@ def compare(
     """Score one pair; `same` when its probability reaches `threshold` and no field
     contradicts."""
     place = compare_places(a, b)
+    time = compare_times(a, b)
+    pinned = time.level == "same start" and place.level in ("same address", "same venue")
     parts = (
-        compare_titles(a, b, tf),
-        compare_times(a, b),
+        compare_titles(a, b, tf, pinned),
+        time,
         place,
         compare_urls(a, b, tf),
         compare_sources(a, b),

@@ -17,7 +17,7 @@ from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 
-def _words(text: str) -> frozenset[str]:
+def words_of(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
@@ -29,7 +29,7 @@ _MONTHS = "janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|no
 # On folded text: "samedi 13 juin 2026", "1er mai", a year.
 _WORDY_DATE = re.compile(rf"\b(?:\d{{1,2}}(?:er)? (?:{_MONTHS})(?: \d{{4}})?|20\d\d)\b")
 _ENTITY = re.compile(r"&(?:#\d{1,6}|#x[0-9a-f]{1,5}|[a-z]{2,8});", re.I)
-STOP_WORDS: Final = _words(
+STOP_WORDS: Final = words_of(
     """
     a au aux avec ce ces chez d dans de des du en et l la le les leur n ou par pour qu que
     s sa se ses son sur un une vos votre nos notre y qui est
@@ -43,7 +43,7 @@ STOP_WORDS: Final = _words(
 )
 # Words shared by many different events: sharing only these does not make two titles alike.
 # Term frequencies find such words in a big store; this list says it for small ones.
-GENERIC_WORDS: Final = _words(
+GENERIC_WORDS: Final = words_of(
     """
     atelier ateliers apero aperitif soiree soirees rencontre rencontres permanence permanences
     conference conferences formation formations reunion session seance club cafe repair
@@ -97,9 +97,9 @@ def normalize_title(
     Bidouille" in Agenda du Libre's listing). Other numbers stay ("niveau 2", "#13"). Never
     empty when the title had words: stripping stops short of erasing it.
     """
-    words = list(_title_words(title))
+    words = [_SYNONYMS.get(w, w) for w in _title_words(title)]
     for phrase in strip:
-        phrase_words = _fold_cached(phrase).split()
+        phrase_words = [_SYNONYMS.get(w, w) for w in _fold_cached(phrase).split()]
         if phrase_words and phrase_words[0] in words:
             cut = _cut_phrase(words, phrase_words)
             if cut:
@@ -110,9 +110,7 @@ def normalize_title(
                 cut = _cut_phrase(words, list(phrase))
                 if cut:
                     words = cut
-    kept = [
-        _SYNONYMS.get(w, w) for w in words if (w not in STOP_WORDS and len(w) > 1) or w.isdigit()
-    ]
+    kept = [w for w in words if (w not in STOP_WORDS and len(w) > 1) or w.isdigit()]
     return " ".join(kept) if kept else fold(title)
 
 
@@ -228,11 +226,11 @@ _STREET_WORDS: Final[Mapping[str, str]] = {
     "unit": "",
 }
 # Street types carry no identity of their own ("rue", "street"): overlap counts the names.
-_STREET_TYPES: Final = _words(
+_STREET_TYPES: Final = words_of(
     "rue avenue boulevard place impasse allee chemin route square faubourg street road drive "
     "lane court highway parkway way quai cours north south east west lieu dit"
 )
-_COUNTRIES: Final = _words("usa us france fr united states america")
+_COUNTRIES: Final = words_of("usa us france fr united states america")
 _ONLINE = frozenset({"en ligne", "online", "visio", "visioconference", "internet", "web"})
 _POSTCODE = re.compile(r"^\d{5}$")
 _HOUSE_NUMBER = re.compile(r"^\d{1,4}[a-z]?$")
@@ -381,7 +379,7 @@ def base_uid(source_uid: str) -> str:
 # Fingerprints are stored: they keep the title reading they were first computed with, so that
 # improving the matcher's normalization never makes a UID-unstable source's records look new.
 _FINGERPRINT_CLOCK = re.compile(r"\b\d{1,2}\s*h\s*\d{0,2}\b")
-_FINGERPRINT_STOP_WORDS: Final = _words(
+_FINGERPRINT_STOP_WORDS: Final = words_of(
     """
     a au aux avec ce ces chez d dans de des du en et l la le les leur n ou par pour qu que
     s sa se ses son sur un une vos votre nos notre y qui est
@@ -412,6 +410,21 @@ def content_fingerprint(
     place = normalize_city(city) or (postcode or "").strip() or normalize_venue(name)
     key = "\x1f".join((_fingerprint_title(title), start.astimezone(UTC).isoformat(), place))
     return "fp:" + hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
+_VENUE_IN_TITLE = re.compile(
+    r"\s(?:at|@|chez)\s+(?P<venue>[^,;:!?()\[\]|]{3,60}?)"
+    r"(?:\s+(?:with|feat\.?|featuring|avec)\s.*|\s[-–—]\s.*|[,;:!?(].*)?$",
+    re.I,
+)
+
+
+@lru_cache(maxsize=16384)
+def venue_in_title(title: str) -> str | None:
+    """The venue a title names at its end ("Trivia Night at Wine In The Willows", "Apéro chez
+    Ti Kêr"), for records that give no venue of their own."""
+    match = _VENUE_IN_TITLE.search(title)
+    return match["venue"].strip() if match else None
 
 
 def has_bracket_prefix(title: str) -> bool:
