@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 from aggregator import pipeline, runlock, state
 from aggregator.config import Agenda, Config, config_warnings, load_config
 from aggregator.dedupe.engine import Explanation
+from aggregator.dedupe.model import PRIOR, Decision
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.fetch import FetchSettings
 from aggregator.models import FETCH_FAILED, FETCH_NOT_MODIFIED, FETCH_OK, Event, FetchResult
@@ -632,14 +633,34 @@ def _render_explanation(x: Explanation, config: Config) -> None:
     # Source UIDs are long (URLs, Outlook ids): listed whole under the table, never wrapped.
     for r in x.records:
         out.print(f"  {r.source_id}: {r.source_uid}", highlight=False, soft_wrap=True)
-    out.print(f"threshold {x.threshold:.2f}", highlight=False)
+    out.print(f"threshold {x.threshold:.2f} (match probability)", highlight=False)
     for d in x.merged:
-        out.print(f"  {d.describe()}", highlight=False, soft_wrap=True)
+        out.print(
+            f"  {x.labels.get(d.a, d.a)} × {x.labels.get(d.b, d.b)}:",
+            highlight=False,
+            soft_wrap=True,
+        )
+        _render_decision(d, "    ")
     if x.near_misses:
         out.print("near misses kept apart:", highlight=False)
     for record, d in x.near_misses:
+        out.print(f"  {record.source_id} «{record.title}»:", highlight=False, soft_wrap=True)
+        _render_decision(d, "    ")
+
+
+def _render_decision(d: Decision, indent: str) -> None:
+    """One pair's verdict, then each field's contribution to its weight (a waterfall)."""
+    verdict = "same event" if d.same else "kept apart"
+    out.print(
+        f"{indent}{verdict}: score {d.probability:.2f}, weight {d.weight:+.1f} bits "
+        f"(prior {PRIOR:+.1f})"
+        + (f"; contradiction: {d.contradiction}" if d.contradiction else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for c in d.contributions:
         out.print(
-            f"  {record.source_id} «{record.title}»: {d.describe()}",
+            f"{indent}  {c.field:<6} {c.weight:+5.1f}  {c.level}: {c.detail}",
             highlight=False,
             soft_wrap=True,
         )

@@ -16,7 +16,7 @@ depends only on what the sources say, not on the order they were fetched in.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -60,6 +60,7 @@ class Explanation:
     merged: tuple[Decision, ...]
     near_misses: tuple[tuple[RecordInfo, Decision], ...]
     threshold: float
+    labels: Mapping[str, str] = field(default_factory=dict)  # record id -> "source «title»"
 
 
 @contextmanager
@@ -216,6 +217,7 @@ def explain(store: Store, uid: str, settings: MatchSettings) -> Explanation:
         merged=merged,
         near_misses=tuple((infos[d.b], d) for d in misses),
         threshold=settings.threshold,
+        labels={r.id: f"{r.info.source_id} «{r.info.title}»" for r in members},
     )
 
 

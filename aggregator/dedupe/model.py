@@ -531,8 +531,8 @@ class Decision:
         )
         why = f" — contradiction: {self.contradiction}" if self.contradiction else ""
         return (
-            f"{verdict}: probability {self.probability:.2f}, weight {self.weight:+.1f} bits "
-            f"(prior {PRIOR:+.1f}; {parts}){why}"
+            f"{verdict}: score {self.probability:.2f} (match probability; weight "
+            f"{self.weight:+.1f} bits = prior {PRIOR:+.1f}; {parts}){why}"
         )
 
 
