@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from corpus import FETCH_COMMAND, corpus_root, missing_files
+from corpus import FETCH_COMMAND, SURVEY, corpus_root, missing_files
 
 from aggregator.demo.server import LoopbackServer
 
 TESTS_DIR = Path(__file__).resolve().parent
 CORPUS_MARK = "corpus"
-_NOT_RUN = pytest.StashKey[int]()
+SURVEY_MARK = "survey"
+_NOT_RUN = pytest.StashKey[dict[str, int]]()
 
 
 def _needs_corpus(item: pytest.Item) -> bool:
@@ -24,31 +25,67 @@ def _needs_corpus(item: pytest.Item) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{CORPUS_MARK}: reads the real-world corpus")
+    config.addinivalue_line(
+        "markers", f"{SURVEY_MARK}: reads the sources survey, ../shared/sources-candidates.md"
+    )
+    config.stash[_NOT_RUN] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without the corpus, its checks are set aside and counted, unless CI=true.
+    """Without the corpus (or the survey), their checks are set aside and counted, unless CI=true.
 
     On CI they stay in, so a missing corpus fails them (each says how to fetch it) instead of
     quietly turning the contract suite green.
     """
-    if os.environ.get("CI", "").lower() == "true" or not missing_files():
+    if os.environ.get("CI", "").lower() == "true":
+        return
+    absent = {CORPUS_MARK: bool(missing_files()), SURVEY_MARK: not SURVEY.is_file()}
+    if not any(absent.values()):
         return
     kept, set_aside = [], []
+    counts = config.stash[_NOT_RUN]
     for item in items:
-        (set_aside if _needs_corpus(item) else kept).append(item)
+        kind = CORPUS_MARK if _needs_corpus(item) else None
+        if item.get_closest_marker(SURVEY_MARK) is not None:
+            kind = SURVEY_MARK
+        if kind and absent[kind]:
+            set_aside.append(item)
+            counts[kind] = counts.get(kind, 0) + 1
+        else:
+            kept.append(item)
     if set_aside:
         config.hook.pytest_deselected(items=set_aside)
         items[:] = kept
-        config.stash[_NOT_RUN] = len(set_aside)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist each worker collects; the controller prints the summary.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["not_run"] = dict(session.config.stash[_NOT_RUN])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    counts = getattr(node, "workeroutput", {}).get("not_run", {})
+    config = node.config  # type: ignore[attr-defined]
+    for kind, count in counts.items():
+        # Every worker collects the same tests: keep one worker's count.
+        config.stash[_NOT_RUN][kind] = max(config.stash[_NOT_RUN].get(kind, 0), count)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    count = terminalreporter.config.stash.get(_NOT_RUN, 0)
-    if count:
+    counts = terminalreporter.config.stash[_NOT_RUN]
+    if counts.get(CORPUS_MARK):
         terminalreporter.write_line(
-            f"{count} corpus checks did not run: the real-world corpus is not in "
+            f"{counts[CORPUS_MARK]} corpus checks did not run: the real-world corpus is not in "
             f"{corpus_root()}; fetch it with `{FETCH_COMMAND}`",
+            yellow=True,
+        )
+    if counts.get(SURVEY_MARK):
+        terminalreporter.write_line(
+            f"{counts[SURVEY_MARK]} registry checks did not run: they compare sources.yaml with "
+            f"the survey {SURVEY}, which is not beside this checkout",
             yellow=True,
         )
 

@@ -36,6 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "tests" / "corpus-manifest.json"
 CACHE = ROOT / ".cache" / "corpus"
 SHARED = ROOT.parent / "shared" / "corpus"
+# The survey of candidate sources that the registry tests compare sources.yaml with.
+SURVEY = (
+    Path(os.environ["AGGREGATOR_CORPUS"]).parent
+    if os.environ.get("AGGREGATOR_CORPUS")
+    else ROOT.parent / "shared"
+) / "sources-candidates.md"
 # Raw files at a commit: {origin}/{repo}/{commit}/{path}. Tests point it at a loopback server.
 DEFAULT_ORIGIN = "https://raw.githubusercontent.com"
 FETCH_COMMAND = "python3 tasks.py corpus"

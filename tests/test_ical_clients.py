@@ -451,6 +451,7 @@ def test_edits_and_cancellations_reach_subscribers_unchanged_runs_change_nothing
     assert sum(str(v["STATUS"]) == "CANCELLED" for v in after.values()) == 1
 
 
+@pytest.mark.corpus
 def test_corpus_calendars_survive_publication_in_every_reader(tmp_path: Path) -> None:
     """parse → publish → read back (icalendar, ical.js) gives the same instants and titles.
 

@@ -42,10 +42,12 @@ def _candidates() -> dict[str, tuple[str, str]]:
     return found
 
 
+@pytest.mark.survey
 def test_the_survey_lists_47_candidates() -> None:
     assert len(_candidates()) == 47
 
 
+@pytest.mark.survey
 def test_every_candidate_is_registered_with_its_url_and_the_right_state() -> None:
     config = load_config(REGISTRY)
     for ident, (url, confidence) in _candidates().items():
@@ -55,6 +57,7 @@ def test_every_candidate_is_registered_with_its_url_and_the_right_state() -> Non
             assert not source.enabled, f"{ident}: a pattern-derived address must be verified"
 
 
+@pytest.mark.survey
 def test_every_entry_has_its_evidence_comment_and_patterns_say_what_to_verify() -> None:
     lines = REGISTRY.read_text(encoding="utf-8").splitlines()
     config = load_config(REGISTRY)
