@@ -406,9 +406,9 @@ def test_html_escapes_markup_and_never_links_javascript() -> None:
     # Changed for issue 6: the page carries exactly our own two scripts (the JSON-LD data block
     # and the filter script), and no text from a source ever opens one.
     scripts = page.xpath("//script")
-    assert [s.get("type") for s in scripts] == ["application/ld+json", None]
+    assert [s.get("type") for s in scripts] == [None, "application/ld+json"]
     assert raw.lower().count(b"<script") == 2
-    assert scripts[1].get("src") == "agenda.js" and not (scripts[1].text or "").strip()
+    assert scripts[0].get("src") == "agenda.js" and not (scripts[0].text or "").strip()
     assert "<script>alert(1)</script>" in page.xpath("//h3")[0].text_content()
     for href in page.xpath("//@href"):
         assert not href.lower().startswith("javascript"), href
@@ -1195,3 +1195,19 @@ def test_event_pages(tmp_path: Path) -> None:
     publish_agenda(out, [e for e in agenda_events() if e.title != "Apéro numérique"])
     assert not (out / apero).exists()
     assert len(list((out / "evenements").glob("*.html"))) == len(agenda_events()) - 1
+
+
+def test_robots_and_sitemap_list_every_page(tmp_path: Path) -> None:
+    out = publish_agenda(tmp_path / "output")
+    base = AGENDA_CONFIG.agenda.base_url
+    robots = (out / "robots.txt").read_text(encoding="utf-8")
+    assert f"Sitemap: {base}/sitemap.xml" in robots.splitlines()
+    tree = lxml.etree.fromstring((out / "sitemap.xml").read_bytes())
+    locs = {loc.text for loc in tree.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")}
+    pages = {f"{base}/{p.relative_to(out).as_posix()}" for p in out.rglob("*.html")}
+    assert locs == pages
+    # Without base_url there is no absolute address to list: no sitemap, robots.txt still.
+    bare = tmp_path / "bare"
+    publish_all(agenda_events(), AGENDA_CONFIG.model_copy(update={"agenda": Agenda()}), bare, NOW)
+    assert not (bare / "sitemap.xml").exists()
+    assert "Sitemap" not in (bare / "robots.txt").read_text(encoding="utf-8")

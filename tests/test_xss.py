@@ -216,7 +216,10 @@ def assert_no_script_ran(browser: Browser, out: Path) -> None:
             assert page.evaluate("typeof window.__pwned") == "undefined", path
             # Only our own two scripts; no element a payload could have smuggled in.
             scripts = page.locator("script").evaluate_all("ss => ss.map(s => s.type || 'js')")
-            assert scripts in (["application/ld+json", "js"], ["application/ld+json"], []), path
+            assert scripts in (["js", "application/ld+json"], ["application/ld+json"], []), path
+            # ...and ours is a file of our own site, never inline.
+            for src in page.locator("script:not([type])").evaluate_all("ss => ss.map(s => s.src)"):
+                assert src == server.url("/agenda.js"), (path, src)
             for selector in ("img", "svg", "iframe", "[onerror]", "[onload]", "[onmouseover]"):
                 assert page.locator(selector).count() == 0, (path, selector)
             hrefs = page.locator("[href]").evaluate_all("es => es.map(e => e.href)")

@@ -40,9 +40,14 @@ from aggregator.publish.html import (
     HTML_FILE,
     JSON_FILE,
     MONTHS_DIR,
+    ROBOTS_FILE,
+    SITEMAP_FILE,
     SOURCES_FILE,
     render_html,
     render_pages,
+    render_robots,
+    render_sitemap,
+    sort_events,
     static_files,
     write_html,
 )
@@ -132,8 +137,15 @@ def publish_all(
             SOURCES_FILE: render_sources_page(config, events, health, now),
             CHANGES_FILE: render_changes(state, config),
             FEEDS_FILE: render_feeds_json(planned, config),
+            ROBOTS_FILE: render_robots(config),
             **static_files(),
         }
+        sitemap = render_sitemap(
+            config,
+            [HTML_FILE, SOURCES_FILE, *pages, *(event_page_path(e) for e in sort_events(events))],
+        )
+        if sitemap is not None:
+            outputs[SITEMAP_FILE] = sitemap
         # Month and quick-span pages, per-filter feeds, in their folders (mois/, quand/, villes/…).
         nested = pages | render_feeds(planned, events, config, calendar, now)
     except BaseException:

@@ -33,6 +33,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 import nh3
@@ -73,6 +74,8 @@ EMPTY_MESSAGE = "Aucun événement à venir pour le moment."
 SPAN_EMPTY = "Rien de prévu sur ces dates pour le moment."
 EVENTS_PAGES_DIR = "evenements"
 STATIC_FILES = ("style.css", "agenda.js", "favicon.svg")
+ROBOTS_FILE = "robots.txt"
+SITEMAP_FILE = "sitemap.xml"
 # Pages load only our own stylesheet, script and icon: no inline script or style, no other site.
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
@@ -795,6 +798,31 @@ def render_pages(
             jsonld=json_for_script([event_jsonld(e, tz, config) for e in page.events]),
         )
     return outputs
+
+
+def render_robots(config: Config) -> bytes:
+    """robots.txt: everything may be indexed; the sitemap is named when the site has an address."""
+    base = config.agenda.base_url
+    lines = ["User-agent: *", "Allow: /"]
+    if base:
+        lines.append(f"Sitemap: {public_url(base, SITEMAP_FILE)}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def render_sitemap(config: Config, paths: Iterable[str]) -> bytes | None:
+    """sitemap.xml listing `paths` (relative to the output folder), or None without base_url:
+    a sitemap needs absolute addresses."""
+    base = config.agenda.base_url
+    if not base:
+        return None
+    urls = "".join(
+        f"<url><loc>{xml_escape(public_url(base, path))}</loc></url>\n" for path in paths
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+        f"{urls}</urlset>\n"
+    ).encode()
 
 
 def render_html(

@@ -7,9 +7,21 @@
    Only textContent, attributes and the hidden property are used: no markup is built from text. */
 (function () {
   "use strict";
+  /* Loaded from <head>: the "js" class lets the stylesheet show the filters from the first
+     paint (no layout shift); everything else waits for the document. */
+  if (!("hidden" in document.documentElement) || !String.prototype.normalize || !window.Intl ||
+      !document.querySelectorAll || !document.addEventListener) {
+    return;
+  }
+  document.documentElement.className += " js";
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+  function start() {
   var main = document.getElementById("contenu");
-  if (!main || !("hidden" in main) || !String.prototype.normalize || !window.Intl ||
-      !document.querySelectorAll) {
+  if (!main) {
     return;
   }
   var tz = main.getAttribute("data-tz") || "Europe/Paris";
@@ -165,7 +177,6 @@
     form.addEventListener("change", apply);
     form.addEventListener("submit", function (event) { event.preventDefault(); apply(); });
     form.addEventListener("reset", function () { window.setTimeout(apply, 0); });
-    form.hidden = false;
   }
   var wanted = location.hash.slice(1);
   if (until !== null && spanDays(wanted, "2000-01-01") && local(wanted)) {
@@ -201,4 +212,5 @@
       }
     });
   });
+  }
 })();
