@@ -293,17 +293,16 @@ _OUTCOME_LABEL = {
 def _render_report(report: pipeline.RunReport) -> None:
     table = Table(title="Sources", show_lines=False)
     _id_column(table, "source", [s.source_id for s in report.sources])
-    for column in ("result", "HTTP", "events", "new", "updated", "removed", "warnings"):
-        table.add_column(column, overflow="fold")
+    # Short headers that never wrap, so 80 columns hold a long source id beside them.
+    for column in ("result", "HTTP", "events", "+new ~upd -rm", "warn"):
+        table.add_column(column, no_wrap=True)
     for s in report.sources:
         table.add_row(
             s.source_id,
             _OUTCOME_LABEL.get(s.outcome, s.outcome),
             str(s.http_status or ""),
             str(s.events_found) if s.outcome == FETCH_OK else "",
-            str(s.new),
-            str(s.updated),
-            str(s.removed),
+            f"+{s.new} ~{s.updated} -{s.removed}",
             str(len(s.warnings) or ""),
         )
     out.print(table)

@@ -172,3 +172,29 @@ def test_base_url_option_fills_an_unset_base_url(agenda: Agenda) -> None:
     assert "webcal://collectif.github.io/agenda/calendar.ics" in page
     code, output = agenda.cli("publish", "--base-url", "ftp://nope")
     assert code == 2 and "--base-url" in output
+
+
+def test_run_summary_table_fits_80_columns_with_a_long_source_id(
+    tmp_path: Path, http_server: LoopbackServer
+) -> None:
+    agenda = Agenda(tmp_path, http_server)
+    text = agenda.config.read_text(encoding="utf-8")
+    agenda.config.write_text(text.replace("id: repaircafe", "id: repair-cafe-de-landerneau"))
+    code, output = invoke(
+        "run",
+        "--config",
+        str(agenda.config),
+        "--db",
+        str(agenda.db),
+        "--out",
+        str(agenda.out),
+        "--now",
+        "2026-05-01T12:00:00+02:00",
+    )
+    assert code == 0, output
+    table = [line for line in output.splitlines() if line[:1] in "┏┃┡│└"]
+    assert all(len(line) <= 80 for line in table)
+    header = next(line for line in table if "source" in line)
+    for word in ("result", "HTTP", "events", "+new ~upd -rm", "warn"):
+        assert word in header  # whole, not wrapped over two lines
+    assert any(re.search(r"│ repair-cafe-de-landerneau +│ ok +│ 200 ", line) for line in table)
