@@ -3,10 +3,12 @@
 Parsers run third-party code (icalendar, feedparser, html5lib, extruct, dateparser) on documents
 from sites we do not control. Whatever input makes one of them loop, recurse or allocate without
 end, the run must go on: `ParseSandbox.parse` sends the document to a worker process and waits at
-most `timeout` seconds; the worker's address space is capped (`RLIMIT_AS`) at its size when it
-started plus `memory` bytes, and its CPU time at the timeout plus a margin (a backstop should the
-parent die while it works). A document that passes a budget ends as that source's failure
-(`ParseBudgetExceeded`) and the worker is replaced; every other source is still parsed.
+most `timeout` seconds, watching the worker's resident memory: past its size when it started
+plus `memory` bytes, the worker is killed. Backstops in the worker itself: its address space is
+capped (`RLIMIT_AS`, with room to spare, since a parser may swallow the MemoryError it causes)
+and its CPU time at the timeout plus a margin (should the parent die while it works). A document
+that passes a budget ends as that source's failure (`ParseBudgetExceeded`) and the worker is
+replaced; every other source is still parsed.
 
 The worker is forked once and reused across sources (forking costs a few milliseconds; the
 parsers are imported before the fork, so a replacement worker starts warm). It only ever sees
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import resource
 import signal
 import time
@@ -37,10 +40,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: Final = 60.0
 """Seconds one document may take to parse (a 10 MB page takes about 15 s on a slow machine)."""
-DEFAULT_MEMORY: Final = 256 * 1024 * 1024
-"""Bytes of address space one parse may add to the worker."""
+DEFAULT_MEMORY: Final = 200 * 1024 * 1024
+"""Bytes of resident memory one parse may add to the worker (a 10,000-event calendar needs
+about 60 MB; the whole run stays under 300 MB)."""
 
 _CPU_MARGIN: Final = 5  # seconds of CPU past the timeout before the kernel stops a lost worker
+_POLL: Final = 0.02  # seconds between two looks at the worker's memory
+_ADDRESS_SLACK: Final = 2  # RLIMIT_AS leaves this many times the budget, the watch acts first
 _OK, _FAILED, _BUG, _MEMORY = "ok", "failed", "bug", "memory"
 
 
@@ -58,6 +64,7 @@ class ParseSandbox:
         self.memory = memory
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._rss_limit = 0
         self.restarts = 0
 
     def __enter__(self) -> ParseSandbox:
@@ -84,6 +91,8 @@ class ParseSandbox:
         process.start()
         child_end.close()
         self._process, self._conn = process, parent_end
+        # Right after the fork the worker's resident size is the parent's (shared pages).
+        self._rss_limit = (_resident(process.pid) or _resident(os.getpid())) + self.memory
 
     def close(self) -> None:
         """Stop the worker (politely when idle, by force otherwise)."""
@@ -107,14 +116,7 @@ class ParseSandbox:
         started = time.monotonic()
         try:
             self._conn.send((document, source, context))
-            if not self._conn.poll(self.timeout):
-                self._replace(f"timed out on source {source.id}")
-                raise ParseBudgetExceeded(
-                    source.id,
-                    f"reading the document took longer than {self.timeout:g} s; it may be "
-                    "pathological (deep nesting, runaway recurrence) or far too large",
-                    url=document.url,
-                )
+            self._wait(source, document, started)
             kind, payload = self._conn.recv()
         except (EOFError, OSError) as exc:
             code = self._process.exitcode if self._process is not None else None
@@ -133,14 +135,36 @@ class ParseSandbox:
             raise ParseError(source.id, payload, url=document.url)
         if kind == _MEMORY:
             self._replace(f"out of memory on source {source.id}")
-            raise ParseBudgetExceeded(
-                source.id,
-                f"reading the document needed more than {self.memory >> 20} MB of memory; it "
-                "may be pathological or far too large",
-                url=document.url,
-            )
+            raise ParseBudgetExceeded(source.id, self._memory_message(), url=document.url)
         raise ParseError(
             source.id, f"internal error while reading the document ({payload})", url=document.url
+        )
+
+    def _wait(self, source: Source, document: Document, started: float) -> None:
+        """Wait for the worker's answer within the budget; kill it and raise past either."""
+        assert self._conn is not None and self._process is not None
+        deadline = started + self.timeout
+        pid = self._process.pid
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._replace(f"timed out on source {source.id}")
+                raise ParseBudgetExceeded(
+                    source.id,
+                    f"reading the document took longer than {self.timeout:g} s; it may be "
+                    "pathological (deep nesting, runaway recurrence) or far too large",
+                    url=document.url,
+                )
+            if self._conn.poll(min(_POLL, remaining)):
+                return
+            if pid is not None and _resident(pid) > self._rss_limit:
+                self._replace(f"went past its memory budget on source {source.id}")
+                raise ParseBudgetExceeded(source.id, self._memory_message(), url=document.url)
+
+    def _memory_message(self) -> str:
+        return (
+            f"reading the document needed more than {self.memory >> 20} MB of memory; it may be "
+            "pathological or far too large"
         )
 
     def _replace(self, why: str) -> None:
@@ -166,13 +190,21 @@ def _death(exitcode: int | None) -> str:
     return f"exit status {exitcode}" if exitcode is not None else "no exit status"
 
 
-def _address_space() -> int:
-    """This process's virtual size in bytes (Linux; 0 where /proc is missing)."""
+def _statm(pid: int | str, field: int) -> int:
+    """A size from /proc/<pid>/statm in bytes (Linux; 0 where /proc is missing)."""
     try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[0]) * resource.getpagesize()
+        with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[field]) * resource.getpagesize()
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def _resident(pid: int) -> int:
+    return _statm(pid, 1)
+
+
+def _address_space() -> int:
+    return _statm("self", 0)
 
 
 def _worker(conn: Connection, parent_end: Connection, memory: int, timeout: float) -> None:
@@ -184,7 +216,7 @@ def _worker(conn: Connection, parent_end: Connection, memory: int, timeout: floa
     base = _address_space()
     if base:
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = base + memory
+        limit = base + _ADDRESS_SLACK * memory
         if hard == resource.RLIM_INFINITY or limit < hard:
             resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     while True:

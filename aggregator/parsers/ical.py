@@ -191,6 +191,10 @@ def _decode(document: Document) -> str:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
+            if document.encoding == "utf-8" and document.text:
+                # The fetcher found mostly-valid UTF-8 and replaced the few bad bytes (its
+                # warning reaches the source's health): better than mojibake throughout.
+                return document.text.lstrip("\ufeff")
             try:
                 text = raw.decode("cp1252")
             except UnicodeDecodeError:
