@@ -317,6 +317,8 @@ def _declared_charset(content: bytes, content_type: str | None) -> str | None:
 
 def _check_bytes(report: Diagnosis, content: bytes, content_type: str | None) -> None:
     """Bytes that do not decode in the encoding the document declares (or UTF-8 by default)."""
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return  # UTF-16/32 with a byte order mark: the BOM says the encoding
     declared = _declared_charset(content, content_type)
     body = content.removeprefix(b"\xef\xbb\xbf")
     encoding = declared or "utf-8"

@@ -145,10 +145,16 @@ def test_http_errors_redirects_content_type_and_bytes() -> None:
         server.add("/agenda.ics", GOOD, content_type=ICS)
         server.add("/as-html", GOOD, content_type="text/html; charset=utf-8")
         server.add("/latin1.ics", latin1, content_type=ICS)
+        server.add(
+            "/utf16.ics",
+            "\ufeff".encode("utf-16-le") + GOOD.decode().encode("utf-16-le"),
+            content_type="text/calendar",
+        )
         missing = diagnose(server.url("/gone.ics"), NOW, settings=SETTINGS)
         assert "redirect" in _codes(server.url("/old"))
         assert "content-type" in _codes(server.url("/as-html"))
         assert "invalid-bytes" in _codes(server.url("/latin1.ics"))
+        assert "invalid-bytes" not in _codes(server.url("/utf16.ics"))
     assert not missing.ok and [p.code for p in missing.problems] == ["http-error"]
     assert "404" in missing.problems[0].message and "n’existe plus" in missing.problems[0].message
 
