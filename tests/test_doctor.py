@@ -247,3 +247,17 @@ def test_a_page_with_schema_org_events_says_so() -> None:
         report = diagnose(server.url("/agenda"), NOW, settings=SETTINGS)
     assert report.ok and "schema.org" in report.what
     assert [p.title for p in report.upcoming] == ["Fête de la bidouille"]
+
+
+def test_a_real_event_feed_publishing_local_times_as_utc(corpus_dir: Path) -> None:
+    # A TYPO3 event feed: "20h : Spectacle…" in the text, <ev:startdate> 20:00 with a Z.
+    body = (corpus_dir / "feeds" / "sortir-grandpoitiers-typo3-rss-ev-module.xml").read_bytes()
+    with LoopbackServer() as server:
+        server.add("/agenda.xml", body, content_type="application/rss+xml")
+        report = diagnose(
+            server.url("/agenda.xml"), datetime(2022, 2, 1, tzinfo=PARIS), settings=SETTINGS
+        )
+    codes = {p.code for p in report.problems}
+    assert "utc-as-local" in codes
+    assert "news-feed" not in codes  # its items carry event dates of their own
+    assert report.upcoming_count == 3
