@@ -548,3 +548,22 @@ def test_feed_reads_the_atom_summary_and_struck_text() -> None:
         ("Pique-nique", 11, 0, CANCELLED),
         ("Pique-nique", 12, 18, CONFIRMED),
     ]
+
+
+def test_bare_weekday_in_an_invitation_is_the_next_such_day() -> None:
+    # Published on Wednesday 18 March 2026.
+    assert one("Rendez-vous samedi à 14h au fablab pour réparer vos vélos !").start == datetime(
+        2026, 3, 21, 14, tzinfo=PARIS
+    )
+    for habit in (
+        "Le fablab est ouvert le samedi de 14h à 18h.",
+        "Permanences lundi, mardi et jeudi de 17h à 19h.",
+        "Venez tous les samedis à 10h au jardin.",
+        "Rendez-vous mercredi à 18h.",  # the publication's own weekday: today or next week
+    ):
+        assert events_of(habit) == [], habit
+
+
+def test_noon_ends_a_range() -> None:
+    event = one("Atelier le samedi 21 mars de 10h à midi.")
+    assert event.end == datetime(2026, 3, 21, 12, tzinfo=PARIS)

@@ -111,7 +111,7 @@ _TIME_RANGE_RE: Final = re.compile(
     rf"(?<![\w:/.])(?:(?P<lead>de|dès|des|à\s+partir\s+de|a\s+partir\s+de|à|a|entre|vers)\s+)?"
     # "de 14 à 18h": a bare hour is a time only when a full time follows as the range's end.
     rf"(?P<t1>{_TIME}|{_HOUR}(?={_RANGE_SEP}{_HOUR}\s?h))\.?(?![\w:])"
-    rf"(?:{_RANGE_SEP}(?P<t2>{_TIME})\.?(?![\w:]))?",
+    rf"(?:{_RANGE_SEP}(?P<t2>{_TIME}|midi|minuit)\.?(?![\w:]))?",
 )
 
 # Words that announce a coming event, near the date.
@@ -377,7 +377,10 @@ def extract_events(
     doc_penalty = 0.0
     if _RETRO_TITLE_RE.search(low_title) or _RETRO_DOC_RE.search(low[:400]):
         doc_penalty += 0.45
-    if _JOB_DOC_RE.search(low_title) or len({m[0] for m in _JOB_DOC_RE.finditer(low)}) >= 2:
+    job = _JOB_DOC_RE.search(low)
+    if _JOB_DOC_RE.search(low_title) or (
+        job is not None and len({m[0] for m in _JOB_DOC_RE.finditer(low, job.end())} - {job[0]})
+    ):
         # One "recrute des volontaires" is not a job offer; a title or two job words are.
         doc_penalty += 0.5
     if _POLL_RE.search(low_title):
@@ -586,6 +589,8 @@ def _candidates(
         found.append(candidate)
         taken.append(match.span())
     found.extend(_next_weekdays(found, text, free))
+    if reference is not None:
+        found.extend(_bare_weekdays(text, reference, free))
     found.sort(key=lambda c: c.position)
     found = _join_ranges(found, text)
     for candidate in found:
@@ -669,6 +674,46 @@ def _misspelt_month(word: str) -> str | None:
 _NEXT_WEEKDAY_RE: Final = re.compile(
     rf"[^.!?\n]{{0,40}}?(?:\bet|,|\bpuis|\bou)\s+(?:le\s+)?(?P<wd>{_WD})\b(?!\s+(?:\d|prochain|dernier))"
 )
+
+
+# "Rendez-vous samedi à 14h": a weekday on its own, in an invitation, with a time.
+_BARE_WEEKDAY_RE: Final = re.compile(
+    rf"(?<![\w-])(?P<wd>{_WD})(?![\w-])(?!\s+(?:\d|prochain|derni))"
+)
+_HABIT_BEFORE_RE: Final = re.compile(
+    r"(?:\ble|\bles|\btous|\bchaque|\bdu|\bau|\bet|\bou|\bce|\bcette|,|/|\bpuis|\bsauf|"
+    r"\bexcepté|\bjusqu'au|\bsoit)\s*$"
+)
+
+
+def _bare_weekdays(
+    text: str, reference: date, free: Callable[[int, int], bool]
+) -> list[_Candidate]:
+    """A bare weekday in an invitation with a time: the next such day after publication.
+
+    French usage: a weekday without determiner names the nearest one in the tense's direction
+    ("Il viendra samedi"); "le samedi", "tous les samedis" or a list of weekdays are habits and
+    opening hours, and the publication's own weekday is ambiguous (today or next week): none of
+    these become dates.
+    """
+    found: list[_Candidate] = []
+    for match in _BARE_WEEKDAY_RE.finditer(text):
+        start, end = match.span("wd")
+        if not free(start, end) or _HABIT_BEFORE_RE.search(text[max(0, start - 12) : start]):
+            continue
+        ahead = (_weekday(match["wd"]) - reference.weekday()) % 7
+        if ahead == 0:
+            continue
+        sentence = _sentence_around(text, start, end)
+        after = text[end : end + 40]
+        time_after = _TIME_RANGE_RE.search(re.split(r"[.!?\n]", after)[0])
+        if time_after is None or _OPENING_HOURS_RE.search(sentence):
+            continue
+        if not (_INVITE_RE.search(sentence) or _FUTURE_RE.search(sentence)):
+            continue
+        day = reference + timedelta(days=ahead)
+        found.append(_Candidate(day, None, None, None, 0.45, start, end, match["wd"]))
+    return found
 
 
 def _next_weekdays(
@@ -918,6 +963,8 @@ def _looks_like_duration(text: str, match: re.Match[str]) -> bool:
 
 
 def _clock(text: str) -> time | None:
+    if text in ("midi", "minuit"):
+        return time(12) if text == "midi" else time(0)
     digits = re.findall(r"\d+", text)
     if not digits:
         return None
@@ -1281,7 +1328,9 @@ _PLACE_LINE_RE: Final = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=512)
 def _location_in(text: str, default_city: str | None) -> Location | None:
+    # Cached: every line of a programme falls back to the same whole text.
     if not text:
         return None
     line = _PLACE_LINE_RE.search(text)
