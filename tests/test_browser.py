@@ -273,7 +273,13 @@ def test_filter_by_city_and_search(site: LoopbackServer, page: Page) -> None:
     page.goto(site.url("/index.html"))
     assert page.locator("html").get_attribute("lang") == "fr"
     everything = visible_titles(page)
+    # On a phone the filters open from their chip, so the first events stay in view.
+    assert not page.locator("#filtres").is_visible()
+    toggle = page.get_by_role("button", name="Rechercher, filtrer")
+    toggle.click()
     assert page.locator("#filtres").is_visible()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    assert page.evaluate("document.activeElement.id") == "f-q"
     page.select_option("#f-ville", label="Landerneau")
     landerneau = {e.title for e in lively_events() if e.location.city == "Landerneau"}
     assert set(visible_titles(page)) == landerneau

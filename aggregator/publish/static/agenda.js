@@ -172,6 +172,15 @@
       });
     });
   }
+  var toggle = document.querySelector(".filters-toggle button");
+  if (toggle && form) {
+    toggle.addEventListener("click", function () {
+      var open = !form.classList.contains("open");
+      form.classList.toggle("open", open);
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      if (open) { form.elements.q.focus(); }
+    });
+  }
   if (form) {
     form.addEventListener("input", apply);
     form.addEventListener("change", apply);
