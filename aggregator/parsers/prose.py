@@ -153,6 +153,15 @@ _PERFECT_RE = re.compile(
     r"(?!prévu|décidé|choisi|fixé|programmé|invité|reporté|reprogrammé|préparé|lieu\b|hâte\b)"
     r"[a-zàâçéèêëîïôûù]{2,}(?:é|ée|és|ées|i|is|ie|ies|u|us|ue|ues|it|ert|erts)\b"
 )
+# A place opening or closing, not a gathering: "la bibliothèque ouvre ses portes lundi 23".
+_PLACE_OPENING_RE = re.compile(
+    r"\b(?:ouvre|ouvrira|rouvre|rouvrira)\s+(?:ses|ces|leurs|nos|à\s+nouveau\s+ses)\s+portes\b|"
+    r"\bréouverture\b|\brouvre\b|\brouvrira\b|\bfermera\b|\bsera\s+fermée?\b"
+)
+_GATHERING_RE = re.compile(
+    r"\bportes\s+ouvertes\b|\binauguration\b|\bfête\b|\bpot\b|\bsoirée\b|\bjournée\b|"
+    r"\bportes\s+pour\s+(?:une?|la|le|les|des)\b"
+)
 # Words that ask the reader to come.
 _INVITE_RE = re.compile(
     r"\b(?:rendez[- ]vous|rdv|venez|rejoignez|retrouvez|retrouvons|nous\s+vous\s+attendons|"
@@ -215,6 +224,8 @@ _RETRO_DOC_RE = _word_start(_RETRO_DOC_RE)
 _JOB_DOC_RE = _word_start(_JOB_DOC_RE)
 _PERFECT_RE = _word_start(_PERFECT_RE)
 _POLL_RE = _word_start(_POLL_RE)
+_PLACE_OPENING_RE = _word_start(_PLACE_OPENING_RE)
+_GATHERING_RE = _word_start(_GATHERING_RE)
 _PAST_WHEN_RE = _word_start(_PAST_WHEN_RE)
 _FUTURE_RE = _word_start(_FUTURE_RE)
 _INVITE_RE = _word_start(_INVITE_RE)
@@ -1017,6 +1028,9 @@ def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title
     if _NOT_EVENT_RE.search(before) or _NOT_EVENT_RE.search(sentence[:80]):
         score -= 0.5
         candidate.notes.append("a publication date, deadline or opening hours")
+    if _PLACE_OPENING_RE.search(sentence) and not _GATHERING_RE.search(sentence):
+        score -= 0.4
+        candidate.notes.append("a place opening or closing")
     if _POLL_RE.search(sentence):
         score -= 0.5
         candidate.notes.append("a date still to be chosen")
