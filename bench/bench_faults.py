@@ -61,10 +61,12 @@ _WRAPPER = textwrap.dedent(
 )
 
 
-def ics(prefix: str, count: int) -> bytes:
+def ics(prefix: str, count: int, first_day: int = 1) -> bytes:
+    """`count` events on consecutive days of May 2026 (each source its own days, so the
+    deduplication never merges two sources' events and each keeps its own titles)."""
     events = "".join(
         f"BEGIN:VEVENT\r\nUID:{prefix}-{i}@example.org\r\n"
-        f"DTSTART:202605{10 + i:02d}T160000Z\r\nDTEND:202605{10 + i:02d}T180000Z\r\n"
+        f"DTSTART:202605{first_day + i:02d}T160000Z\r\nDTEND:202605{first_day + i:02d}T180000Z\r\n"
         f"SUMMARY:{prefix} atelier {i} à Plouzané\r\nEND:VEVENT\r\n"
         for i in range(count)
     )
@@ -72,11 +74,11 @@ def ics(prefix: str, count: int) -> bytes:
     return f"{head}{events}END:VCALENDAR\r\n".encode()
 
 
-def rss(prefix: str, count: int) -> bytes:
+def rss(prefix: str, count: int, first_day: int = 1) -> bytes:
     items = "".join(
         f"<item><title>{prefix} café {i}</title><link>http://example.org/{prefix}/{i}</link>"
         f"<guid>{prefix}-{i}</guid><description>Rencontre à Creac'h Gwen</description>"
-        f"<ev:startdate>2026-05-{12 + i:02d}T18:00:00+02:00</ev:startdate></item>\n"
+        f"<ev:startdate>2026-05-{first_day + i:02d}T18:00:00+02:00</ev:startdate></item>\n"
         for i in range(count)
     )
     return (
@@ -87,13 +89,13 @@ def rss(prefix: str, count: int) -> bytes:
 
 
 GOOD = {
-    "ical-a": ("/a.ics", ics("Redon", 5), ICS_TYPE),
-    "ical-b": ("/b.ics", ics("Brest", 4), ICS_TYPE),
-    "feed-c": ("/c.rss", rss("Quimper", 4), RSS_TYPE),
-    "feed-d": ("/d.rss", rss("Lannion", 3), RSS_TYPE),
+    "ical-a": ("/a.ics", ics("Redon", 5, 2), ICS_TYPE),
+    "ical-b": ("/b.ics", ics("Brest", 4, 8), ICS_TYPE),
+    "feed-c": ("/c.rss", rss("Quimper", 4, 13), RSS_TYPE),
+    "feed-d": ("/d.rss", rss("Lannion", 3, 18), RSS_TYPE),
 }
 HOSTILE_PATH = "/hostile.rss"
-HOSTILE_OK = rss("Morlaix", 4)
+HOSTILE_OK = rss("Morlaix", 4, 22)
 
 
 def hostile_faults(port: int) -> dict[str, Reply]:
@@ -118,7 +120,9 @@ def hostile_faults(port: int) -> dict[str, Reply]:
         "redirect-to-metadata": Reply(status=302, location="http://169.254.169.254/latest/"),
         "deep-nesting": Reply(body=nested, content_type="text/html"),
         "slow-parse": Reply(body=b"<html><body>" + row * 80_000, content_type="text/html"),
-        "many-events": Reply(body=ics("Vannes", 1)[:-15] + _many(60_000), content_type=ICS_TYPE),
+        "many-events": Reply(
+            body=ics("Vannes", 1, 27)[:-15] + _many(60_000), content_type=ICS_TYPE
+        ),
     }
 
 
