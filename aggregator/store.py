@@ -555,9 +555,9 @@ class Store:
                     "event_uid": "",  # its own event, right below; the run's matching may move it
                     "first_seen": stamp,
                 }
-                self.db["source_events"].insert(record, replace=True)
                 uid = self._own_event(record_id, None, record)
-                self.db["source_events"].update(record_id, {"event_uid": uid})
+                record["event_uid"] = uid
+                self._insert("source_events", record, replace=True)
                 touched.append(record_id)
                 dirty.add(uid)
                 changes.new += 1
@@ -571,7 +571,7 @@ class Store:
             if all(row[k] == v for k, v in record.items() if k != "last_seen"):
                 unchanged.append((stamp, row["id"]))  # the common case: one batched UPDATE
             else:
-                self.db["source_events"].update(row["id"], record)
+                self._update("source_events", "id", row["id"], record)
         self.db.conn.executemany("UPDATE source_events SET last_seen = ? WHERE id = ?", unchanged)
         # What the source stopped announcing leaves the agenda. Past events that merely fell out
         # of the source's export are history, not removals.
@@ -596,7 +596,7 @@ class Store:
             else:
                 held_runs = 0
         for row in gone:
-            self.db["source_events"].update(row["id"], {"active": 0, "removed_at": stamp})
+            self._update("source_events", "id", row["id"], {"active": 0, "removed_at": stamp})
             changes.removed += 1
             dirty.add(row["event_uid"])
             changes.left.append(row["id"])
@@ -784,7 +784,8 @@ class Store:
 
     def _create_event(self, uid: str, row: dict[str, Any]) -> None:
         columns = {k: row[k] for k in _COLUMN_NAMES}
-        self.db["events"].insert(
+        self._insert(
+            "events",
             columns
             | {
                 "uid": uid,
@@ -795,7 +796,23 @@ class Store:
                 "content_hash": "",
                 "active": 1,
             },
-            pk="uid",
+        )
+
+    # Per-row writes in plain SQL: sqlite-utils' insert/update look the table's schema up on each
+    # call (several PRAGMA queries per row); the same SQL text is a prepared statement that
+    # sqlite3 keeps in its cache. Values are plain str/int/float/None here.
+    def _insert(self, table: str, row: Mapping[str, Any], *, replace: bool = False) -> None:
+        names = ", ".join(f"[{name}]" for name in row)
+        marks = ", ".join("?" for _ in row)
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        self.db.conn.execute(
+            f"{verb} INTO [{table}] ({names}) VALUES ({marks})", list(row.values())
+        )
+
+    def _update(self, table: str, key: str, value: str, row: Mapping[str, Any]) -> None:
+        assignments = ", ".join(f"[{name}] = ?" for name in row)
+        self.db.conn.execute(
+            f"UPDATE [{table}] SET {assignments} WHERE [{key}] = ?", [*row.values(), value]
         )
 
     def _rows_by_ids(self, ids: Sequence[str]) -> list[dict[str, Any]]:
