@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import socket
 import time
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from fault_server import FaultServer, Reply, gzip_bomb
 
 from aggregator.config import Source
 from aggregator.demo.server import LoopbackServer
@@ -16,8 +20,10 @@ from aggregator.errors import FetchError
 from aggregator.fetch import (
     PROJECT_URL,
     FetchSettings,
+    _internal_address,
     _translate,
     decode_body,
+    decode_document,
     fetch_sources,
 )
 from aggregator.models import FETCH_FAILED, FETCH_NOT_MODIFIED, FETCH_OK, FetchResult
@@ -414,3 +420,136 @@ def test_decode_corpus_files(corpus_dir: Path, name: str, expected: str) -> None
     text, _ = decode_body((corpus_dir / name).read_bytes(), "application/rss+xml")
     assert expected in text
     assert "\ufffd" not in text
+
+
+# -- decompression within the cap (issue 10) ---------------------------------------------------
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    with FaultServer() as server:
+        yield server
+
+
+def test_gzip_bomb_is_stopped_at_the_cap(fault_server: FaultServer) -> None:
+    fault_server.set("/bomb", Reply(raw_gzip=gzip_bomb(64 << 20)))
+    result = fetch_one(fault_server.url("/bomb"), FetchSettings(max_bytes=1 << 20, backoff=0.01))
+    assert result.status == FETCH_FAILED
+    assert result.error is not None and result.error.startswith("response larger than 1 MB")
+    # Decompression stops at the cap itself, not at the end of a 64 MB inflated chunk.
+    assert result.size == (1 << 20) + 1
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+def test_deflate_with_and_without_its_zlib_header(fault_server: FaultServer, wbits: int) -> None:
+    body = FRENCH.encode() * 50
+    compressor = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    deflated = compressor.compress(body) + compressor.flush()
+    fault_server.set(
+        "/d",
+        Reply(body=deflated, headers={"Content-Encoding": "deflate"}, content_type="text/plain"),
+    )
+    result = fetch_one(fault_server.url("/d"))
+    assert result.status == FETCH_OK, result.error
+    assert result.document is not None and result.document.content == body
+
+
+def test_concatenated_gzip_members_are_one_body(fault_server: FaultServer) -> None:
+    fault_server.set("/two", Reply(raw_gzip=gzip.compress(b"premier ") + gzip.compress(b"second")))
+    result = fetch_one(fault_server.url("/two"))
+    assert result.document is not None and result.document.content == b"premier second"
+
+
+def test_cut_gzip_stream_fails(fault_server: FaultServer) -> None:
+    fault_server.set("/cut", Reply(body=FRENCH.encode() * 20, gzip=True, cut_compressed=20))
+    result = fetch_one(fault_server.url("/cut"))
+    assert result.status == FETCH_FAILED
+    assert result.error is not None and "cut off before its end" in result.error
+
+
+def test_an_encoding_we_did_not_ask_for_fails_clearly(fault_server: FaultServer) -> None:
+    fault_server.set("/br", Reply(body=b"\x1b\x03", headers={"Content-Encoding": "br"}))
+    result = fetch_one(fault_server.url("/br"))
+    assert result.status == FETCH_FAILED
+    assert result.error is not None and "'br', which we did not ask for" in result.error
+
+
+def test_body_shorter_than_its_content_length_fails(fault_server: FaultServer) -> None:
+    fault_server.set("/short", Reply(body=b"BEGIN:VCALENDAR\r\n", declared_length=400))
+    result = fetch_one(fault_server.url("/short"))
+    assert result.status == FETCH_FAILED
+    assert result.error is not None and "closed the connection" in result.error
+
+
+# -- redirects to internal addresses (issue 10) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "internal"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("10.1.2.3", "10.1.2.3"),
+        ("192.168.0.10", "192.168.0.10"),
+        ("169.254.169.254", "169.254.169.254"),
+        ("[::1]", "::1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("::ffff:127.0.0.1", "::ffff:7f00:1"),
+        ("localhost", "localhost"),
+        ("agenda.localhost", "localhost"),
+        ("0.0.0.0", "0.0.0.0"),
+        ("93.184.215.14", None),
+        ("2606:4700::1111", None),
+    ],
+)
+def test_internal_addresses(host: str, internal: str | None) -> None:
+    assert asyncio.run(_internal_address(host)) == internal
+
+
+def test_redirect_from_public_host_to_loopback_is_refused(
+    fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy (our loopback server) plays the public host: nothing leaves 127.0.0.1.
+    monkeypatch.setenv("HTTP_PROXY", fault_server.proxy)
+    monkeypatch.setenv("NO_PROXY", "")
+    fault_server.set("/a", Reply(status=302, location=fault_server.url("/secret")))
+    fault_server.set("/secret", Reply(body=b"internal"))
+    result = fetch_one("http://93.184.215.14/a")
+    assert fault_server.hits("/a") == 1
+    assert fault_server.hits("/secret") == 0
+    assert result.status == FETCH_FAILED
+    assert result.error is not None
+    assert result.error.startswith("redirect from 93.184.215.14 to http://127.0.0.1:")
+
+
+def test_redirect_from_loopback_to_loopback_is_followed(fault_server: FaultServer) -> None:
+    fault_server.set("/a", Reply(status=302, location=fault_server.url("/b")))
+    fault_server.set("/b", Reply(body=b"ok"))
+    result = fetch_one(fault_server.url("/a"))
+    assert result.status == FETCH_OK
+    assert result.document is not None and result.document.url == fault_server.url("/b")
+
+
+# -- mostly-valid UTF-8 (issue 10) -------------------------------------------------------------
+
+
+def test_mostly_valid_utf8_keeps_utf8_and_says_so() -> None:
+    content = ("Réparation à Plouzané, " * 5).encode() + b"caf\xe9 " + "fin é".encode()
+    text, encoding, warnings = decode_document(content, "text/plain")
+    assert encoding == "utf-8"
+    assert text.startswith("Réparation à Plouzané") and "caf\ufffd " in text
+    assert warnings == (
+        "the document is not valid UTF-8: 1 invalid byte sequence replaced with \ufffd; the site "
+        "should fix its encoding",
+    )
+
+
+def test_mostly_utf8_wins_over_a_latin1_label() -> None:
+    content = "Fête à Creac'h Gwen, vélo-école ".encode() * 3 + b"\xe9t\xe9"
+    text, encoding, warnings = decode_document(content, "text/html; charset=iso-8859-1")
+    assert encoding == "utf-8" and "Fête à Creac'h Gwen" in text and len(warnings) == 1
+
+
+def test_real_cp1252_is_not_taken_for_damaged_utf8() -> None:
+    content = FRENCH.encode("cp1252")
+    text, encoding, warnings = decode_document(content, None)
+    assert text == FRENCH and encoding != "utf-8" and warnings == ()
