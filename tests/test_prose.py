@@ -567,3 +567,34 @@ def test_bare_weekday_in_an_invitation_is_the_next_such_day() -> None:
 def test_noon_ends_a_range() -> None:
     event = one("Atelier le samedi 21 mars de 10h à midi.")
     assert event.end == datetime(2026, 3, 21, 12, tzinfo=PARIS)
+
+
+def test_a_timetable_under_a_date_is_one_event() -> None:
+    text = "Samedi 21 mars\n\n14h : accueil\n\n14h30 : conférence\n\n16h - 18h : ateliers"
+    [event] = events_of(text, title="Journée du libre")
+    assert (event.start, event.end) == (
+        datetime(2026, 3, 21, 14, tzinfo=PARIS),
+        datetime(2026, 3, 21, 18, tzinfo=PARIS),
+    )
+
+
+def test_a_report_that_announces_the_next_edition() -> None:
+    text = (
+        "L'install party du 28 février a réuni vingt personnes. "
+        "Prochaine édition le samedi 28 mars à 14h !"
+    )
+    assert [e.start for e in events_of(text, title="Bilan de l'install party")] == [
+        datetime(2026, 3, 28, 14, tzinfo=PARIS)
+    ]
+    assert events_of("L'install party du 28 février a réuni vingt personnes.", title="Bilan") == []
+
+
+def test_weekday_and_day_number_without_a_month() -> None:
+    # Published Wednesday 18 March 2026: the next Tuesday the 24th is this month's.
+    assert one("Le meetup de mars se tiendra mardi 24 à 19h chez Zenika.").start == datetime(
+        2026, 3, 24, 19, tzinfo=PARIS
+    )
+    # Thursday the 2nd: the first one after publication is in April.
+    assert one("Rencontre jeudi 2 à 18h30 au local.").start == datetime(
+        2026, 4, 2, 18, 30, tzinfo=PARIS
+    )

@@ -413,7 +413,9 @@ def extract_events(
             candidate.confidence += 0.1
     cancelled_title = bool(_CANCEL_TITLE_RE.search(low_title))
     for candidate in candidates:
-        candidate.confidence -= doc_penalty
+        if not (doc_penalty and candidate.position >= 0 and _announces_next(low, candidate)):
+            # A report that ends "Prochaine édition le samedi 28 mars à 14h !" announces that one.
+            candidate.confidence -= doc_penalty
         if cancelled_title:
             candidate.cancelled = True
     passing = [c for c in candidates if c.confidence >= threshold]
@@ -560,6 +562,15 @@ def _candidates(
             _Candidate(first, None, None, None, 0.55, match.start(), match.end(), match[0], notes)
         )
         taken.append(match.span())
+    for match in _WEEKDAY_DAY_RE.finditer(text):
+        if not free(*match.span()):
+            continue
+        day_number = 1 if match["d"] in ("1er", "premier") else int(match["d"])
+        first = _day_with_weekday(day_number, _weekday(match["wd"]), ref)
+        if first is None:
+            continue
+        found.append(_Candidate(first, None, None, None, 0.5, match.start(), match.end(), match[0]))
+        taken.append(match.span())
     for match in _MISSPELT_RE.finditer(text):
         month = _misspelt_month(match["m"])
         if month is None or not free(*match.span()):
@@ -650,6 +661,26 @@ def _join_ranges(found: list[_Candidate], text: str) -> list[_Candidate]:
         joined.append(candidate)
         index += 1
     return joined
+
+
+# "mardi 17 à 19h" with no month: the weekday and the day number agree on one date only.
+_WEEKDAY_DAY_RE: Final = re.compile(
+    rf"(?<![\w/])(?P<wd>{_WD})\s+(?P<d>1er|[0-3]?\d)(?![\w/.:-]|\s*(?:{_MONTH}|h\b|heures?\b|[a-zé]))"
+)
+
+
+def _day_with_weekday(day_number: int, weekday: int, ref: date) -> date | None:
+    """The first date on or after `ref` that is that weekday and that day of the month."""
+    year, month = ref.year, ref.month
+    for _ in range(14):
+        try:
+            day = date(year, month, day_number)
+        except ValueError:
+            day = None
+        if day is not None and day >= ref and day.weekday() == weekday:
+            return day
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return None
 
 
 # "mercredi 5 ocotbre": a day number and a word one slip away from a month's name.
@@ -1032,7 +1063,7 @@ def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title
         score -= 0.4
         candidate.notes.append("a place opening or closing")
     if _POLL_RE.search(sentence):
-        score -= 0.5
+        score -= 0.8  # a date offered to a vote is no date yet
         candidate.notes.append("a date still to be chosen")
     if _OPENING_HOURS_RE.search(sentence):
         score -= 0.3
@@ -1049,6 +1080,21 @@ def _recounts(sentence: str) -> bool:
         if not _RELATIVE_CLAUSE_RE.search(sentence[max(0, match.start() - 20) : match.start()]):
             return True
     return False
+
+
+_NEXT_ONE_RE: Final = re.compile(
+    r"(?<![\w])prochaine?s?\s+(?:édition|rendez-vous|rdv|rencontre|séance|atelier|session|soirée|"
+    r"meetup|apéro|réunion|date|diffusion|sortie|permanence)(?![\w])|(?<![\w])la\s+prochaine\s+aura"
+)
+
+
+def _announces_next(low: str, candidate: _Candidate) -> bool:
+    sentence = _sentence_around(low, candidate.position, candidate.span_end)
+    return (
+        candidate.start_time is not None
+        and bool(_NEXT_ONE_RE.search(sentence))
+        and not _POLL_RE.search(sentence)
+    )
 
 
 def _words_before(text: str, position: int, width: int) -> str:
@@ -1193,6 +1239,15 @@ def _read_blocks(body: list[_Candidate], blocks: list[Block], low: str) -> None:
             continue
         if candidate.start_time is None:
             candidate.confidence += 0.2
+        if len(sessions) > 1 and all(
+            _LEAD_RE.match(low[line.start : line.start + match.start()]) for line, match in sessions
+        ):
+            # "14h : accueil / 14h30 : conférence / 16h : ateliers": one day's timetable, one
+            # event from its first time, not a session per line.
+            first, last = sessions[0][1], sessions[-1][1]
+            candidate.start_time = _clock(first["t1"])
+            candidate.end_time = _clock(last["t2"]) if last["t2"] else None
+            continue
         for number, (line, match) in enumerate(sessions):
             session = candidate if number == 0 else _copy(candidate)
             session.start_time = _clock(match["t1"])
