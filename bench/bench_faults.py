@@ -16,6 +16,8 @@ wall. Targets: 0 hangs, 0 crashes, 0 events lost, 0 unusable databases, peak RSS
 
     .venv/bin/python bench/bench_faults.py [--rounds 40] [--seed 1]
     .venv/bin/python bench/bench_faults.py --overhead   # the parse sandbox's cost per source
+    # before: git archive 7e5e53c | tar -x -C /tmp/before, then
+    .venv/bin/python bench/bench_faults.py --aggregator-root /tmp/before --legacy
 """
 
 from __future__ import annotations
@@ -173,7 +175,8 @@ class Bench:
         self.expected = {ident: self._titles_of(body) for ident, (_, body, _) in GOOD.items()}
         self.hostile_known: set[str] = set()  # published while it was healthy
         self.tally = Tally()
-        self.env = dict(os.environ, HTTP_PROXY=server.proxy, NO_PROXY="", PYTHONPATH=str(ROOT))
+        code = str(Path(args.aggregator_root).resolve())
+        self.env = dict(os.environ, HTTP_PROXY=server.proxy, NO_PROXY="", PYTHONPATH=code)
 
     @staticmethod
     def _titles_of(body: bytes) -> set[str]:
@@ -186,8 +189,10 @@ class Bench:
         command = [
             sys.executable, "-c", _WRAPPER, "run", "--config", str(self.config),
             "--db", str(self.db), "--out", str(self.out), "--now", NOW, "--timeout", "2",
-            "--parse-timeout", str(self.args.parse_timeout), "--lock-wait", str(lock_wait),
         ]  # fmt: skip
+        if not self.args.legacy:
+            command += ["--parse-timeout", str(self.args.parse_timeout)]
+            command += ["--lock-wait", str(lock_wait)]
         self.tally.runs += 1
         return subprocess.Popen(
             command, cwd=self.work, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -395,6 +400,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-wall", type=float, default=120.0)
     parser.add_argument("--parse-timeout", type=float, default=10.0)
+    parser.add_argument(
+        "--aggregator-root",
+        default=str(ROOT),
+        help="run the aggregator package found there (e.g. an export of an older commit)",
+    )
+    parser.add_argument(
+        "--legacy", action="store_true", help="the code before issue 10: no budget or lock options"
+    )
     parser.add_argument("--overhead", action="store_true")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--corpus", default="/work/shared/corpus")
