@@ -598,3 +598,9 @@ def test_weekday_and_day_number_without_a_month() -> None:
     assert one("Rencontre jeudi 2 à 18h30 au local.").start == datetime(
         2026, 4, 2, 18, 30, tzinfo=PARIS
     )
+
+
+def test_samedi_en_huit_is_a_week_after_samedi_prochain() -> None:
+    assert one("Troc samedi en huit à 10h.", published=FRIDAY).start == datetime(
+        2026, 3, 28, 10, tzinfo=PARIS
+    )

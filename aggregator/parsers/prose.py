@@ -66,6 +66,7 @@ _NUMERIC_RE: Final = re.compile(
 # Relative to the publication date: "ce jeudi", "jeudi prochain", "demain soir", "ce soir".
 _RELATIVE_RE: Final = re.compile(
     rf"(?<![\w])(?:(?:ce|cette)\s+(?P<wd>{_WD})|(?P<wd2>{_WD})\s+prochain"
+    rf"|(?P<wd3>{_WD})\s+en\s+(?P<later>huit|quinze)"
     r"|(?<!d')(?<!à\s)(?P<rel>demain|aujourd['’]hui|ce\s+soir))(?![\w])",
 )
 # Monthly: "tous les premiers jeudis du mois", "chaque 2e mardi du mois", "le dernier vendredi
@@ -909,11 +910,16 @@ def _numeric_date(match: re.Match[str], ref: date) -> tuple[date, list[str]] | N
 
 
 def _relative_day(match: re.Match[str], reference: date) -> date:
-    weekday_text = match["wd"] or match["wd2"]
+    weekday_text = match["wd"] or match["wd2"] or match["wd3"]
     if weekday_text:
+        # "Prochain" is the first one to come (Larousse, Robert): "samedi prochain" written on
+        # a Friday is the next day; the same weekday as the post's is next week's.
         ahead = (_weekday(weekday_text) - reference.weekday()) % 7
-        if match["wd2"] and ahead == 0:
-            ahead = 7  # "jeudi prochain" written on a Thursday is next week
+        if (match["wd2"] or match["wd3"]) and ahead == 0:
+            ahead = 7
+        if match["wd3"]:
+            # "samedi en huit": a week after "samedi prochain"; "en quinze", two weeks.
+            ahead += 7 if match["later"] == "huit" else 14
         return reference + timedelta(days=ahead)
     word = match["rel"].lower()
     return reference + timedelta(days=1 if word.startswith("demain") else 0)
