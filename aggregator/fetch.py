@@ -53,6 +53,7 @@ __all__ = [
     "default_user_agent",
     "fetch_all",
     "fetch_sources",
+    "inward_link",
 ]
 
 logger = logging.getLogger(__name__)
@@ -253,26 +254,50 @@ async def _internal_address(host: str) -> str | None:
     if host == "localhost" or host.endswith(".localhost"):
         return "localhost"
     try:
-        addresses = [ipaddress.ip_address(host.split("%", 1)[0])]
+        return _first_internal([ipaddress.ip_address(host.split("%", 1)[0])])
     except ValueError:
+        pass
+    try:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM),
+            _RESOLVE_TIMEOUT,
+        )
+    except (OSError, TimeoutError):
+        return None
+    addresses = []
+    for info in infos:
         try:
-            infos = await asyncio.wait_for(
-                asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM),
-                _RESOLVE_TIMEOUT,
-            )
-        except (OSError, TimeoutError):
-            return None
-        addresses = []
-        for info in infos:
-            try:
-                addresses.append(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
-            except ValueError:
-                continue
+            addresses.append(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
+        except ValueError:
+            continue
+    return _first_internal(addresses)
+
+
+def _first_internal(
+    addresses: Sequence[ipaddress.IPv4Address | ipaddress.IPv6Address],
+) -> str | None:
     for address in addresses:
         mapped = getattr(address, "ipv4_mapped", None)
         if not (mapped or address).is_global:
             return str(address)
     return None
+
+
+def inward_link(page_url: str, link_url: str) -> str | None:
+    """Why a page may not lead us to `link_url` (a public page linking to an internal address,
+    the rule redirects follow too), or None when it may. Blocking: resolves host names."""
+
+    async def check() -> str | None:
+        target = urlsplit(link_url).hostname or ""
+        internal = await _internal_address(target)
+        if internal is None or await _internal_address(urlsplit(page_url).hostname or ""):
+            return None
+        return (
+            f"refused: a public page may not lead to a loopback, private or link-local address "
+            f"({internal})"
+        )
+
+    return asyncio.run(check())
 
 
 async def _fetch_one(

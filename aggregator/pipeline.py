@@ -17,7 +17,7 @@ from aggregator.dedupe import engine
 from aggregator.dedupe.engine import Explanation, RematchReport
 from aggregator.dedupe.model import MatchSettings
 from aggregator.errors import ConfigError, ConfigProblem, ParseError
-from aggregator.fetch import FetchSettings, fetch_sources
+from aggregator.fetch import FetchSettings, fetch_sources, inward_link
 from aggregator.models import (
     FETCH_FAILED,
     FETCH_OK,
@@ -143,7 +143,13 @@ def follow_links(
     Only for sources whose `follow` asks for it. A linked document that fails adds a warning to
     the page's result: the page's own events are kept.
     """
-    links = parsed.links[:MAX_FOLLOWED_LINKS]
+    links = []
+    for url in parsed.links[:MAX_FOLLOWED_LINKS]:
+        refused = inward_link(source.url, url)
+        if refused:
+            parsed.warnings.append(f"linked {url}: {refused}")
+        else:
+            links.append(url)
     linked = [
         source.model_copy(update={"url": url, "type": None, "selectors": None, "follow": ()})
         for url in links

@@ -385,6 +385,30 @@ def test_redirects_between_public_hosts_and_from_loopback_are_followed(
     assert agenda.titles() == sorted(GOOD + BAD)
 
 
+def test_a_public_page_may_not_lead_to_an_internal_calendar(
+    tmp_path: Path, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", server.proxy)
+    monkeypatch.setenv("NO_PROXY", "")
+    page = (
+        f'<html><body><a href="{server.url("/secret.ics")}">interne</a>'
+        '<a href="http://93.184.215.15/public.ics">agenda</a></body></html>'
+    ).encode()
+    server.set("/page.html", Reply(body=page, content_type="text/html; charset=utf-8"))
+    server.set("/public.ics", Reply(body=ics(3), content_type=ICS_TYPE))
+    server.set("/secret.ics", Reply(body=ics(2, "Secret"), content_type=ICS_TYPE))
+    agenda = Agenda(tmp_path, {"page": f"{PUBLIC}/page.html"})
+    agenda.config.write_text(
+        agenda.config.read_text("utf-8") + "    type: html\n    follow: [ical]\n", "utf-8"
+    )
+    code, output = agenda.cli("run")
+    assert code == 0, output
+    assert server.hits("/secret.ics") == 0
+    assert agenda.titles() == GOOD
+    warnings = json.loads(str(agenda.health("page")["warnings"]))
+    assert any("secret.ics: refused" in w for w in warnings)
+
+
 # -- 10. gzip bombs and huge descriptions ------------------------------------------------------
 
 _PEAK_RSS = textwrap.dedent(
