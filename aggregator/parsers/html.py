@@ -101,7 +101,11 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
             continue
         seen.add(event.source_uid)
         result.events.append(event)
-    tree = _tree(markup) if (source.selectors or source.follow or not candidates) else None
+    # Markup whose every event was unreadable (dates like "2025-9-13T10-00-00") says no more
+    # than no markup at all: the page's own text is read then too.
+    unreadable = bool(candidates) and not result.events
+    read_text = not candidates or unreadable
+    tree = _tree(markup) if (source.selectors or source.follow or read_text) else None
     if tree is not None and source.follow:
         result.links = linked_documents(tree, document.url, source.follow)
     if tree is not None and source.selectors is not None:
@@ -109,7 +113,7 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
             if event.source_uid not in seen:
                 seen.add(event.source_uid)
                 result.events.append(event)
-    elif tree is not None and not candidates:
+    elif tree is not None and read_text:
         # Neither event markup nor selectors: read the page's own text, and only keep a single
         # clearly announced event, with a time (a page listing several dates needs selectors).
         _prose_event(tree, source, context, document.url, result)
