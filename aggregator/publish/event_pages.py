@@ -5,24 +5,26 @@ whole description, every collective that announced the event, « Ajouter à mon 
 is cancelled), the other dates of its series, schema.org JSON-LD and, with `agenda.base_url`, its
 canonical address. The list pages link every card to it.
 
-There is one page per event (tens of thousands), so rendering is kept to one compiled template
-and values computed once per publication (`common_context`, tag labels, series).
+There is one page per event (tens of thousands), so the page around the event (head, header,
+footer: the same for all) is rendered from event.html.j2 once, with placeholders (`_Shell`), and
+the article is written by `_article` with markupsafe's `escape` on every value: Jinja's own cost
+per render was 2.4 s of the 4 s that 20,000 pages took. Tag labels and series are computed once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from aggregator.config import Config
-from aggregator.errors import PublishError
 from aggregator.models import CANCELLED, Event
 from aggregator.publish.html import (
     EVENTS_PAGES_DIR,
-    _environment,
+    HTML_FILE,
     _Link,
     collective_link,
     common_context,
@@ -35,6 +37,7 @@ from aggregator.publish.html import (
     json_for_script,
     osm_url,
     public_url,
+    render_template,
     slugify,
     sort_events,
     tag_labels,
@@ -58,6 +61,123 @@ def _meta_description(event: Event, when: str) -> str:
     return " – ".join(part for part in (when, place, text) if part)
 
 
+@dataclass(frozen=True, slots=True)
+class _Shell:
+    """event.html.j2 rendered once with placeholders, cut around them: page = parts joined with
+    the event's values (each already escaped) in `FIELDS` order."""
+
+    parts: tuple[str, ...]
+    fields: tuple[str, ...]
+
+    def fill(self, values: dict[str, str]) -> str:
+        pieces = [self.parts[0]]
+        for name, part in zip(self.fields, self.parts[1:], strict=True):
+            pieces.append(values[name])
+            pieces.append(part)
+        return "".join(pieces)
+
+
+_MARK = "\x00"
+_PLACEHOLDER = re.compile(f"{_MARK}([a-z_]+){_MARK}")
+
+
+def _shell(config: Config, now: datetime, root: str) -> _Shell:
+    base = config.agenda.base_url
+
+    def mark(name: str) -> Markup:
+        return Markup(f"{_MARK}{name}{_MARK}")
+
+    text = render_template(
+        "event.html.j2",
+        "the event page",
+        **common_context(config, now, root),
+        page_title=mark("page_title"),
+        page_description=mark("page_description"),
+        canonical=mark("canonical") if base else None,
+        body=mark("body"),
+        jsonld=mark("jsonld"),
+    ).decode("utf-8")
+    pieces = _PLACEHOLDER.split(text)
+    # split() alternates text and captured names: text, name, text, name, ..., text.
+    return _Shell(tuple(pieces[0::2]), tuple(pieces[1::2]))
+
+
+def _link(href: str | None, text: str, rel: str = "noopener nofollow") -> str:
+    if not href:
+        return str(escape(text))
+    return f'<a href="{escape(href)}" rel="{rel}">{escape(text)}</a>'
+
+
+def _article(
+    *,
+    title: str,
+    cancelled: bool,
+    when: str,
+    start_iso: str,
+    rule: str | None,
+    place: str,
+    osm: str | None,
+    sources: Sequence[_Link],
+    tags: Sequence[str],
+    description: Markup | None,
+    ics: str | None,
+    link: str | None,
+    other_dates: Sequence[_Link],
+    home: str,
+) -> str:
+    """The event's <article>: every value from a source goes through `escape` (or is Markup
+    that nh3 cleaned: the description)."""
+    out = [
+        f'<article class="event-page{" cancelled" if cancelled else ""}">',
+        f'<p class="back"><a href="{escape(home)}">← Tout l’agenda</a></p>',
+        f'<h1><del>{escape(title)}</del> <strong class="status">annulé</strong></h1>'
+        if cancelled
+        else f"<h1>{escape(title)}</h1>",
+        '<dl class="facts">',
+        "<dt>Quand</dt>",
+        f'<dd><time datetime="{escape(start_iso)}">{escape(when)}</time>'
+        + (f" · {escape(rule)}" if rule else "")
+        + "</dd>",
+    ]
+    if place:
+        map_link = (
+            f'<br><a href="{escape(osm)}" rel="noopener">Voir sur OpenStreetMap</a>' if osm else ""
+        )
+        out += ["<dt>Où</dt>", f"<dd>{escape(place)}{map_link}</dd>"]
+    if sources:
+        names = ", ".join(_link(s.href, s.text) for s in sources)
+        out += ["<dt>Annoncé par</dt>", f"<dd>{names}</dd>"]
+    if tags:
+        items = "".join(f"<li>{escape(tag)}</li>" for tag in tags)
+        out += ["<dt>Thèmes</dt>", f'<dd><ul class="tags">{items}</ul></dd>']
+    out.append("</dl>")
+    if cancelled:
+        out.append('<p class="notice">Cet événement est annulé.</p>')
+    if description:
+        out.append(f'<div class="description">{description}</div>')
+    actions = []
+    if ics:
+        actions.append(
+            f'<a class="button primary" href="{escape(ics)}" type="text/calendar">'
+            "Ajouter à mon agenda</a>"
+        )
+    if link:
+        actions.append(
+            f'<a class="button" href="{escape(link)}" rel="noopener nofollow">'
+            "Page de l’événement</a>"
+        )
+    if actions:
+        out.append(f'<p class="actions">{" ".join(actions)}</p>')
+    if other_dates:
+        out += ["<h2>Autres dates</h2>", '<ul class="other-dates">']
+        out += [
+            f'<li><a href="{escape(d.href or "")}">{escape(d.text)}</a></li>' for d in other_dates
+        ]
+        out.append("</ul>")
+    out.append("</article>")
+    return "\n".join(out)
+
+
 def render_event_pages(
     events: Sequence[Event],
     config: Config,
@@ -74,11 +194,7 @@ def render_event_pages(
     series = find_series(ordered, tz, today)
     labels = tag_labels(ordered)
     root = "../"
-    common = common_context(config, now, root)
-    try:
-        template = _environment().get_template("event.html.j2")
-    except (jinja2.TemplateError, OSError) as exc:
-        raise PublishError(f"cannot load the event page template: {exc}") from exc
+    shell = _shell(config, now, root)
     outputs: dict[str, bytes] = {}
     for event in ordered:
         path = event_page_path(event)
@@ -90,35 +206,35 @@ def render_event_pages(
         own = series.get(id(event))
         others = [e for e in own.events if e is not event] if own is not None else []
         ics = ics_href(event) if ics_href is not None and not cancelled else None
-        try:
-            text = template.render(
-                common,
-                page_title=f"{event.title} – {french_date(first)} – {agenda.title}",
-                page_description=_meta_description(event, when),
-                canonical=public_url(base, path) if base else None,
-                title=event.title,
-                cancelled=cancelled,
-                when=when,
-                start_iso=event.start.astimezone(tz).isoformat(),
-                rule=own.rule if own is not None else None,
-                place=event.location.one_line(),
-                osm=osm_url(event),
-                sources=[_Link(s.name, collective_link(s, config)) for s in event.sources],
-                tags=list(dict.fromkeys(labels.get(slugify(c), c) for c in event.categories)),
-                description=description_html(event.description, PAGE_DESCRIPTION_CHARS)
-                if event.description
-                else Markup(""),
-                ics=root + ics if ics else None,
-                link=event_link(event, config),
-                other_dates=[
-                    _Link(
-                        day_heading(e.start.astimezone(tz).date(), today), root + event_page_path(e)
-                    )
-                    for e in others[:OTHER_DATES]
-                ],
-                jsonld=json_for_script(event_jsonld(event, tz, config)),
-            )
-        except jinja2.TemplateError as exc:  # name the event it failed on
-            raise PublishError(f"cannot render {path}: {exc}") from exc
-        outputs[path] = text.encode("utf-8")
+        article = _article(
+            title=event.title,
+            cancelled=cancelled,
+            when=when,
+            start_iso=event.start.astimezone(tz).isoformat(),
+            rule=own.rule if own is not None else None,
+            place=event.location.one_line(),
+            osm=osm_url(event),
+            sources=[_Link(s.name, collective_link(s, config)) for s in event.sources],
+            tags=list(dict.fromkeys(labels.get(slugify(c), c) for c in event.categories)),
+            description=description_html(event.description, PAGE_DESCRIPTION_CHARS)
+            if event.description
+            else None,
+            ics=root + ics if ics else None,
+            link=event_link(event, config),
+            other_dates=[
+                _Link(day_heading(e.start.astimezone(tz).date(), today), root + event_page_path(e))
+                for e in others[:OTHER_DATES]
+            ],
+            home=root + HTML_FILE,
+        )
+        page = shell.fill(
+            {
+                "page_title": escape(f"{event.title} – {french_date(first)} – {agenda.title}"),
+                "page_description": escape(_meta_description(event, when)),
+                "canonical": escape(public_url(base, path)) if base else "",
+                "body": article,
+                "jsonld": json_for_script(event_jsonld(event, tz, config)),
+            }
+        )
+        outputs[path] = page.encode("utf-8")
     return outputs

@@ -90,6 +90,7 @@ def is_machine_document(url: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=65536)
 def _same_address(url: str) -> str:
     """A URL reduced for comparison: host case, default port, fragment and final slash ignored."""
     parts = urlsplit(url)
