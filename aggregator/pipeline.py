@@ -7,7 +7,9 @@ and every other source still publishes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +19,7 @@ from aggregator.dedupe import engine
 from aggregator.dedupe.engine import Explanation, RematchReport
 from aggregator.dedupe.model import MatchSettings
 from aggregator.errors import ConfigError, ConfigProblem, ParseError
-from aggregator.fetch import FetchSettings, fetch_sources, inward_link
+from aggregator.fetch import FetchSettings, Validators, fetch_sources, inward_link
 from aggregator.models import (
     FETCH_FAILED,
     FETCH_OK,
@@ -207,10 +209,6 @@ def _fetch_and_parse(
     on_result: Callable[[FetchResult], None] | None,
     accept_removals: frozenset[str] | set[str],
 ) -> RunReport:
-    store.sync_sources(config.sources)
-    validators = store.validators()
-    results = fetch_sources(sources, validators, settings, on_result=on_result)
-    report = RunReport()
     unknown = set(accept_removals) - {s.id for s in config.sources}
     if unknown:
         problems = [
@@ -224,46 +222,112 @@ def _fetch_and_parse(
             for source_id in sorted(unknown)
         ]
         raise ConfigError(problems)
+    store.sync_sources(config.sources)
+    validators = store.validators()
+    report = RunReport()
     every: list[SourceChanges] = []
-    for source, result in zip(sources, results, strict=True):
+    position = {source.id: index for index, source in enumerate(sources)}
+    # Each document is parsed as soon as it arrives, while the other fetches go on; the store
+    # still takes the sources in configuration order (new events' UIDs and insertion order must
+    # not depend on which server answered first), so a parsed source may wait for earlier ones.
+    waiting: dict[int, tuple[FetchResult, ParseResult | None, str | None]] = {}
+    for result in _fetch_as_they_come(sources, validators, settings, on_result):
+        index = position[result.source_id]
+        source = sources[index]
         parsed, error = parse_fetched(config, source, result, now, sandbox)
         if parsed is not None and parsed.links and source.follow:
             follow_links(config, source, parsed, now, settings, sandbox)
         if parsed is not None and source.tags:
             parsed.events[:] = [with_source_tags(e, source.tags) for e in parsed.events]
-        changes = store_source(
-            store,
-            source,
-            result,
-            parsed,
-            now,
-            error=error,
-            accept_removals=source.id in accept_removals,
-        )
-        every.append(changes)
-        outcome = FETCH_FAILED if error else result.status
-        report.sources.append(
-            SourceReport(
-                source_id=source.id,
-                name=source.name,
-                outcome=outcome,
-                http_status=result.http_status,
-                events_found=len(parsed.events) if parsed else 0,
-                new=changes.new,
-                updated=changes.updated,
-                removed=changes.removed,
-                held=changes.held,
-                error=error or result.error,
-                warnings=list(parsed.warnings) if parsed else [],
-                notices=list(changes.notices),
+        result.document = None  # read: never hold every body at once
+        waiting[index] = (result, parsed, error)
+        while len(every) in waiting:
+            source = sources[len(every)]
+            result, parsed, error = waiting.pop(len(every))
+            every.append(
+                _store_and_report(
+                    store, report, source, result, parsed, now, error, accept_removals
+                )
             )
-        )
-        if outcome == FETCH_FAILED:
-            log.warning("source %s failed: %s", source.id, error or result.error)
     # One matching pass for the whole run, after every source: its cost follows what changed,
     # and its result does not depend on the order the sources came in.
     match_changes(config, store, every, now)
     return report
+
+
+def _fetch_as_they_come(
+    sources: list[Source],
+    validators: Validators,
+    settings: FetchSettings,
+    on_result: Callable[[FetchResult], None] | None,
+) -> Iterator[FetchResult]:
+    """Yield each source's fetch result as soon as it ends; the fetching runs in a thread (its
+    event loop keeps the other downloads going while the caller parses and stores)."""
+    arrived: queue.SimpleQueue[FetchResult | None] = queue.SimpleQueue()
+    failure: list[BaseException] = []
+
+    def deliver(result: FetchResult) -> None:
+        arrived.put(result)
+        if on_result is not None:
+            on_result(result)
+
+    def work() -> None:
+        try:
+            fetch_sources(sources, validators, settings, on_result=deliver)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+        finally:
+            arrived.put(None)
+
+    thread = threading.Thread(target=work, name="aggregator-fetch", daemon=True)
+    thread.start()
+    while (result := arrived.get()) is not None:
+        yield result
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+def _store_and_report(
+    store: Store,
+    report: RunReport,
+    source: Source,
+    result: FetchResult,
+    parsed: ParseResult | None,
+    now: datetime,
+    error: str | None,
+    accept_removals: frozenset[str] | set[str],
+) -> SourceChanges:
+    """Store one source's outcome and add its line to `report`."""
+    changes = store_source(
+        store,
+        source,
+        result,
+        parsed,
+        now,
+        error=error,
+        accept_removals=source.id in accept_removals,
+    )
+    outcome = FETCH_FAILED if error else result.status
+    report.sources.append(
+        SourceReport(
+            source_id=source.id,
+            name=source.name,
+            outcome=outcome,
+            http_status=result.http_status,
+            events_found=len(parsed.events) if parsed else 0,
+            new=changes.new,
+            updated=changes.updated,
+            removed=changes.removed,
+            held=changes.held,
+            error=error or result.error,
+            warnings=list(parsed.warnings) if parsed else [],
+            notices=list(changes.notices),
+        )
+    )
+    if outcome == FETCH_FAILED:
+        log.warning("source %s failed: %s", source.id, error or result.error)
+    return changes
 
 
 def store_source(
