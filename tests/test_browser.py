@@ -377,3 +377,15 @@ def test_print_keeps_only_the_events(site: LoopbackServer, browser: Browser) -> 
     assert not page.locator("#abonner").is_visible()
     assert page.locator("article.event").first.is_visible()
     context.close()
+
+
+def test_pages_load_nothing_from_another_site(site: LoopbackServer, page: Page) -> None:
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    for path in ("/index.html", "/quand/ce-week-end.html", "/" + event_page_path()):
+        page.goto(site.url(path))
+        page.wait_for_load_state("networkidle")
+    assert requests and all(url.startswith(site.url("/")) for url in requests), requests
+    # Our stylesheet, script and icon are among them: nothing is inlined.
+    loaded = {urlsplit(url).path for url in requests}
+    assert {"/style.css", "/agenda.js", "/favicon.svg"} <= loaded

@@ -1211,3 +1211,20 @@ def test_robots_and_sitemap_list_every_page(tmp_path: Path) -> None:
     publish_all(agenda_events(), AGENDA_CONFIG.model_copy(update={"agenda": Agenda()}), bare, NOW)
     assert not (bare / "sitemap.xml").exists()
     assert "Sitemap" not in (bare / "robots.txt").read_text(encoding="utf-8")
+
+
+def test_tags_read_the_same_everywhere() -> None:
+    start = datetime(2026, 4, 1, 18, 0, tzinfo=PARIS)
+    events = [
+        make_event("a", "Un", start, categories=("Logiciel libre",)),
+        make_event("b", "Deux", start + timedelta(days=1), categories=("logiciel libre",)),
+        make_event(
+            "c", "Trois", start + timedelta(days=2), categories=("logiciel  libre", "Fablab")
+        ),
+    ]
+    page = parse_html(render_html(events, CONFIG, NOW))
+    chips = [li.text_content() for li in page.xpath("//ul[@class='tags']/li")]
+    # One display form per tag: the spelling most events use.
+    assert chips == ["logiciel libre", "logiciel libre", "logiciel libre", "Fablab"]
+    options = [o.text_content() for o in page.xpath("//select[@id='f-theme']/option")]
+    assert options == ["Tous", "Fablab", "logiciel libre"]
