@@ -33,6 +33,13 @@ from aggregator.normalize import unify_tags, with_source_tags
 from aggregator.parsers import parse_document
 from aggregator.publish import publish_all
 from aggregator.publish.changes import STATE_FILE
+from aggregator.publish.digest import (
+    DIGEST_FILE,
+    forget_publication,
+    publication_digest,
+    remember_publication,
+    unchanged_publication,
+)
 from aggregator.runlock import run_lock
 from aggregator.sandbox import ParseSandbox
 from aggregator.store import SourceChanges, Store
@@ -383,7 +390,20 @@ def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple
     in_memory = str(store.path) == ":memory:"
     state = None if in_memory else store.path.parent / STATE_FILE
     health = store.health(config.sources)
+    if state is None:
+        return publish_all(events, config, out_dir, now, health=health), len(events)
+    # Nothing to render when every input of the outputs is what the last publication had.
+    record = store.path.parent / DIGEST_FILE
+    digest = publication_digest(events, config, out_dir, now, health=health, state_path=state)
+    previous = unchanged_publication(record, digest)
+    if previous is not None:
+        log.info(
+            "publication unchanged since the last run: %d files left as they are", len(previous)
+        )
+        return previous, len(events)
+    forget_publication(record)
     paths = publish_all(events, config, out_dir, now, health=health, state_path=state)
+    remember_publication(record, digest, paths)
     return paths, len(events)
 
 

@@ -1,0 +1,151 @@
+"""Skip a publication that would write exactly what is already published.
+
+A run where no source changed still has to publish (cron does not know nothing changed), and
+rendering every page and feed of a large agenda costs far more than the run's fetching. The
+outputs are a pure function of their inputs: the events, the configuration, the sources' health,
+the reference time, the previous publication state (for changes.xml), the output folder, and the
+code that renders them. `publication_digest` hashes all of these; `unchanged_publication`
+returns the previous publication's paths when the digest is the one recorded after it and every
+file it wrote is still there as it was left (same size and modification time). Anything else —
+an edited or deleted output, another time, one changed event, an upgraded aggregator — means a
+full publication, so the outputs are the same bytes a full publication would write.
+
+The record lives next to the database (the folder kept between scheduled runs), never in the
+published folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aggregator.config import Config
+from aggregator.models import Event
+from aggregator.publish.changes import compute_changes, load_state, render_state
+from aggregator.publish.ical import published_events
+from aggregator.publish.rss import LOCAL_ROOT
+
+__all__ = [
+    "DIGEST_FILE",
+    "forget_publication",
+    "publication_digest",
+    "remember_publication",
+    "unchanged_publication",
+]
+
+log = logging.getLogger(__name__)
+
+DIGEST_FILE = "publish-digest.json"
+_VERSION = 1
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def _code_fingerprint() -> str:
+    """Every file of the aggregator package by name, size and modification time: an upgrade or
+    an edited template or renderer changes it (cheaper than reading them, and as safe here)."""
+    digest = hashlib.sha256()
+    for path in sorted(_PACKAGE.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            stat = path.stat()
+            digest.update(
+                f"{path.relative_to(_PACKAGE)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
+            )
+    return digest.hexdigest()
+
+
+def publication_digest(
+    events: Sequence[Event],
+    config: Config,
+    out_dir: Path,
+    now: datetime,
+    *,
+    health: Iterable[object] | None,
+    state_path: Path,
+) -> str:
+    """The hash of everything a publication's bytes depend on (see the module docstring).
+
+    The publication state enters as the state this publication would write (computed from the
+    previous one exactly as `publish_all` does): changes.xml and the state file are its render.
+    """
+    out_dir = Path(out_dir)
+    published = published_events(events, config.agenda)
+    local_root = LOCAL_ROOT.set(out_dir.resolve().as_uri() + "/")
+    try:
+        state = render_state(compute_changes(load_state(state_path), published, config, now))
+    finally:
+        LOCAL_ROOT.reset(local_root)
+    digest = hashlib.sha256()
+    parts: list[str] = [
+        f"v{_VERSION}",
+        _code_fingerprint(),
+        str(out_dir.resolve()),
+        str(Path(state_path).resolve()),
+        now.isoformat(),
+        config.model_dump_json(),
+        repr(list(health) if health is not None else None),
+        hashlib.sha256(state).hexdigest(),
+    ]
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    for event in events:
+        # Event is a frozen dataclass of plain values, aware datetimes and tuples: its repr is
+        # complete and stable.
+        digest.update(repr(event).encode("utf-8", "surrogatepass") + b"\n")
+    return digest.hexdigest()
+
+
+def _file_stamp(path: Path) -> list[int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def unchanged_publication(record: Path, digest: str) -> list[Path] | None:
+    """The paths of the previous publication if `digest` is its digest and its files are intact."""
+    try:
+        data: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("version") != _VERSION or data.get("digest") != digest:
+        return None
+    files = data.get("files")
+    if not isinstance(files, list):
+        return None
+    paths: list[Path] = []
+    for entry in files:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+            return None
+        path = Path(entry[0])
+        if _file_stamp(path) != entry[1]:
+            log.info("publication digest: %s changed since it was written", path)
+            return None
+        paths.append(path)
+    return paths
+
+
+def remember_publication(record: Path, digest: str, paths: Sequence[Path]) -> None:
+    """Record the publication just written (a failure to record only costs a full publication
+    next time)."""
+    files = [[str(path), _file_stamp(path)] for path in paths]
+    payload = json.dumps({"version": _VERSION, "digest": digest, "files": files})
+    try:
+        tmp = record.with_name(record.name + ".tmp")
+        tmp.write_text(payload, encoding="utf-8")
+        tmp.replace(record)
+    except OSError as exc:
+        log.warning("cannot record the publication digest in %s: %s", record, exc)
+
+
+def forget_publication(record: Path) -> None:
+    """Drop the record (before publishing: a publication that fails half-way is never skipped)."""
+    try:
+        record.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("cannot remove the publication digest %s: %s", record, exc)

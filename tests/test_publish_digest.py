@@ -1,0 +1,134 @@
+"""Incremental publishing: a publication whose inputs did not change renders and writes nothing,
+and whatever it skips is byte for byte what a full publication writes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from aggregator import pipeline
+from aggregator.config import parse_config
+from aggregator.models import FETCH_OK, Event, FetchResult, Location, ParseResult
+from aggregator.publish.digest import DIGEST_FILE
+from aggregator.store import Store
+
+PARIS = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=PARIS)
+CONFIG = parse_config(
+    """\
+sources:
+  - id: bidouille
+    name: La Vilaine Bidouille
+    url: https://bidouille.example.org/agenda.ics
+    city: Redon
+"""
+)
+(SOURCE,) = CONFIG.sources
+
+
+def events(title: str = "Atelier réparation") -> list[Event]:
+    start = (NOW + timedelta(days=3)).replace(hour=18, minute=30)
+    return [
+        Event(
+            source_id=SOURCE.id,
+            source_uid=f"ev-{i}",
+            title=f"{title} n°{i} à Plouzané",
+            start=start + timedelta(days=i),
+            end=start + timedelta(days=i, hours=2),
+            location=Location("Maison des associations", "2 rue de la Gare", "35600", "Redon"),
+        )
+        for i in range(3)
+    ]
+
+
+def fill(db: Path, items: list[Event], now: datetime = NOW) -> None:
+    result = FetchResult(SOURCE.id, SOURCE.url, FETCH_OK, http_status=200)
+    with Store(db) as store:
+        store.sync_sources(CONFIG.sources)
+        pipeline.store_source(store, SOURCE, result, ParseResult(events=items), now)
+        pipeline.match_changes(CONFIG, store, [], now)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the full publications (`publish_all` calls) the pipeline makes."""
+    seen: list[int] = []
+    real = pipeline.publish_all
+
+    def counted(*args: Any, **kwargs: Any) -> list[Path]:
+        seen.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "publish_all", counted)
+    return seen
+
+
+def publish(db: Path, out: Path, now: datetime = NOW) -> list[Path]:
+    with Store(db) as store:
+        paths, _ = pipeline.publish(CONFIG, store, out, now)
+    return paths
+
+
+def test_unchanged_inputs_render_and_write_nothing(tmp_path: Path, calls: list[int]) -> None:
+    db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
+    fill(db, events())
+    first = publish(db, out)
+    before = snapshot(out)
+    assert (db.parent / DIGEST_FILE).exists()
+
+    again = publish(db, out)
+
+    assert calls == [1]  # the second publication was skipped
+    assert again == first
+    assert snapshot(out) == before  # same bytes, not even rewritten
+
+
+def test_skipped_outputs_are_those_a_full_publication_writes(
+    tmp_path: Path, calls: list[int]
+) -> None:
+    db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
+    fill(db, events())
+    publish(db, out)
+    publish(db, out)  # skipped
+    (db.parent / DIGEST_FILE).unlink()
+    fresh = {k: v[0] for k, v in snapshot(out).items()}
+    publish(db, out)  # full, from the same inputs
+
+    assert calls == [1, 1]
+    assert {k: v[0] for k, v in snapshot(out).items()} == fresh
+
+
+@pytest.mark.parametrize("change", ["event", "now", "deleted file", "edited file"])
+def test_any_change_publishes_again(tmp_path: Path, calls: list[int], change: str) -> None:
+    db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
+    fill(db, events())
+    publish(db, out)
+    now = NOW
+    if change == "event":
+        fill(db, events("Café vie privée"), NOW + timedelta(minutes=5))
+    elif change == "now":
+        now = NOW + timedelta(hours=1)
+    elif change == "deleted file":
+        (out / "calendar.ics").unlink()
+    else:
+        (out / "events.json").write_text("[]", encoding="utf-8")
+
+    publish(db, out, now)
+
+    assert calls == [1, 1]
+    assert (out / "calendar.ics").exists()
+    assert (out / "events.json").read_text(encoding="utf-8") != "[]"
+    if change == "event":
+        assert "Café vie privée" in (out / "calendar.ics").read_text(encoding="utf-8")
