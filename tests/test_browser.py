@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -389,3 +390,18 @@ def test_pages_load_nothing_from_another_site(site: LoopbackServer, page: Page) 
     # Our stylesheet, script and icon are among them: nothing is inlined.
     loaded = {urlsplit(url).path for url in requests}
     assert {"/style.css", "/agenda.js", "/favicon.svg"} <= loaded
+
+
+def test_an_outdated_span_page_sends_to_the_current_span(site: LoopbackServer, page: Page) -> None:
+    # The agenda was published on Tuesday; the reader opens « Aujourd'hui » on Thursday.
+    thursday = NOW + timedelta(days=2)
+    page.clock.set_fixed_time(thursday)
+    page.goto(site.url("/quand/aujourdhui.html"))
+    page.wait_for_url("**/index.html#aujourdhui")
+    day = thursday.astimezone(PARIS).date()
+    expected = {e.title for e in lively_events() if in_span(e, PARIS, day, day)}
+    assert clean(visible_titles(page)) == expected == {"Apéro numérique"}
+    # Opened on its own day, the page stays.
+    page.clock.set_fixed_time(NOW)
+    page.goto(site.url("/quand/aujourdhui.html"))
+    assert urlsplit(page.url).path == "/quand/aujourdhui.html"

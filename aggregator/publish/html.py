@@ -776,6 +776,10 @@ def render_pages(
             page_heading=heading,
             canonical=public_url(base, page.path) if base else None,
             span_text=_span_text(page.span, today) if page.span else "",
+            # key/first/last: the script sees when a pre-rendered span page is out of date.
+            span_days="/".join([page.span, *(d.isoformat() for d in span_days(page.span, today))])
+            if page.span
+            else "",
             days=_days(cards, tz, today),
             empty_message=SPAN_EMPTY if page.span else EMPTY_MESSAGE,
             is_index=is_index,

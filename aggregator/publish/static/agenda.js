@@ -25,6 +25,17 @@
     return;
   }
   var tz = main.getAttribute("data-tz") || "Europe/Paris";
+  /* A pre-rendered span page (quand/…) published before today: the home page shows the span
+     as of the reader's day. */
+  var pageSpan = (main.getAttribute("data-span") || "").split("/");
+  if (pageSpan.length === 3) {
+    var current = spanDays(pageSpan[0], isoDay(new Date()));
+    var home = document.querySelector("nav.when a[data-span='tout']");
+    if (current && home && (current[0] !== pageSpan[1] || current[1] !== pageSpan[2])) {
+      location.replace(home.href + "#" + pageSpan[0]);
+      return;
+    }
+  }
   var until = main.getAttribute("data-until");
   var events = Array.prototype.slice.call(document.querySelectorAll("article.event"));
   var days = Array.prototype.slice.call(document.querySelectorAll("section.day"));
