@@ -65,7 +65,7 @@ def _snapshot(event: Event, config: Config) -> dict[str, Any]:
         "when": headline_when(event, tz),
         "place": event.location.one_line(),
         "status": event.status,
-        "link": event_link(event),
+        "link": event_link(event, config),
     }
 
 
