@@ -605,3 +605,77 @@ def test_a_schema_1_database_is_upgraded_without_losing_data(tmp_path: Path) -> 
         assert (changes.new, changes.updated, changes.removed) == (0, 0, 0)
         [again] = s.upcoming(CONFIG, NOW)
         assert again.uid == uid
+
+
+# -- order independence (issue 12) ----------------------------------------------------------------
+
+
+def _announcements() -> dict[str, list[Event]]:
+    """Five sources announcing overlapping events the way real feeds do."""
+    cantine = Location("Cantine numérique", "12 rue de la Gare", "35600", "Redon")
+    variant = Location(None, "12, r. de la gare", None, "REDON")
+    day = NOW.replace(hour=18, minute=30) + timedelta(days=3)
+    midnight = day.replace(hour=0, minute=0)
+    return {
+        "s0": [
+            event("s0", "a", "Apéro numérique", 3, location=cantine),
+            event("s0", "b", "Atelier Arduino", 3, hour=14, location=cantine),
+            event("s0", "c", "Atelier Arduino", 10, hour=14, location=cantine),
+        ],
+        "s1": [
+            event("s1", "x", "[Agenda] Apéro numérique – Source 0", 3, location=variant),
+            # The same listing twice, as aggregating sites do.
+            event("s1", "y", "Atelier Arduino débutants", 3, hour=14, location=variant),
+            event("s1", "y2", "Atelier Arduino débutants", 3, hour=14, location=variant),
+        ],
+        "s2": [
+            # The time is not known: a 00:00 placeholder with no duration.
+            Event("s2", "p", "APÉRO NUMÉRIQUE", midnight, end=midnight, location=variant),
+            event("s2", "q", "Atelier Arduino", 3, hour=10, location=cantine),
+        ],
+        "s3": [
+            Event("s3", "d", "Apéro numérique", day.replace(hour=19, minute=0), location=cantine),
+        ],
+        "s4": [event("s4", "w", "Atelier Arduino", 10, hour=14, location=Location(city="Redon"))],
+    }
+
+
+def _partition(store: Store) -> set[frozenset[tuple[str, str]]]:
+    groups: dict[str, set[tuple[str, str]]] = {}
+    for row in store.db.query(
+        "SELECT source_id, source_uid, event_uid FROM source_events WHERE active = 1"
+    ):
+        groups.setdefault(row["event_uid"], set()).add((row["source_id"], row["source_uid"]))
+    return {frozenset(g) for g in groups.values()}
+
+
+@pytest.mark.parametrize("one_run", [True, False], ids=["one run", "a run per source"])
+def test_the_events_do_not_depend_on_the_order_of_sources(tmp_path: Path, one_run: bool) -> None:
+    data = _announcements()
+    orders = [
+        ["s0", "s1", "s2", "s3", "s4"],
+        ["s4", "s3", "s2", "s1", "s0"],
+        ["s2", "s0", "s4", "s1", "s3"],
+    ]
+    partitions = []
+    for n, order in enumerate(orders):
+        with Store(tmp_path / f"order{n}{one_run}.db") as s:
+            s.sync_sources(MANY.sources)
+            changes = []
+            for source_id in order:
+                source = MANY.source(source_id)
+                result = ParseResult(events=data[source_id])
+                changes.append(pipeline.store_source(s, source, ok(source_id), result, NOW))
+                if not one_run:
+                    pipeline.match_changes(MANY, s, changes[-1:], NOW)
+            if one_run:
+                pipeline.match_changes(MANY, s, changes, NOW)
+            partitions.append(_partition(s))
+            assert len(s.upcoming(MANY, NOW)) == len(partitions[-1])
+    assert partitions[0] == partitions[1] == partitions[2]
+    groups = {frozenset(uid for _, uid in g) for g in partitions[0]}
+    # The apéro: four sources, one a placeholder, one an hour late (doors vs start).
+    assert frozenset({"a", "x", "p", "d"}) in groups
+    # The 14:00 workshop with the listing's two copies; the 10:00 one and next week's apart.
+    assert frozenset({"b", "y", "y2"}) in groups
+    assert frozenset({"q"}) in groups and frozenset({"c", "w"}) in groups

@@ -30,6 +30,7 @@ from aggregator.dedupe.model import (
     MatchRecord,
     MatchSettings,
     TermFrequencies,
+    TitleFeatures,
     compare,
     make_record,
     term_frequencies,
@@ -76,7 +77,12 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _record(row: tuple[Any, ...], names: SourceNames, settings: MatchSettings) -> MatchRecord:
+def _record(
+    row: tuple[Any, ...],
+    names: SourceNames,
+    settings: MatchSettings,
+    memo: dict[tuple[str, tuple[str, ...]], TitleFeatures] | None = None,
+) -> MatchRecord:
     rid, source_id, _, title, start, end, all_day, name, address, postcode, city, url, uid = row
     own = names.get(source_id)
     return make_record(
@@ -95,6 +101,7 @@ def _record(row: tuple[Any, ...], names: SourceNames, settings: MatchSettings) -
         tz=settings.tz,
         strip=(own,) if own else (),
         hosts=names.hosts,
+        memo=memo,
     )
 
 
@@ -137,7 +144,7 @@ def reconcile(
     for row in store.match_rows_of_events(sorted(events)):
         rows.setdefault(row[0], row)
     tf = title_frequencies(store.active_titles())
-    return _recluster(store, list(rows.values()), names, settings, now, tf)
+    return _recluster(store, rows.values(), names, settings, now, tf)
 
 
 def rematch_all(store: Store, settings: MatchSettings, now: datetime) -> RematchReport:
@@ -147,20 +154,25 @@ def rematch_all(store: Store, settings: MatchSettings, now: datetime) -> Rematch
     nothing."""
     with _no_cyclic_gc():
         names = source_names(store.source_names())
-        return _recluster(store, list(store.iter_match_rows()), names, settings, now, None)
+        return _recluster(store, store.iter_match_rows(), names, settings, now, None)
 
 
 def _recluster(
     store: Store,
-    rows: Sequence[tuple[Any, ...]],
+    rows: Iterable[tuple[Any, ...]],
     names: SourceNames,
     settings: MatchSettings,
     now: datetime,
     tf: TermFrequencies | None,
 ) -> RematchReport:
     report = RematchReport()
-    current = {row[0]: row[2] for row in rows}
-    records = [_record(row, names, settings) for row in rows]
+    current: dict[str, str] = {}
+    records: list[MatchRecord] = []
+    memo: dict[tuple[str, tuple[str, ...]], TitleFeatures] = {}
+    for row in rows:  # streamed: the bulk path reads every active record
+        current[row[0]] = row[2]
+        records.append(_record(row, names, settings, memo))
+    del memo
     report.records = len(records)
     if tf is None:
         tf = term_frequencies(records)

@@ -108,7 +108,7 @@ def match_pairs(
             stats.compared += 1
             if only_matches and certainly_apart(query, other):
                 continue
-            decision = compare(query, other, tf, threshold)
+            decision = compare(query, other, tf, threshold, explain=not only_matches)
             if decision.same:
                 stats.matched += 1
             if accept(decision):

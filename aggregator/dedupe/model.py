@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -35,11 +36,13 @@ from aggregator.dedupe.text import (
     HostNames,
     Place,
     base_uid,
+    first_word,
     normalize_title,
     normalize_url,
     parse_place,
     title_numbers,
     title_tokens,
+    title_words,
     venue_in_title,
     words_of,
 )
@@ -176,16 +179,24 @@ def make_record(
     uid: str = "",
     strip: Iterable[str] = (),
     hosts: HostNames | None = None,
+    memo: dict[tuple[str, tuple[str, ...]], TitleFeatures] | None = None,
 ) -> MatchRecord:
     """Normalize one record for matching; `strip` lists phrases to cut from the title (the
     source's own name); the record's town and venue are cut too, since places are compared
     separately. A timed start at local midnight with no real duration is a listing's
-    placeholder for "time unknown": the record counts as date-only."""
+    placeholder for "time unknown": the record counts as date-only. `memo` (one dict per run,
+    with one `hosts`) keeps the title's features for the next record with the same title."""
     name = name or venue_in_title(title)
-    norm = normalize_title(title, strip=(*strip, *(p for p in (city, name) if p)), hosts=hosts)
-    tokens = title_tokens(norm)
-    stems = frozenset(w[:STEM] for w in tokens)
-    distinctive = frozenset(w[:STEM] for w in tokens - GENERIC_WORDS)
+    # Only the phrases whose first word is in the title can be cut: the others stay out of the
+    # memo's key, so one title read for many towns and venues is normalized once.
+    words = title_words(title)
+    cut = tuple(p for p in (*strip, city, name) if p and first_word(p) in words)
+    features = memo.get((title, cut)) if memo is not None else None
+    if features is None:
+        features = title_features(title, cut, hosts)
+        if memo is not None:
+            memo[(title, cut)] = features
+    norm, tokens, numbers, stems, keys = features
     local = start.astimezone(tz)
     first = local.date()
     last = first
@@ -206,19 +217,37 @@ def make_record(
         title=title,
         norm_title=norm,
         tokens=tokens,
-        numbers=title_numbers(tokens),
+        numbers=numbers,
         stems=stems,
-        keys=distinctive or stems,
+        keys=keys,
         start=start,
         start_ts=start.timestamp(),
         date_only=date_only,
         multi_day=span > 0,
         days=days,
         place=place,
-        place_tokens=title_tokens(f"{place.venue} {place.town}"),
+        place_tokens=_place_tokens(place.venue, place.town),
         url=normalize_url(url),
         uid=base_uid(uid),
     )
+
+
+TitleFeatures = tuple[str, frozenset[str], frozenset[str], frozenset[str], frozenset[str]]
+
+
+def title_features(title: str, cut: tuple[str, ...], hosts: HostNames | None) -> TitleFeatures:
+    """A title's normalized text, comparable words, numbers, blocking stems and keys (stems of
+    the distinctive words, else of all)."""
+    norm = normalize_title(title, strip=cut, hosts=hosts)
+    tokens = title_tokens(norm)
+    stems = frozenset(w[:STEM] for w in tokens)
+    distinctive = frozenset(w[:STEM] for w in tokens - GENERIC_WORDS)
+    return norm, tokens, title_numbers(tokens), stems, distinctive or stems
+
+
+@lru_cache(maxsize=65536)
+def _place_tokens(venue: str, town: str) -> frozenset[str]:
+    return title_tokens(f"{venue} {town}")
 
 
 # -- term frequencies --------------------------------------------------------------------------
@@ -231,15 +260,32 @@ class TermFrequencies:
     counts: Mapping[str, int]
     total: int
     urls: Mapping[str, int] = field(default_factory=dict)  # records linking each page
+    bits: _Bits = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bits", _Bits(self.counts, self.total))
 
     def info(self, token: str) -> float:
-        """Bits of evidence that a shared `token` gives: log2(1/u). u is smoothed towards
-        1/1000 with 200 pseudo-records, so that a young store with few records does not call
-        every word common; generic words ("atelier", "night") stay cheap however rare."""
-        count = self.counts.get(token, 0)
-        u = (count + 0.2) / (self.total + 200)
+        """Bits of evidence that a shared `token` gives: log2(1/u) (see `_Bits`)."""
+        return self.bits[token]
+
+
+class _Bits(dict[str, float]):
+    """token -> log2(1/u), computed on first use. u is smoothed towards 1/1000 with 200
+    pseudo-records, so that a young store with few records does not call every word common;
+    generic words ("atelier", "night") stay cheap however rare."""
+
+    def __init__(self, counts: Mapping[str, int], total: int) -> None:
+        super().__init__()
+        self.counts = counts
+        self.total = total
+
+    def __missing__(self, token: str) -> float:
+        u = (self.counts.get(token, 0) + 0.2) / (self.total + 200)
         bits = min(-math.log2(u), 12.0)
-        return min(bits, 1.5) if token in GENERIC_WORDS else bits
+        bits = min(bits, 1.5) if token in GENERIC_WORDS else bits
+        self[token] = bits
+        return bits
 
 
 def term_frequencies(records: Iterable[MatchRecord]) -> TermFrequencies:
@@ -298,7 +344,11 @@ DISTINCTIVE_BITS: Final = 3.0
 
 
 def compare_titles(
-    a: MatchRecord, b: MatchRecord, tf: TermFrequencies, pinned: bool = False
+    a: MatchRecord,
+    b: MatchRecord,
+    tf: TermFrequencies,
+    pinned: bool = False,
+    explain: bool = True,
 ) -> Contribution:
     """Shared words weighted by rarity; each title's unshared words lower the weight in
     proportion to the information they carry (a subset title loses little). `pinned`: start
@@ -321,11 +371,15 @@ def compare_titles(
         extra_b -= {y for y in extra_b if any(_alike(x, y) for x in fuzzy)}
     if not shared:
         return _level("title", "no shared word", "no word in common")
-    info = tf.info
-    shared_bits = sum(info(t) for t in shared)
-    bits_a = shared_bits + sum(info(t) for t in extra_a)
-    bits_b = shared_bits + sum(info(t) for t in extra_b)
-    words = ", ".join(f"{t} {info(t):.1f}" for t in sorted(shared, key=info, reverse=True)[:4])
+    info = tf.bits.__getitem__
+    shared_bits = sum(map(info, shared))
+    bits_a = shared_bits + sum(map(info, extra_a))
+    bits_b = shared_bits + sum(map(info, extra_b))
+    words = (
+        ", ".join(f"{t} {info(t):.1f}" for t in sorted(shared, key=info, reverse=True)[:4])
+        if explain
+        else ""
+    )
     if not extra_a and not extra_b:
         weight = min(max(COMPARISONS["title"]["same words"].weight, 0.6 * shared_bits), TITLE_CAP)
         return _level("title", "same words", f"{shared_bits:.1f} bits ({words})", weight)
@@ -358,6 +412,8 @@ def compare_titles(
     detail = (
         f"{shared_bits:.1f} bits shared ({words}); covers {cover_small:.0%} of the shorter, "
         f"{cover_large:.0%} of the longer" + (f"; each adds {both_add}+ words" if both_add else "")
+        if explain
+        else ""
     )
     return _level("title", "shared words", detail, round(weight, 2))
 
@@ -545,14 +601,15 @@ def compare(
     b: MatchRecord,
     tf: TermFrequencies = NO_FREQUENCIES,
     threshold: float = DEFAULT_THRESHOLD,
+    explain: bool = True,
 ) -> Decision:
     """Score one pair; `same` when its probability reaches `threshold` and no field
-    contradicts."""
+    contradicts. `explain=False` leaves the titles' detail text out (bulk matching)."""
     place = compare_places(a, b)
     time = compare_times(a, b)
     pinned = time.level == "same start" and place.level in ("same address", "same venue")
     parts = (
-        compare_titles(a, b, tf, pinned),
+        compare_titles(a, b, tf, pinned, explain),
         time,
         place,
         compare_urls(a, b, tf),
@@ -591,8 +648,16 @@ def contradiction(a: MatchRecord, b: MatchRecord) -> str | None:
 
 
 def certainly_apart(a: MatchRecord, b: MatchRecord) -> bool:
-    """A cheaper subset of `contradiction` (days, hours), so that bulk matching skips the full
-    scoring of pairs that can never match."""
+    """A cheaper subset of `contradiction` (hours apart, different towns), so that bulk
+    matching skips the full scoring of pairs that can never match."""
+    pa, pb = a.place, b.place
+    if (
+        pa.town
+        and pb.town
+        and pa.town != pb.town
+        and not (pa.postcode and pa.postcode == pb.postcode)
+    ):
+        return True
     if a.date_only or b.date_only or a.multi_day or b.multi_day:
         return False
     delta = abs(a.start_ts - b.start_ts) / 60

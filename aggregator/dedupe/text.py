@@ -114,6 +114,24 @@ def normalize_title(
     return " ".join(kept) if kept else fold(title)
 
 
+@lru_cache(maxsize=8192)
+def first_word(phrase: str) -> str:
+    """The first word of a phrase as `normalize_title` compares it ("" when none)."""
+    words = _fold_cached(phrase).split()
+    return _SYNONYMS.get(words[0], words[0]) if words else ""
+
+
+def title_words(title: str) -> frozenset[str]:
+    """The set of a title's words before stop words go (what `strip` phrases are looked for
+    in)."""
+    return _title_word_set(title)
+
+
+@lru_cache(maxsize=65536)
+def _title_word_set(title: str) -> frozenset[str]:
+    return frozenset(_SYNONYMS.get(w, w) for w in _title_words(title))
+
+
 @lru_cache(maxsize=65536)
 def _title_words(title: str) -> tuple[str, ...]:
     # Cached: recurring events repeat their titles all year, in every source.
@@ -230,6 +248,7 @@ _STREET_TYPES: Final = words_of(
     "rue avenue boulevard place impasse allee chemin route square faubourg street road drive "
     "lane court highway parkway way quai cours north south east west lieu dit"
 )
+_STREET_STARTS: Final = _STREET_TYPES | _STREET_WORDS.keys()
 _COUNTRIES: Final = words_of("usa us france fr united states america")
 _ONLINE = frozenset({"en ligne", "online", "visio", "visioconference", "internet", "web"})
 _POSTCODE = re.compile(r"^\d{5}$")
@@ -281,24 +300,29 @@ class Place:
         return bool(self.venue or self.street or self.town or self.postcode)
 
 
-@lru_cache(maxsize=16384)
 def parse_place(
     name: str | None, address: str | None, postcode: str | None, city: str | None
 ) -> Place:
     """Read a place the way calendars write it: "12 r. de la Gare, 35600 Redon", "528 7th St,
     Santa Rosa, CA 95401, USA", a venue alone, or a venue line holding the address. A
     five-digit number is a postcode, not a house number; the segment next to it is the town."""
-    segments = [s for s in (address or "").split(",") if s.strip()]
     venue_text = name or ""
-    if not segments and venue_text and "," in venue_text and _DIGIT.search(venue_text):
+    if not address and venue_text and "," in venue_text and _DIGIT.search(venue_text):
         # A venue line that is really an address ("Salle X, 2 rue Y, 29200 Brest").
-        first, *segments = venue_text.split(",")
-        venue_text = first
-    found_postcode = (postcode or "").strip()[:5]
+        venue_text, _, address = venue_text.partition(",")
+    return _place(venue_text, _address(address or "", postcode or "", city or ""))
+
+
+_Address = tuple[str, str, str, str, str]  # number, street, postcode, town, other words
+
+
+@lru_cache(maxsize=65536)
+def _address(address: str, postcode: str, city: str) -> _Address:
+    found_postcode = postcode.strip()[:5]
     town = normalize_city(city)
     number = street = ""
     other: list[str] = []
-    for index, segment in enumerate(segments):
+    for index, segment in enumerate(s for s in address.split(",") if s.strip()):
         words = fold(segment).split()
         codes = [w for w in words if _POSTCODE.match(w)]
         if codes:
@@ -316,13 +340,19 @@ def parse_place(
             number = words[0].rstrip("abcdefghijklmnopqrstuvwxyz") or words[0]
             street = " ".join(_street_words(words[1:]))
             continue
-        if not street and words[0] in _STREET_TYPES | _STREET_WORDS.keys():
+        if not street and words[0] in _STREET_STARTS:
             street = " ".join(_street_words(words))
             continue
         other.append(" ".join(words))
     if other and street and not town:
         town = normalize_city(other.pop())  # "2 rue Jean Macé, Brest"
-    venue = normalize_venue(" ".join(filter(None, (venue_text, *other))))
+    return number, street, found_postcode, town, " ".join(other)
+
+
+@lru_cache(maxsize=65536)
+def _place(venue_text: str, address: _Address) -> Place:
+    number, street, postcode, town, other = address
+    venue = normalize_venue(" ".join(filter(None, (venue_text, other))))
     if venue in (town, street):
         venue = ""
     distinctive = {
@@ -330,7 +360,7 @@ def parse_place(
         for w in (*venue.split(), *street.split())
         if w not in _STREET_TYPES and w not in STOP_WORDS and not w.isdigit() and len(w) > 1
     }
-    return Place(venue, number, street, found_postcode, town, frozenset(distinctive))
+    return Place(venue, number, street, postcode, town, frozenset(distinctive))
 
 
 def _street_words(words: list[str]) -> list[str]:
