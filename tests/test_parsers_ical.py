@@ -142,13 +142,12 @@ def test_latin1_bytes_without_wrapper_and_unescaped_newline() -> None:
     assert event.start == datetime(2024, 2, 1, 18, tzinfo=UTC)
 
 
-def test_two_calendars_and_truncated_end() -> None:
-    result = parse("two-calendars-truncated.ics")
-    assert [e.source_uid for e in result.events] == [
-        "first@example.org",
-        "second@example.org",
-        "truncated@example.org",
-    ]
+def test_a_second_calendar_cut_off_makes_the_whole_file_malformed() -> None:
+    # The body ends inside a VEVENT of the second calendar: a cut download, not a producer's
+    # quirk. Reading what is left would remove the events that were cut off (issue 10).
+    with pytest.raises(ParseError, match="cut off: it ends inside VEVENT") as caught:
+        parse("two-calendars-truncated.ics")
+    assert "stored for this source are kept" in caught.value.reason
 
 
 def test_breton_names_round_trip_in_utf8_with_bom_and_lf() -> None:
@@ -214,6 +213,8 @@ def starts(result: ParseResult) -> dict[str, str]:
 
 def test_every_ical_event_says_it_came_from_ical() -> None:
     for path in sorted(ISSUE3.glob("*.ics")):
+        if path.name.startswith("truncated-"):
+            continue  # malformed on purpose: see test_a_body_cut_off_is_a_malformed_fetch
         result = issue3(path.name)
         assert result.events, path.name
         assert {e.origin for e in result.events} == {ORIGIN_ICAL}, path.name
@@ -405,3 +406,204 @@ def test_past_single_events_are_dropped_before_parsing_but_counted() -> None:
         "2026-03-19",
     ]
     assert result.items == 30
+
+
+# --- issue 16: the classes where we read calendars differently from ical.js -------------------
+# Each has its own fixture in tests/fixtures/ical/diff/, also compared occurrence by occurrence
+# with ical.js in tests/test_ical_diff.py.
+
+DIFF = ISSUE3 / "diff"
+NOW_2026 = datetime(2026, 1, 15, 12, tzinfo=PARIS)
+
+
+def diff_fixture(name: str, now: datetime = NOW_2026) -> ParseResult:
+    return issue3("", content=(DIFF / name).read_bytes(), now=now)
+
+
+def local(event: Event) -> tuple[str, str | None]:
+    end = event.end.astimezone(PARIS).isoformat() if event.end else None
+    return event.start.astimezone(PARIS).isoformat(), end
+
+
+def test_lines_folded_before_the_colon_or_inside_parameters_are_unfolded_first() -> None:
+    result = diff_fixture("folded-before-colon.ics")
+    assert result.warnings == []
+    events = by_uid(result)
+    named = events["fold-name@example.org"]
+    assert named.title == "Atelier de réparation à Plouzané"  # nothing of ATTENDEE glued on
+    assert named.location.name == "Créac'h Gwen"
+    assert local(named) == ("2026-02-10T18:30:00+01:00", "2026-02-10T20:30:00+01:00")
+    params = events["fold-params@example.org"]
+    assert local(params) == ("2026-02-11T10:00:00+01:00", "2026-02-11T12:00:00+01:00")
+
+
+def test_range_thisandfuture_moves_every_later_instance() -> None:
+    result = diff_fixture("range-thisandfuture.ics")
+    assert result.warnings == []
+    series = sorted(result.events, key=lambda e: e.start)
+    assert [(local(e)[0], e.title) for e in series] == [
+        ("2026-02-03T18:00:00+01:00", "Atelier vélo"),
+        ("2026-02-10T18:00:00+01:00", "Atelier vélo"),
+        ("2026-02-17T19:00:00+01:00", "Atelier vélo (nouvel horaire)"),
+        ("2026-02-24T19:00:00+01:00", "Atelier vélo (nouvel horaire)"),
+        ("2026-03-03T19:00:00+01:00", "Atelier vélo (nouvel horaire)"),
+        ("2026-03-10T19:00:00+01:00", "Atelier vélo (nouvel horaire)"),
+    ]
+    # Each instance keeps the identity of its original date (18:00 Paris = 17:00 UTC).
+    assert [e.source_uid.split("/")[1] for e in series] == [
+        "20260203T170000Z",
+        "20260210T170000Z",
+        "20260217T170000Z",
+        "20260224T170000Z",
+        "20260303T170000Z",
+        "20260310T170000Z",
+    ]
+
+
+def test_floating_series_with_a_utc_exdate_stays_in_local_time() -> None:
+    result = diff_fixture("floating-dtstart-utc-exdate.ics")
+    assert [local(e)[0] for e in sorted(result.events, key=lambda e: e.start)] == [
+        "2026-07-01T10:00:00+02:00",
+        # 2 July 10:00 Paris is 08:00 UTC: the EXDATE removes it.
+        "2026-07-03T10:00:00+02:00",
+        "2026-07-04T10:00:00+02:00",
+    ]
+
+
+def test_date_recurrence_id_on_a_timed_series_replaces_that_days_instance() -> None:
+    result = diff_fixture("recurrence-id-date-on-datetime-series.ics")
+    series = sorted(result.events, key=lambda e: e.start)
+    assert [(local(e)[0], e.title) for e in series] == [
+        ("2026-03-02T18:00:00+01:00", "Café numérique"),
+        ("2026-03-10T18:00:00+01:00", "Café numérique (décalé au mardi)"),
+        ("2026-03-16T18:00:00+01:00", "Café numérique"),
+        ("2026-03-23T18:00:00+01:00", "Café numérique"),
+    ]
+    assert series[1].source_uid == "date-override@example.org/20260309T170000Z"
+
+
+def test_override_whose_dtend_precedes_dtstart_keeps_its_start() -> None:
+    result = diff_fixture("override-dtend-before-dtstart.ics")
+    moved = next(e for e in result.events if e.title == "Repair café (décalé)")
+    assert moved.start == datetime(2026, 4, 13, 15, tzinfo=PARIS)  # not swapped with 11:00
+    assert moved.effective_end == moved.start
+    assert result.warnings == [
+        "event 'Repair café (décalé)' (UID bad-end@example.org): DTEND before DTSTART, end ignored"
+    ]
+    assert len(result.events) == 3
+
+
+def test_iana_properties_are_not_glued_to_the_summary() -> None:
+    [event] = diff_fixture("iana-properties-after-summary.ics").events
+    assert event.title == "Fest-noz à Creac'h Gwen"
+    assert event.description == "Venez nombreux"
+
+
+def test_vevents_after_end_vcalendar_are_read_with_a_warning() -> None:
+    result = diff_fixture("vevents-after-end-vcalendar.ics")
+    assert sorted(by_uid(result)) == [
+        "after-1@example.org",
+        "after-2@example.org",
+        "inside@example.org",
+    ]
+    assert result.warnings == ["2 component(s) after END:VCALENDAR read as part of the calendar"]
+
+
+def test_custom_tzid_is_read_from_this_file_only_whatever_was_parsed_before() -> None:
+    names = [
+        "custom-tzid-defined-here.ics",
+        "custom-tzid-defined-differently.ics",
+        "custom-tzid-undefined.ics",
+    ]
+    expected = {
+        "custom-tzid-defined-here.ics": "2026-07-04T08:00:00+00:00",  # +02:00 in July
+        "custom-tzid-defined-differently.ics": "2026-07-04T15:00:00+00:00",  # fixed -05:00
+        "custom-tzid-undefined.ics": "2026-07-04T08:00:00+00:00",  # source zone, warned
+    }
+    for order in (names, names[::-1], [names[1], names[0], names[2]]):
+        for name in order:
+            [event] = diff_fixture(name).events
+            assert event.start.astimezone(UTC).isoformat() == expected[name], (order, name)
+    assert diff_fixture("custom-tzid-undefined.ics").warnings == [
+        "unknown time zone 'Heure de Bretagne': times read in Europe/Paris"
+    ]
+
+
+def test_invalid_duration_overflow_keeps_the_event_without_its_end() -> None:
+    result = diff_fixture("invalid-duration-overflow.ics")
+    events = by_uid(result)
+    assert events["huge-duration@example.org"].end is None
+    assert events["ok@example.org"].end == datetime(2026, 9, 2, 10, tzinfo=UTC)
+    [warning] = result.warnings
+    assert "ends after the year 9999, end ignored" in warning
+
+
+def test_unbounded_minutely_series_is_capped_with_a_warning() -> None:
+    result = diff_fixture("dense-minutely-series.ics")
+    dense = [e for e in result.events if e.title == "Sonde de test"]
+    assert len(dense) == ical.MAX_OCCURRENCES_PER_SERIES
+    assert dense[0].start == datetime(2026, 10, 1, 8, tzinfo=UTC)
+    assert "Assemblée générale" in {e.title for e in result.events}
+    assert result.warnings == [
+        f"event 'Sonde de test' (UID every-minute@example.org): more than "
+        f"{ical.MAX_OCCURRENCES_PER_SERIES} occurrences in the agenda window; only the first "
+        f"{ical.MAX_OCCURRENCES_PER_SERIES} were read"
+    ]
+
+
+@pytest.mark.parametrize("freq", ["SECONDLY", "MINUTELY", "HOURLY"])
+def test_every_dense_frequency_is_capped(freq: str) -> None:
+    text = (
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:dense@example.org\r\nSUMMARY:Dense\r\n"
+        f"DTSTART:20260201T000000Z\r\nRRULE:FREQ={freq}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    result = issue3("", content=text.encode(), now=NOW_2026)
+    assert len(result.events) == ical.MAX_OCCURRENCES_PER_SERIES
+    assert "only the first" in result.warnings[0]
+
+
+def test_events_per_source_are_capped_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ical, "MAX_EVENTS_PER_SOURCE", 5)
+    lines = ["BEGIN:VCALENDAR"]
+    for day in range(1, 9):
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:single-{day}@example.org",
+            "SUMMARY:Atelier",
+            f"DTSTART:202602{day:02d}T100000Z",
+            "END:VEVENT",
+        ]
+    lines += [
+        "BEGIN:VEVENT",
+        "UID:daily@example.org",
+        "SUMMARY:Quotidien",
+        "DTSTART:20260201T090000Z",
+        "RRULE:FREQ=DAILY",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    result = issue3("", content="\r\n".join(lines).encode(), now=NOW_2026)
+    assert len(result.events) == 5
+    assert result.warnings == ["more than 5 events in this calendar: only the first 5 were read"]
+
+
+@pytest.mark.parametrize(
+    ("name", "inside"),
+    [("truncated-after-an-event.ics", "VCALENDAR"), ("truncated-mid-line.ics", "VEVENT")],
+)
+def test_a_body_cut_off_is_a_malformed_fetch(name: str, inside: str) -> None:
+    with pytest.raises(ParseError, match=f"cut off: it ends inside {inside}"):
+        issue3(name)
+
+
+def test_missing_wrapper_and_unclosed_inner_component_are_still_repaired() -> None:
+    # Not a cut body: every component the file opens is closed by its parent's END.
+    text = (
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a@example.org\r\nSUMMARY:Sans fin d'alarme\r\n"
+        b"DTSTART:20260201T100000Z\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\n"
+        b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    [event] = issue3("", content=text, now=NOW_2026).events
+    assert event.title == "Sans fin d'alarme"
+    [bare] = issue3("latin1-bytes-lf-no-wrapper.ics").events
+    assert bare.title == "Café réparation à Plouzané"

@@ -13,6 +13,7 @@ import logging
 import re
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -140,6 +141,12 @@ _KNOWN_NAMES = frozenset(
         "CALENDAR-ADDRESS",
     ]
 )
+MAX_OCCURRENCES_PER_SERIES = 1000
+"""Occurrences of one recurring event read in the agenda window (a daily event for almost three
+years); a denser series (FREQ=MINUTELY without end) is cut there, with a warning."""
+MAX_EVENTS_PER_SOURCE = 20_000
+"""Events read from one calendar; the rest are left out, with a warning in the source's health."""
+
 _TEXT_PROPS = frozenset({"DESCRIPTION", "SUMMARY", "LOCATION", "COMMENT", "CONTACT", "RESOURCES"})
 _BARE_OFFSET_TZID_RE = re.compile(r";TZID=(\((?:UTC|GMT)[^)\":]*:[^)\"]*\)[^\";:]*)(?=[;:])", re.I)
 _CONTENT_LINE_RE = re.compile(r"^(?P<name>[A-Za-z0-9-]+)(?P<params>;[^:]*)?:")
@@ -158,16 +165,30 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
     result = ParseResult()
     if not re.search(r"^BEGIN:(VCALENDAR|VEVENT)", text, re.I | re.M):
         raise ParseError(source.id, _not_ical_message(text), url=document.url)
-    lines = _repair_lines(text)
+    repaired = _repair_lines(text)
+    if repaired.open_at_end is not None:
+        raise ParseError(source.id, _truncated_message(repaired.open_at_end), url=document.url)
+    if repaired.after_end:
+        result.warnings.append(
+            f"{repaired.after_end} component(s) after END:VCALENDAR read as part of the calendar"
+        )
     # Zones can shift a date by up to 26 hours: two days of margin keep the text test safe.
     cutoff = (context.window.start - timedelta(days=2)).date()
-    lines, past = _drop_past_events(lines, cutoff)
+    lines, past = _drop_past_events(repaired.lines, cutoff)
     calendars, unreadable = _load("\r\n".join(lines) + "\r\n", result.warnings)
     result.items += unreadable + past
     builder = _Builder(document, source, context, result)
     for calendar in calendars:
         builder.add_calendar(calendar)
     return result
+
+
+def _truncated_message(component: str) -> str:
+    return (
+        f"the calendar file is cut off: it ends inside {component} without END:{component}"
+        + ("" if component == "VCALENDAR" else " and END:VCALENDAR")
+        + " (an interrupted download?); the events stored for this source are kept"
+    )
 
 
 def _not_ical_message(text: str) -> str:
@@ -204,55 +225,122 @@ def _decode(document: Document) -> str:
     return text.lstrip("\ufeff")
 
 
-def _repair_lines(text: str) -> list[str]:
+@dataclass(slots=True)
+class _Repaired:
+    """Content lines ready for icalendar, and what the repair found about the file's shape."""
+
+    lines: list[str]
+    # The component the body ends inside, when it ends before closing it: a cut download.
+    open_at_end: str | None = None
+    # Components found after END:VCALENDAR and read as part of the calendar.
+    after_end: int = 0
+
+
+# An iana-token property name (RFC 5545 §3.1) written in capitals: DRESSCODE, NON-SMOKING.
+_IANA_NAME_RE = re.compile(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*")
+
+
+def _unfold(text: str) -> list[str]:
+    """Logical content lines: CRLF, LF or CR endings, folds joined (RFC 5545 §3.1).
+
+    Unfolding comes first, before any repair: producers fold anywhere, even before the colon
+    or inside the parameters ("SUMMARY" CRLF " :value").
+    """
+    lines: list[str] = []
+    for raw_line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if raw_line[:1] in (" ", "\t") and lines:
+            lines[-1] += raw_line[1:]
+        else:
+            lines.append(raw_line)
+    return lines
+
+
+def _is_property(match: re.Match[str] | None) -> bool:
+    """Whether a "NAME...:" line starts a property rather than continuing a raw multi-line value.
+
+    Known names (any case), X- and IANA- names, and other names written in capitals (RFC 5545
+    lets new IANA properties appear: DRESSCODE, NON-SMOKING); "Meeting ID: 123" is text.
+    """
+    if match is None:
+        return False
+    name = match["name"]
+    upper = name.upper()
+    return (
+        upper in _KNOWN_NAMES
+        or upper.startswith(("X-", "IANA-"))
+        or (len(name) > 1 and _IANA_NAME_RE.fullmatch(name) is not None)
+    )
+
+
+def _repair_lines(text: str) -> _Repaired:
     """Fix the structural mistakes icalendar refuses, keeping everything else as written.
 
-    Returns unfolded content lines.
-
-    - line endings unified; blank lines dropped;
-    - a line that is neither a folded continuation nor a known property starts a new line of
-      the previous value (unescaped newline), or is dropped after BEGIN/END lines (stray text);
+    - lines unfolded first (see `_unfold`); blank lines dropped;
+    - a line that is not a property starts a new line of the previous text value (unescaped
+      newline), or is dropped after other lines (stray text);
     - ";;" in parameters collapsed;
-    - a missing BEGIN:VCALENDAR wrapper added, unclosed components closed (truncated files).
+    - a missing BEGIN:VCALENDAR wrapper added; a component left open inside its parent closed;
+    - components after END:VCALENDAR moved inside the calendar (and counted).
+    The component a body ends inside (a cut download) is reported, not repaired.
     """
     lines: list[str] = []
     extendable = False
-    for raw_line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if not raw_line.strip():
+    for line in _unfold(text):
+        if not line.strip():
             if extendable and lines:
                 lines[-1] += "\\n"
             continue
-        if raw_line[0] in " \t":
-            if lines:
-                lines[-1] += raw_line[1:]
-            continue
         # TZID=(GMT +01:00) unquoted: the colon inside would end the parameters early.
-        raw_line = _BARE_OFFSET_TZID_RE.sub(r';TZID="\1"', raw_line, count=1)
-        match = _CONTENT_LINE_RE.match(raw_line)
-        name = match["name"].upper() if match else ""
-        if match and (name in _KNOWN_NAMES or name.startswith(("X-", "IANA-"))):
+        line = _BARE_OFFSET_TZID_RE.sub(r';TZID="\1"', line, count=1)
+        match = _CONTENT_LINE_RE.match(line)
+        if match is not None and _is_property(match):
+            name = match["name"].upper()
             if match["params"] and ";;" in match["params"]:
                 params = re.sub(r";{2,}", ";", match["params"]).rstrip(";")
-                raw_line = match["name"] + params + raw_line[match.end() - 1 :]
-            lines.append(raw_line)
+                line = match["name"] + params + line[match.end() - 1 :]
+            lines.append(line)
             # Only text values can have swallowed a raw newline; after a date, stray text is noise.
             extendable = name in _TEXT_PROPS or name.startswith("X-")
         elif extendable and lines:
-            lines[-1] += "\\n" + raw_line
+            lines[-1] += "\\n" + line
         # else: stray text between components; nothing to attach it to.
+    return _structure(lines)
+
+
+def _structure(lines: list[str]) -> _Repaired:
+    """Balance BEGIN/END lines (see `_repair_lines`)."""
+    out: list[str] = []
     stack: list[str] = []
+    closed_calendar: int | None = None  # index in `out` of the END:VCALENDAR that closed last
+    reopened = False
+    after_end = 0
     for line in lines:
-        upper = line.upper()
-        if upper.startswith("BEGIN:"):
-            stack.append(upper[6:].strip())
-        elif upper.startswith("END:") and upper[4:].strip() in stack:
-            while stack.pop() != upper[4:].strip():
-                pass
-    if lines and not lines[0].upper().startswith("BEGIN:VCALENDAR"):
-        lines.insert(0, "BEGIN:VCALENDAR")
+        head = line[:6].upper()
+        if head == "BEGIN:":
+            name = line[6:].strip().upper()
+            if not stack and name != "VCALENDAR" and closed_calendar is not None:
+                # ical.js and icalendar read such components; so do we, with a warning.
+                del out[closed_calendar]
+                closed_calendar, reopened = None, True
+                stack.append("VCALENDAR")
+            if reopened and stack == ["VCALENDAR"]:
+                after_end += 1
+            stack.append(name)
+        elif head[:4] == "END:":
+            name = line[4:].strip().upper()
+            if name not in stack:
+                continue  # an END without its BEGIN: nothing to close
+            while (inner := stack.pop()) != name:
+                out.append(f"END:{inner}")  # left open by the producer: closed by its parent
+            if name == "VCALENDAR" and not stack:
+                closed_calendar, reopened = len(out), False
+        out.append(line)
+    open_at_end = None if not stack or (reopened and stack == ["VCALENDAR"]) else stack[-1]
+    if out and not out[0].upper().startswith("BEGIN:VCALENDAR"):
+        out.insert(0, "BEGIN:VCALENDAR")
         stack.insert(0, "VCALENDAR")
-    lines.extend(f"END:{name}" for name in reversed(stack))
-    return lines
+    out.extend(f"END:{name}" for name in reversed(stack))
+    return _Repaired(out, open_at_end, after_end)
 
 
 _DATE_VALUE_RE = re.compile(r"[^:]*:\s*(\d{4})(\d{2})(\d{2})")
@@ -326,10 +414,16 @@ def _ended_before(block: list[str], cutoff: date) -> bool:
                 return False
             weeks, days, clock = match.groups()
             # Hours and minutes are rounded up to a whole day: the test stays on the safe side.
-            extra = timedelta(weeks=int(weeks or 0), days=int(days or 0) + (1 if clock else 0))
+            try:
+                extra = timedelta(weeks=int(weeks or 0), days=int(days or 0) + (1 if clock else 0))
+            except OverflowError:  # a DURATION of millions of years: not past, surely
+                return False
     if start is None:
         return False
-    return max(start + extra, end or start) < cutoff
+    try:
+        return max(start + extra, end or start) < cutoff
+    except OverflowError:
+        return False
 
 
 def _text_date(line: str) -> date | None:
@@ -440,6 +534,7 @@ class _Builder:
         self.seen_uids: set[str] = set()
         self.unknown_tzids: set[str] = set()
         self.vtimezones: dict[str, tzinfo] = {}
+        self.capped_source = False
 
     def add_calendar(self, calendar: icalendar.Calendar) -> None:
         vevents = [c for c in calendar.subcomponents if c.name == "VEVENT"]
@@ -460,6 +555,11 @@ class _Builder:
                     f"X-WR-TIMEZONE {str(calendar.get('X-WR-TIMEZONE'))!r} ignored ({exc})"
                 )
             vevents = [c for c in calendar.subcomponents if c.name == "VEVENT"]
+        for vevent in vevents:
+            try:
+                self._localize_floating(vevent)
+            except (InvalidCalendar, ValueError, TypeError, AttributeError):
+                continue
         recurring: dict[str, list[icalendar.Event]] = {}
         singles: list[icalendar.Event] = []
         for position, vevent in enumerate(vevents):
@@ -487,7 +587,9 @@ class _Builder:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    self.vtimezones[name] = component.to_tz()
+                    # lookup_tzid=False: built from this file's definition, never taken from
+                    # icalendar's process-wide cache (filled by earlier files).
+                    self.vtimezones[name] = component.to_tz(lookup_tzid=False)
             except Exception:  # unusable definition: TZID resolved by name
                 continue
 
@@ -496,11 +598,12 @@ class _Builder:
         return _resolve_tzid(tzid, _zone_key(self.context.tz))
 
     def _fix_zones(self, vevent: icalendar.Event) -> None:
-        """Attach real zones to the date properties of a VEVENT, in place.
+        """Give the date-times of a VEVENT their zones from this document alone, in place.
 
-        icalendar leaves a datetime naive when its TZID is unknown, and uses an ad-hoc zone
-        built from the VTIMEZONE for Windows names: both are replaced by the IANA zone when
-        the name can be mapped, so recurrence expansion and DST work like for any event.
+        icalendar attaches zones from a process-wide cache that earlier files' VTIMEZONEs fill
+        (so a custom TZID would read differently depending on what was parsed before), leaves
+        unknown TZIDs naive and builds ad-hoc zones for Windows names. Every TZID-qualified
+        value is therefore read again from its wall-clock time, in the zone `_zone_for` picks.
         """
         for name in _DATE_PROPS:
             if name not in vevent:
@@ -518,31 +621,73 @@ class _Builder:
                     if is_date:
                         # DATE with a TZID: icalendar made it local midnight; it is a date.
                         member.dt = value.date()
-                        continue
-                    if tzid:
-                        member.dt = self._zoned(value, tzid)
+                    elif tzid and not _is_utc(value):
+                        member.dt = value.replace(tzinfo=self._zone_for(tzid))
 
-    def _zoned(self, value: datetime, tzid: str) -> datetime:
-        if isinstance(value.tzinfo, ZoneInfo) or value.tzinfo is UTC:
-            return value
-        zone = self._resolve(tzid)
+    def _zone_for(self, tzid: str) -> tzinfo:
+        """The zone of a TZID: its IANA/Windows/Outlook name, else the file's own VTIMEZONE,
+        else (with a warning, once) the source's zone."""
+        zone = self._resolve(tzid) or self.vtimezones.get(tzid)
         if zone is not None:
-            return value.replace(tzinfo=zone)
-        if value.tzinfo is not None:
-            return value  # keep the zone built from the file's VTIMEZONE
-        zone = self.vtimezones.get(tzid)
-        if zone is not None:
-            return value.replace(tzinfo=zone)
+            return zone
         if tzid not in self.unknown_tzids:
             self.unknown_tzids.add(tzid)
             self.result.warnings.append(
                 f"unknown time zone {tzid!r}: times read in {_zone_key(self.context.tz)}"
             )
-        return value.replace(tzinfo=self.context.tz)
+        return self.context.tz
+
+    def _localize_floating(self, vevent: icalendar.Event) -> None:
+        """Floating date-times are the source's local time (RFC 5545 §3.3.5), in place.
+
+        Done before expansion so that a floating series and its UTC EXDATEs or overrides are
+        compared as instants, not as a naive and an aware value.
+        """
+        for name in _DATE_PROPS:
+            if name not in vevent:
+                continue
+            values = vevent[name]
+            for container in values if isinstance(values, list) else [values]:
+                for member in getattr(container, "dts", None) or [container]:
+                    value = getattr(member, "dt", None)
+                    if isinstance(value, datetime) and value.tzinfo is None:
+                        member.dt = value.replace(tzinfo=self.context.tz)
 
     # --- events -----------------------------------------------------------------------------
 
+    def _full(self) -> bool:
+        """Whether the source reached MAX_EVENTS_PER_SOURCE (warned once)."""
+        if len(self.result.events) < MAX_EVENTS_PER_SOURCE:
+            return False
+        if not self.capped_source:
+            self.capped_source = True
+            self.result.warnings.append(
+                f"more than {MAX_EVENTS_PER_SOURCE} events in this calendar: only the first "
+                f"{MAX_EVENTS_PER_SOURCE} were read"
+            )
+        return True
+
+    def _drop_reversed_end(self, vevent: icalendar.Event) -> None:
+        """A DTEND before its DTSTART is ignored (RFC 5545 §3.8.2.2: it must be later)."""
+        try:
+            start = getattr(vevent.get("DTSTART"), "dt", None)
+            end = getattr(vevent.get("DTEND"), "dt", None)
+        except (InvalidCalendar, ValueError):  # unreadable: reported when the event is built
+            return
+        if start is None or end is None or isinstance(start, datetime) != isinstance(end, datetime):
+            return
+        try:
+            reversed_end = end < start
+        except TypeError:  # naive against aware: not comparable, leave it to event_span
+            return
+        if reversed_end:
+            del vevent["DTEND"]
+            self.result.warnings.append(f"{_describe(vevent)}: DTEND before DTSTART, end ignored")
+
     def _add_single(self, vevent: icalendar.Event) -> None:
+        if self._full():
+            return
+        self._drop_reversed_end(vevent)
         try:
             event = self._event(vevent, occurrence=None)
         except _SkipEvent as exc:
@@ -563,10 +708,16 @@ class _Builder:
         self.result.events.append(event)
 
     def _add_recurring(self, uid: str, group: list[icalendar.Event]) -> None:
+        if self._full():
+            return
         calendar = icalendar.Calendar()
         for vevent in group:
+            self._drop_reversed_end(vevent)
             calendar.add_component(vevent)
         master = next((v for v in group if "RECURRENCE-ID" not in v), group[0])
+        if "RECURRENCE-ID" not in master:
+            _align_recurrence_ids(master, group)
+        shifts = _range_shifts(group)
         has_end = any(p in master for p in ("DTEND", "DURATION"))
         if not uid:
             # A series without UID: identify it by its first occurrence, as for single events.
@@ -576,8 +727,9 @@ class _Builder:
                 first if isinstance(first, date) else date.min,
                 _text(master.get("URL")).strip() or None,
             )
+        limit = min(MAX_OCCURRENCES_PER_SERIES, MAX_EVENTS_PER_SOURCE - len(self.result.events))
         try:
-            occurrences = _expand(calendar, self.context)
+            occurrences = _expand(calendar, self.context, limit)
         except Exception:
             # Often one unreadable EXDATE/RDATE line: drop those and try once more.
             for vevent in group:
@@ -590,7 +742,7 @@ class _Builder:
             occurrences = None
         if occurrences is None:
             try:
-                occurrences = _expand(calendar, self.context)
+                occurrences = _expand(calendar, self.context, limit)
             except Exception as exc:  # a broken RRULE must not sink the calendar
                 self.result.warnings.append(
                     f"{_describe(master)}: recurrence cannot be expanded ({exc}); "
@@ -599,9 +751,14 @@ class _Builder:
                 for vevent in group:
                     self._add_single(vevent)
                 return
+        if len(occurrences) >= limit and _more_after(calendar, occurrences[-1], self.context):
+            self.result.warnings.append(
+                f"{_describe(master)}: more than {limit} occurrences in the agenda window; "
+                f"only the first {limit} were read"
+            )
         for occurrence in occurrences:
             try:
-                event = self._event(occurrence, occurrence=uid, has_end=has_end)
+                event = self._event(occurrence, occurrence=uid, has_end=has_end, shifts=shifts)
             except _SkipEvent as exc:
                 self.result.warnings.append(f"{_describe(occurrence)}: {exc}, skipped")
                 continue
@@ -616,7 +773,12 @@ class _Builder:
             self.result.events.append(event)
 
     def _event(
-        self, vevent: icalendar.Event, *, occurrence: str | None, has_end: bool = True
+        self,
+        vevent: icalendar.Event,
+        *,
+        occurrence: str | None,
+        has_end: bool = True,
+        shifts: dict[datetime | date, timedelta] | None = None,
     ) -> Event:
         """Build one Event; `occurrence` is the series UID when `vevent` is an occurrence."""
         tz = self.context.tz
@@ -634,7 +796,13 @@ class _Builder:
         elif "DURATION" in vevent:
             duration = vevent["DURATION"].dt
             if isinstance(duration, timedelta):
-                end_value = start_value + duration
+                try:
+                    end_value = start_value + duration
+                except OverflowError:
+                    self.result.warnings.append(
+                        f"{_describe(vevent)}: DURATION {duration.days} days ends after the "
+                        "year 9999, end ignored"
+                    )
         if occurrence and not has_end and end_value == start_value:
             end_value = None  # recurring_ical_events fills DTEND in; the source had none
         if end_value is not None and not isinstance(end_value, date):
@@ -651,6 +819,10 @@ class _Builder:
         if occurrence:
             recurrence_id = vevent.get("RECURRENCE-ID")
             original = recurrence_id.dt if recurrence_id is not None else start_value
+            if recurrence_id is not None and shifts and original in shifts:
+                # RANGE=THISANDFUTURE: every later instance carries the override's
+                # RECURRENCE-ID; its own original date is its start before the shift.
+                original = start_value - shifts[original]
             if isinstance(original, datetime):
                 original = make_aware(original, tz)
             source_uid = f"{occurrence}/{utc_stamp(original)}"
@@ -677,12 +849,90 @@ class _Builder:
         )
 
 
-def _expand(calendar: icalendar.Calendar, context: ParseContext) -> list[icalendar.Event]:
+def _expand(
+    calendar: icalendar.Calendar, context: ParseContext, limit: int
+) -> list[icalendar.Event]:
+    """The occurrences of one series in the window, in start order, at most `limit`.
+
+    Walked lazily: an unbounded FREQ=SECONDLY rule would otherwise build millions of
+    occurrences before the first one is looked at.
+    """
+    found: list[icalendar.Event] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return list(
-            recurring_ical_events.of(calendar).between(context.window.start, context.window.end)
-        )
+        for component in recurring_ical_events.of(calendar).after(context.window.start):
+            if _start_of(component, context.tz) >= context.window.end:
+                break
+            found.append(component)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _more_after(calendar: icalendar.Calendar, last: icalendar.Event, context: ParseContext) -> bool:
+    """Whether the series has another occurrence in the window after `last` (cap reached)."""
+    after = _start_of(last, context.tz) + timedelta(seconds=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for component in recurring_ical_events.of(calendar).after(after):
+            return _start_of(component, context.tz) < context.window.end
+    return False
+
+
+def _start_of(component: icalendar.Event, tz: tzinfo) -> datetime:
+    value = component["DTSTART"].dt
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=tz)
+    return make_aware(value, tz)
+
+
+def _is_utc(value: datetime) -> bool:
+    return value.tzinfo is UTC or getattr(value.tzinfo, "key", None) == "UTC"
+
+
+def _align_recurrence_ids(master: icalendar.Event, group: list[icalendar.Event]) -> None:
+    """Give each override's RECURRENCE-ID the value type of the series' DTSTART, in place.
+
+    RFC 5545 §3.8.4.4: they MUST match. Producers still write RECURRENCE-ID;VALUE=DATE on a
+    timed series (it names the instance of that day, at the series' time) or a midnight
+    date-time on an all-day series (it names that day); unmatched, the override would be
+    published next to the instance it replaces.
+    """
+    try:
+        first = getattr(master.get("DTSTART"), "dt", None)
+    except (InvalidCalendar, ValueError):
+        return
+    if not isinstance(first, date):
+        return
+    for vevent in group:
+        prop = vevent.get("RECURRENCE-ID")
+        try:
+            value = getattr(prop, "dt", None)
+        except (InvalidCalendar, ValueError):
+            continue
+        if vevent is master or not isinstance(value, date):
+            continue
+        if isinstance(first, datetime) and not isinstance(value, datetime):
+            prop.dt = datetime.combine(value, first.timetz())
+            prop.params.pop("VALUE", None)
+        elif not isinstance(first, datetime) and isinstance(value, datetime):
+            prop.dt = value.date()
+            prop.params.pop("TZID", None)
+            prop.params["VALUE"] = "DATE"
+
+
+def _range_shifts(group: list[icalendar.Event]) -> dict[datetime | date, timedelta]:
+    """RECURRENCE-ID → how far a RANGE=THISANDFUTURE override moves its instances."""
+    shifts: dict[datetime | date, timedelta] = {}
+    for vevent in group:
+        prop = vevent.get("RECURRENCE-ID")
+        if prop is None or str(prop.params.get("RANGE", "")).upper() != "THISANDFUTURE":
+            continue
+        try:
+            shifts[prop.dt] = vevent["DTSTART"].dt - prop.dt
+        except (KeyError, TypeError, InvalidCalendar, ValueError):
+            continue  # no start, or a date against a date-time: no shift to speak of
+    return shifts
 
 
 def _readable(value: Any) -> bool:

@@ -1,0 +1,605 @@
+"""Differential reading of iCalendar files: our parser against Mozilla ical.js (Thunderbird's).
+
+For each file, one or two reference times are picked near its events (its first and last
+DTSTART); both readers expand the file over the agenda window around each reference time
+(1 day back, 365 days ahead, as the default agenda). ical.js reads the file's VTIMEZONEs, IANA
+zones for TZIDs the file names without defining (VTIMEZONEs built from tzdata), and floating
+times in the source's zone (Europe/Paris, the process's TZ). Occurrences are compared as
+(start, end, title, cancelled, all-day).
+
+A file whose occurrences differ is checked against the documented differences (`DOCUMENTED`):
+each is a deliberate reading of ours, with the reason and the RFC 5545 clause that allows it.
+A difference none of them explains is a failure. Used by tests/test_ical_diff.py (our own
+fixtures, in the suite) and bench/bench_ical_diff.py (the peer projects' calendars and the
+shared corpus).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aggregator.config import Source
+from aggregator.errors import ParseError
+from aggregator.models import CANCELLED, Document, Event, ParseContext, ParseResult, Window
+from aggregator.normalize import clean_title
+from aggregator.parsers import ical
+from aggregator.publish.vtimezone import build_vtimezone
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPANDER = ROOT / "tests" / "js" / "expand_ics.mjs"
+PARIS = ZoneInfo("Europe/Paris")
+PAST_DAYS = 1
+FUTURE_DAYS = 365
+# ical.js iterations per series and window; our own cap is lower (see ical.MAX_OCCURRENCES).
+MAX_ITERATIONS = 20_000
+
+Occurrence = tuple[str, str, str, bool, bool]  # start, end, title, cancelled, all-day
+
+
+@dataclass(slots=True)
+class FileReport:
+    """The outcome of one file: "agree", "documented", "differ", "crash" or "reference-error"."""
+
+    path: str
+    status: str
+    windows: int = 0
+    occurrences: int = 0
+    reasons: list[str] = field(default_factory=list)
+    only_ours: list[Occurrence] = field(default_factory=list)
+    only_theirs: list[Occurrence] = field(default_factory=list)
+    error: str = ""
+
+
+# --- reference windows ------------------------------------------------------------------------
+
+_DTSTART_RE = re.compile(r"^DTSTART[^:\n]*:\s*(\d{4})(\d{2})(\d{2})", re.I | re.M)
+
+
+def unfold(text: str) -> str:
+    return re.sub(r"\r?\n[ \t]", "", text.replace("\r\n", "\n"))
+
+
+def reference_windows(text: str) -> list[Window]:
+    """Agenda windows around the file's first and last DTSTART (one when they are close)."""
+    days: list[date] = []
+    for match in _DTSTART_RE.finditer(unfold(text)):
+        try:
+            day = date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            continue
+        if 1900 <= day.year <= 2100:
+            days.append(day)
+    if not days:
+        return []
+    references = [min(days)]
+    if (max(days) - min(days)).days > FUTURE_DAYS - 30:
+        references.append(max(days))
+    windows = []
+    for day in references:
+        now = datetime(day.year, day.month, day.day, 12, tzinfo=PARIS)
+        windows.append(Window(now - timedelta(days=PAST_DAYS), now + timedelta(days=FUTURE_DAYS)))
+    return windows
+
+
+# --- our reading ------------------------------------------------------------------------------
+
+
+def _when(value: datetime, all_day: bool) -> str:
+    if all_day:
+        return value.astimezone(PARIS).date().isoformat()
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def overlaps(start: datetime, end: datetime, window: Window) -> bool:
+    return start < window.end and (end > window.start or (end <= start and start >= window.start))
+
+
+def our_occurrences(result: ParseResult, window: Window) -> list[Occurrence]:
+    found = []
+    for event in result.events:
+        end = event.effective_end
+        if overlaps(event.start, end, window):
+            found.append(_ours(event, end))
+    return sorted(found)
+
+
+def _ours(event: Event, end: datetime) -> Occurrence:
+    return (
+        _when(event.start, event.all_day),
+        _when(end, event.all_day),
+        event.title,
+        event.status == CANCELLED,
+        event.all_day,
+    )
+
+
+class ParseTimeout(BaseException):
+    """Our parse of one file ran past its time budget (a hang, for the differential).
+
+    A BaseException, so that the parser's own "skip what cannot be read" handlers cannot
+    swallow it and go on expanding."""
+
+
+@contextmanager
+def time_budget(seconds: int) -> Iterator[None]:
+    """Raise ParseTimeout in the main thread after `seconds` (SIGALRM; POSIX only)."""
+
+    def expire(_signum: int, _frame: object) -> None:
+        raise ParseTimeout(f"parse took more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+PARSE_BUDGET = 20
+"""Seconds one parse of one file may take before the differential counts it as a crash."""
+
+
+def parse_ours(data: bytes, window: Window) -> ParseResult:
+    source = Source(id="diff", name="Diff", url="https://example.org/calendar.ics")
+    document = Document(
+        url=source.url, content=data, text=data.decode("utf-8", "replace"), content_type=None
+    )
+    now = window.start + timedelta(days=PAST_DAYS)
+    with time_budget(PARSE_BUDGET):
+        return ical.parse(document, source, ParseContext(tz=PARIS, window=window, now=now))
+
+
+# --- ical.js's reading ------------------------------------------------------------------------
+
+_TZID_PARAM_RE = re.compile(r";TZID=(\"[^\"]*\"|[^;:]*)", re.I)
+_TZID_DEF_RE = re.compile(r"^TZID[^:\n]*:(.*)$", re.I | re.M)
+
+
+@lru_cache(maxsize=512)
+def _vtimezone_text(name: str, first_year: int, last_year: int) -> str:
+    return build_vtimezone(name, first_year, last_year).to_ical().decode("utf-8")
+
+
+def missing_zones(text: str, windows: list[Window]) -> dict[str, str]:
+    """VTIMEZONEs for the IANA TZIDs the file uses without defining them."""
+    unfolded = unfold(text)
+    defined = {m.strip().strip('"') for m in _TZID_DEF_RE.findall(unfolded)}
+    used = {m.strip('"') for m in _TZID_PARAM_RE.findall(unfolded)}
+    first = min(w.start.year for w in windows) - 1
+    last = max(w.end.year for w in windows) + 1
+    zones = {}
+    for name in sorted(used - defined):
+        if not name or name.startswith("/") or ".." in name:
+            continue
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        zones[name] = _vtimezone_text(name, first, last)
+    return zones
+
+
+def node() -> str:
+    found = shutil.which("node")
+    assert found, "node (v18+) is needed to run Mozilla ical.js"
+    assert (ROOT / "node_modules" / "ical.js").is_dir(), "run `npm install` at the repo root"
+    return found
+
+
+def run_icaljs(jobs: list[dict[str, object]], timeout: float = 20) -> dict[str, dict]:
+    """Run tests/js/expand_ics.mjs on `jobs`, {path: result}.
+
+    A file that hangs ical.js (or kills it) is reported as its error (after `timeout` s plus
+    1 s per file); the files after it run in a new process.
+    """
+    results: dict[str, dict] = {}
+    env = {**os.environ, "TZ": "Europe/Paris"}
+    pending = list(jobs)
+    while pending:
+        payload = json.dumps({"maxIterations": MAX_ITERATIONS, "files": pending})
+        with subprocess.Popen(
+            [node(), str(EXPANDER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,  # node resolves "ical.js" from the repo's node_modules
+            text=True,
+            env=env,
+        ) as process:
+            try:
+                out, err = process.communicate(payload, timeout=timeout + len(pending))
+                problem = err[-300:] or f"ical.js exited with {process.returncode}"
+            except subprocess.TimeoutExpired:
+                process.kill()
+                out, _err = process.communicate()
+                problem = "ical.js did not finish (timed out)"
+        for line in out.splitlines():
+            if line.strip():
+                item = json.loads(line)
+                results[item.pop("path")] = item
+        done = [job for job in pending if str(job["path"]) in results]
+        pending = pending[len(done) :]
+        if pending:
+            results[str(pending[0]["path"])] = {"ok": False, "error": problem}
+            pending = pending[1:]
+    return results
+
+
+def their_occurrences(raw: Iterable[dict]) -> list[Occurrence]:
+    found = []
+    for item in raw:
+        found.append(
+            (
+                item["start"],
+                item["end"],
+                clean_title(item["summary"] or ""),
+                str(item.get("status") or "").upper() == "CANCELLED",
+                bool(item["allDay"]),
+            )
+        )
+    return sorted(found)
+
+
+# --- documented differences -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """What the documented rules look at: one file, one window, what is left unmatched."""
+
+    text: str
+    result: ParseResult
+    only_ours: list[Occurrence]
+    only_theirs: list[Occurrence]
+
+
+Explained = tuple[list[Occurrence], list[Occurrence]]
+Rule = Callable[[Case], Explained]
+"""A documented difference: the occurrences (only ical.js's, only ours) it accounts for."""
+
+
+def _vevents(text: str) -> list[dict[str, list[str]]]:
+    """The top-level VEVENTs of a file as {NAME: [whole lines]} (evidence for the rules)."""
+    found: list[dict[str, list[str]]] = []
+    current: dict[str, list[str]] | None = None
+    depth = 0
+    for line in unfold(text).split("\n"):
+        upper = line.upper().strip()
+        if upper == "BEGIN:VEVENT" and current is None:
+            current, depth = {}, 0
+            continue
+        if current is None:
+            continue
+        if upper.startswith("BEGIN:"):
+            depth += 1
+        elif upper == "END:VEVENT" and depth == 0:
+            found.append(current)
+            current = None
+        elif upper.startswith("END:"):
+            depth -= 1
+        elif depth == 0:
+            name = re.split(r"[;:]", line, maxsplit=1)[0].upper()
+            current.setdefault(name, []).append(line)
+    return found
+
+
+def _value(line: str) -> str:
+    """The value of a content line (after the first colon outside quotes)."""
+    match = re.match(r'(?:[^":]|"[^"]*")*:(.*)$', line)
+    return match[1].strip() if match else ""
+
+
+def _warned(case: Case, words: str) -> bool:
+    return any(words in warning for warning in case.result.warnings)
+
+
+def _untitled(case: Case) -> Explained:
+    if not _warned(case, "SUMMARY (title) missing"):
+        return [], []
+    return [o for o in case.only_theirs if o[2] == ""], []
+
+
+def _day_after(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def _reversed_end(case: Case) -> Explained:
+    if not _warned(case, "DTEND before DTSTART"):
+        return [], []
+    theirs, ours = [], []
+    for item in case.only_theirs:
+        if item[1] >= item[0]:
+            continue
+        default_end = _day_after(item[0]) if item[4] else item[0]
+        twin = (item[0], default_end, *item[2:])
+        if twin in case.only_ours and twin not in ours:
+            theirs.append(item)
+            ours.append(twin)
+    return theirs, ours
+
+
+def _end_beyond_9999(case: Case) -> Explained:
+    if not _warned(case, "ends after the year 9999"):
+        return [], []
+    theirs, ours = [], []
+    for item in case.only_theirs:
+        if not item[1].startswith("+"):
+            continue
+        twin = (item[0], _day_after(item[0]) if item[4] else item[0], *item[2:])
+        if twin in case.only_ours and twin not in ours:
+            theirs.append(item)
+            ours.append(twin)
+    return theirs, ours
+
+
+def _capped(case: Case) -> Explained:
+    if _warned(case, "events in this calendar: only the first"):
+        return list(case.only_theirs), []
+    titles = {
+        clean_title(match[1])
+        for warning in case.result.warnings
+        if (match := re.match(r"event '(.*)' \(UID .*\): more than \d+ occurrences", warning))
+        or (match := re.match(r"event '(.*)': more than \d+ occurrences", warning))
+    }
+    if not titles or any(o[2] in titles for o in case.only_ours):
+        return [], []
+    return [o for o in case.only_theirs if o[2] in titles], []
+
+
+_FLOATING_RE = re.compile(r"^DTSTART(?:;VALUE=DATE-TIME)?:\s*\d{8}T\d{6}\s*$", re.I)
+_UTC_VALUE_RE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+
+
+def _floating_utc_exdate(case: Case) -> Explained:
+    instants: set[str] = set()
+    for vevent in _vevents(case.text):
+        if not any(_FLOATING_RE.match(line) for line in vevent.get("DTSTART", [])):
+            continue
+        for line in vevent.get("EXDATE", []):
+            for y, mo, d, h, mi, sec in _UTC_VALUE_RE.findall(_value(line)):
+                instants.add(f"{y}-{mo}-{d}T{h}:{mi}:{sec}.000Z")
+    return [o for o in case.only_theirs if o[0] in instants], []
+
+
+def _recurrence_id_type(case: Case) -> Explained:
+    masters: dict[str, dict[str, list[str]]] = {}
+    overrides: list[dict[str, list[str]]] = []
+    for vevent in _vevents(case.text):
+        if "RECURRENCE-ID" in vevent:
+            overrides.append(vevent)
+        else:
+            masters.setdefault(_value(vevent.get("UID", [""])[0]), vevent)
+    theirs: list[Occurrence] = []
+    ours: list[Occurrence] = []
+    for override in overrides:
+        master = masters.get(_value(override.get("UID", [""])[0]))
+        if master is None or "DTSTART" not in master:
+            continue
+        rid_value = _value(override["RECURRENCE-ID"][0])
+        start_value = _value(master["DTSTART"][0])
+        if ("T" in rid_value) == ("T" in start_value):
+            continue  # same value type: not this rule's business
+        day = f"{rid_value[:4]}-{rid_value[4:6]}-{rid_value[6:8]}"
+        master_title = clean_title(_value(master.get("SUMMARY", [""])[0]))
+        title = clean_title(_value(override.get("SUMMARY", [""])[0])) or master_title
+        theirs += [
+            o
+            for o in case.only_theirs
+            if o[2] == master_title and _local_day(o[0]) == day and o not in theirs
+        ]
+        ours += [o for o in case.only_ours if o[2] == title and o not in ours]
+    return theirs, ours
+
+
+def _local_day(moment: str) -> str:
+    if "T" not in moment:
+        return moment
+    return (
+        datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(PARIS).date().isoformat()
+    )
+
+
+DOCUMENTED: list[tuple[str, str, Rule]] = [
+    (
+        "untitled",
+        "a VEVENT without SUMMARY is skipped with a warning: an agenda entry needs a title "
+        "(SUMMARY is optional in RFC 5545 §3.6.1, so ical.js shows an empty one)",
+        _untitled,
+    ),
+    (
+        "reversed-end",
+        "a DTEND before its DTSTART is ignored with a warning (RFC 5545 §3.8.2.2: DTEND MUST be "
+        "later); ical.js keeps the negative span",
+        _reversed_end,
+    ),
+    (
+        "end-beyond-9999",
+        "a DURATION ending after the year 9999 is ignored with a warning (Python dates end "
+        "there; ical.js computes the far end)",
+        _end_beyond_9999,
+    ),
+    (
+        "capped",
+        "a series denser than 1000 occurrences in the window, or a calendar of more than 20,000 "
+        "events, is cut there with a warning in the source's health (issue 10)",
+        _capped,
+    ),
+    (
+        "floating-utc-exdate",
+        "an EXDATE in UTC on a floating series removes the instance at that instant in the "
+        "source's zone (floating is local time, RFC 5545 §3.3.5); ical.js compares the floating "
+        "wall time as if it were UTC and keeps the instance",
+        _floating_utc_exdate,
+    ),
+    (
+        "recurrence-id-type",
+        "an override whose RECURRENCE-ID is a DATE on a timed series (or a date-time on an "
+        "all-day one) replaces that day's instance (RFC 5545 §3.8.4.4: the types MUST match); "
+        "ical.js matches no instance and drops the override",
+        _recurrence_id_type,
+    ),
+]
+
+TRUNCATED = (
+    "truncated",
+    "a body that ends inside a component (no END:VCALENDAR) is a malformed fetch: the source's "
+    "stored events are kept (issue 10); ical.js reads what arrived",
+)
+
+
+def compare(path: str, data: bytes, windows: list[Window], reference: dict) -> FileReport:
+    """Compare our reading of `data` with ical.js's `reference` over each window."""
+    report = FileReport(path=path, status="agree", windows=len(windows))
+    if not reference.get("ok"):
+        report.status, report.error = "reference-error", str(reference.get("error"))
+        try:
+            parse_ours(data, windows[0])
+        except ParseError:
+            report.status = "agree"  # both readers refuse the file
+        except (Exception, ParseTimeout) as exc:
+            report.status, report.error = "crash", f"{type(exc).__name__}: {exc}"
+        return report
+    text = data.decode("utf-8", "replace")
+    for window, theirs_raw in zip(windows, reference["windows"], strict=True):
+        theirs = their_occurrences(theirs_raw["occurrences"])
+        try:
+            result = parse_ours(data, window)
+        except ParseError as exc:
+            if not theirs:
+                continue
+            if "cut off" in exc.reason:
+                report.reasons.append(TRUNCATED[0])
+                report.status = "documented" if report.status == "agree" else report.status
+                continue
+            report.status, report.error = "differ", exc.reason
+            report.only_theirs += theirs
+            continue
+        except (Exception, ParseTimeout) as exc:  # counted as crashes, the run goes on
+            report.status, report.error = "crash", f"{type(exc).__name__}: {exc}"
+            return report
+        ours = our_occurrences(result, window)
+        report.occurrences += len(theirs)
+        if ours == theirs:
+            continue
+        theirs_count, ours_count = Counter(theirs), Counter(ours)
+        case = Case(
+            text,
+            result,
+            sorted((ours_count - theirs_count).elements()),
+            sorted((theirs_count - ours_count).elements()),
+        )
+        for name, _reason, rule in DOCUMENTED:
+            explained_theirs, explained_ours = rule(case)
+            if explained_theirs or explained_ours:
+                report.reasons.append(name)
+                case = Case(
+                    text,
+                    result,
+                    _without(case.only_ours, explained_ours),
+                    _without(case.only_theirs, explained_theirs),
+                )
+        if not case.only_ours and not case.only_theirs:
+            if report.status == "agree":
+                report.status = "documented"
+            continue
+        report.status = "differ"
+        report.only_theirs += case.only_theirs
+        report.only_ours += case.only_ours
+    return report
+
+
+def _without(items: list[Occurrence], removed: list[Occurrence]) -> list[Occurrence]:
+    return sorted((Counter(items) - Counter(removed)).elements())
+
+
+def differential(paths: list[Path], chunk: int = 40, progress: bool = False) -> list[FileReport]:
+    """Compare every file of `paths` (ical.js runs once per `chunk` files)."""
+    reports: list[FileReport] = []
+    for first in range(0, len(paths), chunk):
+        batch = paths[first : first + chunk]
+        datas: dict[str, bytes] = {}
+        plans: dict[str, list[Window]] = {}
+        jobs = []
+        for path in batch:
+            data = path.read_bytes()
+            text = data.decode("utf-8", "replace")
+            windows = reference_windows(text)
+            datas[str(path)], plans[str(path)] = data, windows
+            if windows:
+                jobs.append(
+                    {
+                        "path": str(path),
+                        "zones": missing_zones(text, windows),
+                        "windows": [
+                            [w.start.astimezone(UTC).isoformat(), w.end.astimezone(UTC).isoformat()]
+                            for w in windows
+                        ],
+                    }
+                )
+        references = run_icaljs(jobs)
+        if progress:
+            print(f"{first + len(batch)} / {len(paths)} files", file=sys.stderr, flush=True)
+        for path in batch:
+            key = str(path)
+            if not plans[key]:
+                reports.append(_no_dates(key, datas[key]))
+                continue
+            reports.append(compare(key, datas[key], plans[key], references[key]))
+    return reports
+
+
+def _no_dates(path: str, data: bytes) -> FileReport:
+    """A file without any dated VEVENT: ours must still not crash."""
+    window = Window(datetime(2024, 1, 1, tzinfo=PARIS), datetime(2025, 1, 1, tzinfo=PARIS))
+    try:
+        parse_ours(data, window)
+    except ParseError:
+        pass
+    except (Exception, ParseTimeout) as exc:
+        return FileReport(path=path, status="crash", error=f"{type(exc).__name__}: {exc}")
+    return FileReport(path=path, status="agree")
+
+
+def _digest(data: bytes, window: Window) -> object:
+    try:
+        result = parse_ours(data, window)
+    except ParseError as exc:
+        return ("ParseError", exc.reason)
+    except (Exception, ParseTimeout) as exc:
+        return ("crash", type(exc).__name__)
+    return sorted(
+        (e.source_uid, e.start.isoformat(), str(e.end), e.title, e.status, e.all_day)
+        for e in result.events
+    )
+
+
+def order_dependence(paths: list[Path]) -> list[str]:
+    """The files read differently when parsed in order and then in reverse, in one process."""
+    plans = []
+    for path in paths:
+        data = path.read_bytes()
+        windows = reference_windows(data.decode("utf-8", "replace"))
+        window = (
+            windows[0]
+            if windows
+            else Window(datetime(2024, 1, 1, tzinfo=PARIS), datetime(2025, 1, 1, tzinfo=PARIS))
+        )
+        plans.append((str(path), data, window))
+    forward = {path: _digest(data, window) for path, data, window in plans}
+    backward = {path: _digest(data, window) for path, data, window in reversed(plans)}
+    return [path for path, _data, _window in plans if forward[path] != backward[path]]
