@@ -3,7 +3,9 @@
 Pure functions over `MatchRecord`s and plain mappings; no database.
 
   1. Blocking: two records are compared only when their LOCAL days overlap and their titles
-     share the stem (first 4 letters) of a distinctive word, or they link the same event page.
+     share the stem (first 4 letters) of a distinctive word, or they link the same event page,
+     or their venues share their first distinctive word (titles worded with generic words only:
+     "Sunday Sessions" / "Summer Sessions" at one winery).
      Cost grows with the records per day, not n².
   2. `model.compare` weighs each blocked pair.
   3. `cluster` joins records along their strongest links, best first; two clusters never join
@@ -63,9 +65,8 @@ def _block(records: Sequence[MatchRecord]) -> tuple[Block, Block]:
                 by_stem[(day, stem)].append(i)
             for key in rec.keys:
                 by_key[(day, key)].append(i)
-            if rec.url:
-                by_stem[(day, rec.url)].append(i)
-                by_key[(day, rec.url)].append(i)
+            for extra in rec.blocks:
+                by_stem[(day, extra)].append(i)
     return by_stem, by_key
 
 
@@ -97,8 +98,8 @@ def match_pairs(
                 found.update(by_stem.get((day, key), ()))
             for stem in query.stems:
                 found.update(by_key.get((day, stem), ()))
-            if query.url:
-                found.update(by_stem.get((day, query.url), ()))
+            for extra in query.blocks:
+                found.update(by_stem.get((day, extra), ()))
         for oi in found:
             if bulk and oi <= qi:
                 continue

@@ -160,6 +160,7 @@ class MatchRecord:
     place_tokens: frozenset[str]  # the venue's and town's words, as title tokens
     url: str
     uid: str  # the source's UID, without a repeat's "/<start>"
+    blocks: tuple[str, ...]  # blocking keys beside the title's: the page, the venue
 
 
 def make_record(
@@ -210,6 +211,7 @@ def make_record(
     )
     span = min((last - first).days, MAX_BLOCK_DAYS - 1)
     place = parse_place(name, address, postcode, city)
+    page = normalize_url(url)
     days = tuple(first + timedelta(days=i) for i in range(span + 1)) if span > 0 else (first,)
     return MatchRecord(
         key=key,
@@ -227,8 +229,9 @@ def make_record(
         days=days,
         place=place,
         place_tokens=_place_tokens(place.venue, place.town),
-        url=normalize_url(url),
+        url=page,
         uid=base_uid(uid),
+        blocks=_blocks(page, place),
     )
 
 
@@ -243,6 +246,14 @@ def title_features(title: str, cut: tuple[str, ...], hosts: HostNames | None) ->
     stems = frozenset(w[:STEM] for w in tokens)
     distinctive = frozenset(w[:STEM] for w in tokens - GENERIC_WORDS)
     return norm, tokens, title_numbers(tokens), stems, distinctive or stems
+
+
+def _blocks(page: str, place: Place) -> tuple[str, ...]:
+    venue = next(
+        (w for w in place.venue.split() if w not in VENUE_WORDS and len(w) > 2 and not w.isdigit()),
+        None,
+    )
+    return tuple(k for k in (page, f"venue:{venue}" if venue else "") if k)
 
 
 @lru_cache(maxsize=65536)
