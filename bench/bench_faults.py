@@ -149,6 +149,7 @@ class Tally:
     crashes: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     good_missing: list[str] = field(default_factory=list)
+    leaked: list[str] = field(default_factory=list)
     unusable: list[str] = field(default_factory=list)
     orphans: int = 0
     peak_rss_mb: float = 0.0
@@ -238,6 +239,9 @@ class Bench:
             if missing:
                 self.tally.good_missing.append(f"{ident}: {sorted(missing)[:3]}")
         hostile = by_source.get("hostile", set())
+        foreign = hostile - self._titles_of(HOSTILE_OK)
+        if foreign:
+            self.tally.leaked.append(f"hostile ({hostile_state}): {sorted(foreign)[:2]}")
         lost = self.hostile_known - hostile
         if lost:
             self.tally.lost.append(f"hostile ({hostile_state}): {len(lost)} events")
@@ -284,9 +288,21 @@ class Bench:
                 count += 1
         return count
 
-    def round(self, rng: random.Random, index: int) -> None:
+    def schedule(self, rng: random.Random, rounds: int) -> list[str]:
+        """The hostile source's state in each round: every fault once per cycle, in a random
+        order, with a recovery ("ok") after every two or three faults."""
+        states: list[str] = []
+        while len(states) < rounds:
+            cycle = sorted(hostile_faults(self.server.port))
+            rng.shuffle(cycle)
+            for fault in cycle:
+                states.append(fault)
+                if rng.random() < 0.4:
+                    states.append("ok")
+        return states[:rounds]
+
+    def round(self, rng: random.Random, index: int, state: str) -> None:
         faults = hostile_faults(self.server.port)
-        state = "ok" if rng.random() < 0.3 else rng.choice(sorted(faults))
         self.server.set(
             HOSTILE_PATH,
             Reply(body=HOSTILE_OK, content_type=RSS_TYPE) if state == "ok" else faults[state],
@@ -326,8 +342,8 @@ def run_rounds(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp, FaultServer() as server:
         bench = Bench(Path(tmp), server, args)
-        for index in range(args.rounds):
-            bench.round(rng, index)
+        for index, state in enumerate(bench.schedule(rng, args.rounds)):
+            bench.round(rng, index, state)
         # A last healthy run: everything must be published.
         server.set(HOSTILE_PATH, Reply(body=HOSTILE_OK, content_type=RSS_TYPE))
         if bench.finish(bench.start(), time.monotonic()):
@@ -342,6 +358,7 @@ def run_rounds(args: argparse.Namespace) -> None:
         print("   ", crash.replace("\n", "\n    "))
     print(f"events lost {len(t.lost)} {t.lost[:5]}")
     print(f"good sources missing from a completed run {len(t.good_missing)} {t.good_missing[:5]}")
+    print(f"someone else's events published as the hostile source's {len(t.leaked)} {t.leaked[:3]}")
     print(f"unusable databases {len(t.unusable)} {t.unusable[:5]}")
     print(f"orphaned processes seen {t.orphans}")
     print(f"peak RSS {t.peak_rss_mb:.0f} MB (parse worker {t.peak_worker_rss_mb:.0f} MB)")
