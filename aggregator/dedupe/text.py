@@ -322,8 +322,15 @@ def _address(address: str, postcode: str, city: str) -> _Address:
     town = normalize_city(city)
     number = street = ""
     other: list[str] = []
+    pending = ""  # "4, rue du Port": a house number alone before its street
     for index, segment in enumerate(s for s in address.split(",") if s.strip()):
         words = fold(segment).split()
+        if pending:
+            words = [pending, *words]
+            pending = ""
+        if not street and len(words) == 1 and _HOUSE_NUMBER.match(words[0]):
+            pending = words[0]
+            continue
         codes = [w for w in words if _POSTCODE.match(w)]
         if codes:
             found_postcode = found_postcode or codes[0]
@@ -344,6 +351,8 @@ def _address(address: str, postcode: str, city: str) -> _Address:
             street = " ".join(_street_words(words))
             continue
         other.append(" ".join(words))
+    if pending:
+        other.append(pending)
     if other and street and not town:
         town = normalize_city(other.pop())  # "2 rue Jean Macé, Brest"
     return number, street, found_postcode, town, " ".join(other)
