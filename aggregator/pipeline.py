@@ -198,9 +198,10 @@ def fetch(
     """
     sources = [s for s in config.sources if s.enabled and (only is None or s.id in only)]
     settings = settings or FetchSettings()
+    # The worker is forked at the first document to parse (a run where every source answers 304
+    # never imports a parser); bodies are dropped as soon as they are read, so the parent it
+    # is forked from never holds every document.
     with ParseSandbox(settings.parse_timeout, settings.parse_memory) as sandbox:
-        # Forked before the fetched documents fill this process's memory.
-        sandbox.start()
         return _fetch_and_parse(
             config, store, now, sources, settings, sandbox, on_result, accept_removals
         )
@@ -403,6 +404,8 @@ def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple
         return previous, len(events)
     forget_publication(record)
     paths = publish_all(events, config, out_dir, now, health=health, state_path=state)
+    # The state file just written is the next publication's input: record the digest with it.
+    digest = publication_digest(events, config, out_dir, now, health=health, state_path=state)
     remember_publication(record, digest, paths)
     return paths, len(events)
 

@@ -26,9 +26,6 @@ from typing import Any
 
 from aggregator.config import Config
 from aggregator.models import Event
-from aggregator.publish.changes import compute_changes, load_state, render_state
-from aggregator.publish.ical import published_events
-from aggregator.publish.rss import LOCAL_ROOT
 
 __all__ = [
     "DIGEST_FILE",
@@ -69,26 +66,26 @@ def publication_digest(
 ) -> str:
     """The hash of everything a publication's bytes depend on (see the module docstring).
 
-    The publication state enters as the state this publication would write (computed from the
-    previous one exactly as `publish_all` does): changes.xml and the state file are its render.
+    The publication state enters as the state file's bytes. Call it again after publishing
+    and record that: the next publication from the same inputs computes, from that file, the
+    very state it holds (compute_changes adds nothing when no event changed and the time is
+    the same), so its changes.xml and state file would be the same bytes.
     """
     out_dir = Path(out_dir)
-    published = published_events(events, config.agenda)
-    local_root = LOCAL_ROOT.set(out_dir.resolve().as_uri() + "/")
     try:
-        state = render_state(compute_changes(load_state(state_path), published, config, now))
-    finally:
-        LOCAL_ROOT.reset(local_root)
+        state = hashlib.sha256(Path(state_path).read_bytes()).hexdigest()
+    except OSError:
+        state = "-"
     digest = hashlib.sha256()
     parts: list[str] = [
         f"v{_VERSION}",
         _code_fingerprint(),
         str(out_dir.resolve()),
         str(Path(state_path).resolve()),
+        state,
         now.isoformat(),
         config.model_dump_json(),
         repr(list(health) if health is not None else None),
-        hashlib.sha256(state).hexdigest(),
     ]
     for part in parts:
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
