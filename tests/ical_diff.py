@@ -406,6 +406,108 @@ def _recurrence_id_type(case: Case) -> Explained:
     return theirs, ours
 
 
+def _instant(moment: str) -> datetime | None:
+    if "T" not in moment or moment.startswith("+"):
+        return None
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def _near_transition(moment: datetime, zones: list[ZoneInfo]) -> bool:
+    """Whether a zone changes its offset within three hours of `moment`."""
+    span = timedelta(hours=3)
+    return any(
+        (moment - span).astimezone(z).utcoffset() != (moment + span).astimezone(z).utcoffset()
+        for z in zones
+    )
+
+
+def _dst_edge(case: Case) -> Explained:
+    zones = [PARIS]
+    for name in {m.strip('"') for m in _TZID_PARAM_RE.findall(unfold(case.text))}:
+        try:
+            zones.append(ZoneInfo(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+
+    def close(ours: str, theirs: str) -> bool:
+        if ours == theirs:
+            return True
+        a, b = _instant(ours), _instant(theirs)
+        return (
+            a is not None
+            and b is not None
+            and abs(a - b) == timedelta(hours=1)
+            and _near_transition(a, zones)
+        )
+
+    theirs, ours = [], []
+    for item in case.only_theirs:
+        for twin in case.only_ours:
+            if twin in ours or twin[2:] != item[2:]:
+                continue
+            if (
+                (twin[0] != item[0] or twin[1] != item[1])
+                and close(twin[0], item[0])
+                and close(twin[1], item[1])
+            ):
+                theirs.append(item)
+                ours.append(twin)
+                break
+    return theirs, ours
+
+
+def _same_text(ours: str, theirs: str) -> bool:
+    """Whether `theirs` is `ours` read as UTF-8 when it was not (U+FFFD where bytes were)."""
+    if "\ufffd" not in theirs:
+        return ours == theirs
+    pattern = ".+?".join(re.escape(part) for part in re.split("\ufffd+", theirs))
+    return re.fullmatch(pattern, ours) is not None
+
+
+def _not_utf8(case: Case) -> Explained:
+    theirs, ours = [], []
+    for item in case.only_theirs:
+        for twin in case.only_ours:
+            if twin in ours or (twin[0], twin[1], *twin[3:]) != (item[0], item[1], *item[3:]):
+                continue
+            if _same_text(twin[2], item[2]):
+                theirs.append(item)
+                ours.append(twin)
+                break
+    return theirs, ours
+
+
+_X_WR_RE = re.compile(r"^X-WR-TIMEZONE[^:\n]*:(.*)$", re.I | re.M)
+
+
+def _x_wr_timezone(case: Case) -> Explained:
+    found = _X_WR_RE.search(unfold(case.text))
+    if found is None:
+        return [], []
+    try:
+        zone = ZoneInfo(found[1].strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return [], []
+
+    def shifted(ours: str, theirs: str) -> bool:
+        a, b = _instant(ours), _instant(theirs)
+        if a is None or b is None:
+            return ours == theirs
+        # The same wall time, read in X-WR-TIMEZONE (ours) and in the source's zone (ical.js).
+        return a.astimezone(zone).replace(tzinfo=None) == b.astimezone(PARIS).replace(tzinfo=None)
+
+    theirs, ours = [], []
+    for item in case.only_theirs:
+        for twin in case.only_ours:
+            if twin in ours or twin[2:] != item[2:]:
+                continue
+            if shifted(twin[0], item[0]) and shifted(twin[1], item[1]):
+                theirs.append(item)
+                ours.append(twin)
+                break
+    return theirs, ours
+
+
 def _local_day(moment: str) -> str:
     if "T" not in moment:
         return moment
@@ -453,6 +555,25 @@ DOCUMENTED: list[tuple[str, str, Rule]] = [
         "ical.js matches no instance and drops the override",
         _recurrence_id_type,
     ),
+    (
+        "dst-edge",
+        "a local time that does not exist (spring gap) is read with the offset before the gap, "
+        "one that occurs twice (autumn) as its first occurrence (RFC 5545 §3.3.5); ical.js "
+        "moves both by an hour",
+        _dst_edge,
+    ),
+    (
+        "not-utf8",
+        "a body that is not UTF-8 is decoded as Windows-1252 (what such producers write); "
+        "ical.js, given UTF-8, shows U+FFFD",
+        _not_utf8,
+    ),
+    (
+        "x-wr-timezone",
+        "floating times of a calendar with X-WR-TIMEZONE are read in that zone (Google's and "
+        "Apple's convention); ical.js ignores the property and reads them in the source's zone",
+        _x_wr_timezone,
+    ),
 ]
 
 TRUNCATED = (
@@ -471,6 +592,7 @@ def compare(path: str, data: bytes, windows: list[Window], reference: dict) -> F
             parse_ours(data, windows[0])
         except ParseError:
             report.status = "agree"  # both readers refuse the file
+            report.reasons.append("refused-by-both")
         except (Exception, ParseTimeout) as exc:
             report.status, report.error = "crash", f"{type(exc).__name__}: {exc}"
         return report
@@ -588,18 +710,45 @@ def _digest(data: bytes, window: Window) -> object:
     )
 
 
-def order_dependence(paths: list[Path]) -> list[str]:
-    """The files read differently when parsed in order and then in reverse, in one process."""
-    plans = []
+def _digests(paths: list[str]) -> dict[str, object]:
+    """Parse `paths` in the order given, in this process: {path: what was read}."""
+    found: dict[str, object] = {}
     for path in paths:
-        data = path.read_bytes()
+        data = Path(path).read_bytes()
         windows = reference_windows(data.decode("utf-8", "replace"))
         window = (
             windows[0]
             if windows
             else Window(datetime(2024, 1, 1, tzinfo=PARIS), datetime(2025, 1, 1, tzinfo=PARIS))
         )
-        plans.append((str(path), data, window))
-    forward = {path: _digest(data, window) for path, data, window in plans}
-    backward = {path: _digest(data, window) for path, data, window in reversed(plans)}
-    return [path for path, _data, _window in plans if forward[path] != backward[path]]
+        found[path] = _digest(data, window)
+    return found
+
+
+def order_dependence(paths: list[Path]) -> list[str]:
+    """The files read differently when a fresh process parses them in order, then in reverse.
+
+    Each order runs in its own new process, so that what one order leaves in process-wide
+    state (zone caches) cannot hide what the other order would read.
+    """
+    names = [str(p) for p in paths]
+    forward = _digests_elsewhere(names)
+    backward = _digests_elsewhere(names[::-1])
+    return [name for name in names if forward[name] != backward[name]]
+
+
+def _digests_elsewhere(paths: list[str]) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, __file__],
+        input=json.dumps(paths),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(done.stdout)
+
+
+if __name__ == "__main__":
+    # The worker of order_dependence: paths as JSON on stdin, digests as JSON on stdout.
+    print(json.dumps(_digests(json.load(sys.stdin)), default=str))

@@ -92,7 +92,8 @@ function expandFile(spec) {
     const component = new ICAL.Component(ICAL.parse(text));
     ICAL.TimezoneService.register(new ICAL.Timezone({ component, tzid }));
   }
-  const text = readFileSync(spec.path, "utf8");
+  // A client decodes the body with TextDecoder, which drops a UTF-8 byte-order mark.
+  const text = readFileSync(spec.path, "utf8").replace(/^\uFEFF/, "");
   const components = roots(text).flatMap(vevents);
   // Group by UID: a master and the exceptions (RECURRENCE-ID) that override its occurrences.
   const groups = new Map();

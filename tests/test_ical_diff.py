@@ -1,0 +1,98 @@
+"""Our iCal reading against Mozilla ical.js (Thunderbird's), occurrence by occurrence.
+
+The fast subset of bench/bench_ical_diff.py: our own fixtures, one per class where the two
+readers used to disagree (tests/fixtures/ical/diff/) plus the issue-3 fixtures, compared over
+the agenda window near their events. Each file must agree exactly, or differ only in the
+documented ways (tests/ical_diff.py: DOCUMENTED) that the file was written to show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ical_diff import (
+    DOCUMENTED,
+    FileReport,
+    compare,
+    differential,
+    order_dependence,
+    reference_windows,
+    run_icaljs,
+)
+from parser_helpers import corpus_dir
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ical"
+# The documented difference each fixture shows; every other fixture must agree exactly.
+EXPECTED_REASONS = {
+    "dense-minutely-series.ics": ["capped"],
+    "dst-transition-days.ics": ["dst-edge"],
+    "latin1-bytes-lf-no-wrapper.ics": ["not-utf8"],
+    "varied-collective-calendar.ics": ["dst-edge"],
+    "x-wr-timezone-google.ics": ["x-wr-timezone"],
+    "floating-dtstart-utc-exdate.ics": ["floating-utc-exdate"],
+    "invalid-duration-overflow.ics": ["end-beyond-9999"],
+    "override-dtend-before-dtstart.ics": ["reversed-end"],
+    "recurrence-id-date-on-datetime-series.ics": ["recurrence-id-type"],
+    # ical.js refuses these too (the truncated rule is for bodies it reads anyway).
+    "truncated-after-an-event.ics": ["refused-by-both"],
+    "truncated-mid-line.ics": ["refused-by-both"],
+}
+# ical.js stops at the whole file on one bad value ("18h00"); we skip that event only.
+NOT_COMPARABLE = {"one-bad-property-skips-one-event.ics"}
+
+
+def fixture_files() -> list[Path]:
+    return sorted([*FIXTURES.glob("diff/*.ics"), *FIXTURES.glob("*.ics")])
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, FileReport]:
+    return {Path(r.path).name: r for r in differential(fixture_files())}
+
+
+@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.name)
+def test_fixture_reads_like_icaljs(path: Path, reports: dict[str, FileReport]) -> None:
+    report = reports[path.name]
+    if path.name in NOT_COMPARABLE:
+        assert report.status == "reference-error"
+        return
+    assert report.status in ("agree", "documented"), (
+        f"{path.name}: {report.status} {report.error}\n"
+        f"  only in ical.js: {report.only_theirs[:5]}\n  only in ours: {report.only_ours[:5]}"
+    )
+    assert sorted(set(report.reasons)) == EXPECTED_REASONS.get(path.name, [])
+    if path.name.startswith("truncated-"):
+        return
+    assert report.occurrences > 0, "the window must hold some of the file's events"
+
+
+def test_every_documented_difference_has_a_fixture() -> None:
+    shown = {reason for reasons in EXPECTED_REASONS.values() for reason in reasons}
+    assert {name for name, _reason, _rule in DOCUMENTED} - {"untitled", "truncated"} <= shown
+
+
+def test_a_disagreement_is_reported_as_a_failure(tmp_path: Path) -> None:
+    # The harness must be able to fail: ical.js reads an edited copy, we read the original.
+    original = (FIXTURES / "diff" / "folded-before-colon.ics").read_bytes()
+    edited = tmp_path / "edited.ics"
+    edited.write_bytes(original.replace(b"Permanence", b"Perm"))
+    [report] = differential([edited])
+    assert report.status == "agree"
+    windows = reference_windows(original.decode())
+    job = {
+        "path": str(edited),
+        "zones": {},
+        "windows": [[w.start.isoformat(), w.end.isoformat()] for w in windows],
+    }
+    reference = run_icaljs([job])[str(edited)]
+    mismatch = compare(str(edited), original, windows, reference)
+    assert mismatch.status == "differ"
+    assert [o[2] for o in mismatch.only_theirs] == ["Perm"]
+    assert [o[2] for o in mismatch.only_ours] == ["Permanence"]
+
+
+def test_reading_does_not_depend_on_what_was_parsed_before() -> None:
+    corpus = sorted((corpus_dir() / "ics").glob("*.ics"))
+    assert len(corpus) >= 40
+    assert order_dependence([*corpus, *fixture_files()]) == []
