@@ -10,7 +10,7 @@ from parser_helpers import PARIS, document_from_bytes, make_context, make_source
 
 from aggregator.models import CANCELLED, CONFIRMED, Event, Location
 from aggregator.normalize import strip_title_prefix
-from aggregator.parsers import feed
+from aggregator.parsers import feed, html
 from aggregator.parsers.notices import apply_notices, read_notice
 from aggregator.parsers.prose import (
     NOTICE,
@@ -604,3 +604,21 @@ def test_samedi_en_huit_is_a_week_after_samedi_prochain() -> None:
     assert one("Troc samedi en huit à 10h.", published=FRIDAY).start == datetime(
         2026, 3, 28, 10, tzinfo=PARIS
     )
+
+
+def test_page_hero_block_carries_the_date_and_hours() -> None:
+    page = """<!DOCTYPE html><html lang="fr"><head><title>Fête du libre</title>
+    <meta property="article:published_time" content="2026-04-02T09:00:00+02:00"></head><body>
+    <header class="site"><nav><a href="/">Accueil</a></nav><p>Mis à jour le 3 mai 2026</p></header>
+    <div class="hero"><h1>Fête du libre</h1>
+    <p>Samedi 16 mai 2026 de 10h à 18h, Halles de Rennes</p></div>
+    <main><article><p>Stands, démonstrations et install party pour toute la famille.</p>
+    </article></main></body></html>"""
+    result = html.parse(
+        document_from_bytes(page.encode(), url="https://example.org/fete"),
+        make_source(),
+        make_context(),
+    )
+    assert [(e.start, e.end) for e in result.events] == [
+        (datetime(2026, 5, 16, 10, tzinfo=PARIS), datetime(2026, 5, 16, 18, tzinfo=PARIS))
+    ]

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from copy import deepcopy
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -796,6 +797,12 @@ def page_content(tree: Any) -> tuple[str, str, datetime | None]:
             main = found[0]
             break
     main = main if main is not None else tree
+    hero = _hero_text(tree, main)
+    _drop_boilerplate(main)
+    return title, clean_text(f"{hero}\n\n{_element_text(main)}"), published
+
+
+def _drop_boilerplate(main: Any) -> None:
     for element in list(main.iter(*_BOILERPLATE_TAGS)):
         if element is not main and element.getparent() is not None:
             element.drop_tree()
@@ -805,7 +812,32 @@ def page_content(tree: Any) -> tuple[str, str, datetime | None]:
         marker = f"{element.get('class') or ''} {element.get('id') or ''}"
         if _BOILERPLATE_RE.search(marker) or (element.tag == "time" and _is_pub_time(element)):
             element.drop_tree()
-    return title, clean_text(_element_text(main)), published
+
+
+_HERO_XPATH = '//header | //*[contains(@class, "hero") or contains(@id, "hero")]'
+_HERO_MAX = 600
+
+
+def _hero_text(tree: Any, main: Any) -> str:
+    """The text of the page's header or hero blocks that hold no navigation.
+
+    Event pages often put the date, the hours and the place in a hero block above the article,
+    or in the article's own <header>; both are dropped as boilerplate from the main text, so
+    they are read here, first. A site header (with its menu) or a block holding the article
+    itself is not one.
+    """
+    parts: list[str] = []
+    for element in tree.xpath(_HERO_XPATH):
+        if main is tree or element is main or main in element.iterdescendants():
+            continue
+        if element.xpath(".//nav | .//form | .//ul[count(li) > 4]"):
+            continue
+        copy = deepcopy(element)
+        _drop_boilerplate(copy)
+        text = clean_text(_element_text(copy))
+        if text and len(text) <= _HERO_MAX and not any(text in part for part in parts):
+            parts.append(text)
+    return "\n\n".join(parts)
 
 
 def _is_pub_time(element: Any) -> bool:

@@ -6,6 +6,19 @@ announcements, precision first: every candidate date gets a confidence from what
 (a time, a weekday that agrees with the date, words that announce or recount), and only
 candidates above `THRESHOLD` become events. A wrong event costs more trust than a missed one.
 
+A post is read as a document, not a flat string (see `segment`): each date is looked at in its
+block — a date that opens a line of a list is a session of a programme (each line its own
+event, however many), a date alone on its line heads the timed lines below it (sessions, or one
+timetable), a date after "Quand ?" or in a heading that names the title is an event date even
+without a time. Times are attached from the date's clause, its aside "(17h30 - 19h)", the lines
+below, or — for a post with a single event date — the meeting time written elsewhere ("Le
+rendez-vous est à 19h"). Tense decides between announcing and recounting (future verbs and
+invitations against passé composé and past adverbials, relative clauses aside), and status
+words mark dates struck through ("~~mercredi 11/08~~ jeudi 12/08") or followed by "annulé" as
+cancelled: they are published as cancelled, never as confirmed. `ProseResult.kind` says what
+the item was read as (announcement, programme, status notice, nothing); notices that cancel a
+period's events by name without dates are read by `notices`.
+
 How it stays fast: cheap regular expressions find candidate spans (a day number next to a month
 name, dd/mm, "ce jeudi", "le premier jeudi du mois"); text without any is dropped at once.
 dateparser (French only, one cached parser) reads the day and month of each span; the year
@@ -370,13 +383,15 @@ def extract_events(
     threshold: float = THRESHOLD,
     require_time: bool = False,
 ) -> ProseResult:
-    """The events announced in French `text` (and its `title`), most confident first.
+    """The events announced in French `text` (and its `title`), in date order.
 
     `published` is the reference for dates written without a year (the next occurrence on or
-    after it) and for "ce jeudi" / "demain"; it is never an event date itself. Candidates
-    below `threshold` are dropped, and so are dates without a time when `require_time` (for
-    whole web pages, which carry stray dates everywhere); when more distinct events than
-    `max_events` remain, the text is a list we cannot read safely and nothing is returned.
+    after it) and for "ce jeudi" / "demain" / "samedi prochain"; it is never an event date
+    itself. Candidates below `threshold` are dropped, and so are dates without a time when
+    `require_time` (for whole web pages, which carry stray dates everywhere) unless they stand
+    where only an event's date stands; when more distinct events than `max_events` remain and
+    the text is not a programme of dated lines, it is a list we cannot read safely and nothing
+    is returned.
     """
     text = _normalize(text)
     title = _normalize(title)
@@ -990,16 +1005,6 @@ _NEGATED_RE: Final = re.compile(
     r"(?:\bnon|\bpas|\bplus|\bannulée?s?|\breportée?s?|\bau\s+lieu\s+d[ue]|\bremplace)\s+"
     r"(?:pas\s+)?(?:le|du|la|les|ce|cette)?\s*$",
 )
-
-
-def _body_time(candidate: _Candidate, text: str) -> None:
-    match = _TIME_RANGE_RE.search(text)
-    if match is None or _looks_like_duration(text, match) or _OPENING_HOURS_RE.search(text):
-        return
-    candidate.start_time = _clock(match["t1"])
-    candidate.end_time = _clock(match["t2"]) if match["t2"] else None
-    if candidate.start_time is not None:
-        candidate.confidence += 0.2
 
 
 _DURATION_RE: Final = re.compile(r"(?<![\w])(?:pendant|durée|environ|dure)(?![\w])")
