@@ -607,3 +607,31 @@ def test_missing_wrapper_and_unclosed_inner_component_are_still_repaired() -> No
     assert event.title == "Sans fin d'alarme"
     [bare] = issue3("latin1-bytes-lf-no-wrapper.ics").events
     assert bare.title == "Café réparation à Plouzané"
+
+
+def test_a_cut_body_over_http_changes_none_of_the_stored_events(tmp_path: Path) -> None:
+    """Issue 10, item 4 (iCal): the real pipeline, a loopback server, a real SQLite file."""
+    from aggregator import pipeline
+    from aggregator.config import Config, Source
+    from aggregator.demo.server import LoopbackServer
+    from aggregator.store import Store
+
+    whole = (ISSUE3 / "truncated-after-an-event.ics").read_bytes() + b"END:VCALENDAR\r\n"
+    cut = whole[: whole.index(b"UID:kept-2")]  # the second event is lost mid-way
+    now = datetime(2026, 5, 20, 12, tzinfo=PARIS)
+    with LoopbackServer() as server, Store(tmp_path / "agenda.db") as store:
+        source = Source(id="ty", name="Ty", url=server.url("/a.ics"), type="ical")
+        config = Config(agenda=Agenda(), sources=(source,))
+        server.add("/a.ics", whole, content_type="text/calendar")
+        first = pipeline.fetch(config, store, now)
+        assert first.sources[0].events_found == 2
+        before = sorted((e.uid, e.title) for e in store.upcoming(config, now))
+        assert sorted(title for _uid, title in before) == ["Deuxième atelier", "Premier atelier"]
+
+        server.add("/a.ics", cut, content_type="text/calendar", etag=None)
+        second = pipeline.fetch(config, store, now)
+        [report] = second.sources
+        assert report.outcome == "failed"
+        assert report.error is not None and "cut off" in report.error
+        assert (report.removed, report.new, report.updated) == (0, 0, 0)
+        assert sorted((e.uid, e.title) for e in store.upcoming(config, now)) == before

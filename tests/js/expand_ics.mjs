@@ -18,6 +18,14 @@
 import { readFileSync } from "node:fs";
 import ICAL from "ical.js";
 
+// A DTSTART/DTEND/EXDATE/RECURRENCE-ID value without "T" is a DATE even when VALUE=DATE is
+// missing (many producers omit it): the detection ical.js itself applies to RDATE values.
+const detectDate = (value) => (value.indexOf("T") === -1 ? "date" : "date-time");
+for (const name of ["dtstart", "dtend", "due", "exdate", "recurrence-id"]) {
+  const design = ICAL.design.icalendar.property;
+  design[name] = { ...design[name], detectType: detectDate };
+}
+
 const job = JSON.parse(readFileSync(0, "utf8"));
 const maxIterations = job.maxIterations ?? 20000;
 // Occurrences moved into a window can come from a recurrence id a little after it.
@@ -73,14 +81,18 @@ function expandEvent(event, from, to, out) {
   const iterator = event.iterator();
   let count = 0;
   for (let next = iterator.next(); next; next = iterator.next()) {
-    if (instant(next) >= to + lookAheadSeconds) break;
+    // An RDATE;VALUE=PERIOD instance comes out as a period: its own end, not the series'.
+    const period = next instanceof ICAL.Period ? next : null;
+    const start = period ? period.start : next;
+    if (instant(start) >= to + lookAheadSeconds) break;
     if (++count > maxIterations) {
       capped = true;
       break;
     }
-    const details = event.getOccurrenceDetails(next);
-    if (inWindow(details.startDate, details.endDate, from, to)) {
-      out.push(describe(details.item, details.startDate, details.endDate));
+    const details = event.getOccurrenceDetails(start);
+    const end = period && details.item === event ? period.getEnd() : details.endDate;
+    if (inWindow(details.startDate, end, from, to)) {
+      out.push(describe(details.item, details.startDate, end));
     }
   }
   return capped;
