@@ -365,12 +365,19 @@ def extract_events(
         # A title that names an event ("Atelier…", "Soirée…") vouches for the dates below it.
         for candidate in candidates:
             candidate.confidence += 0.1
+    if _HOURS_TITLE_RE.search(low_title):
+        doc_penalty += 0.4  # "Nouveaux horaires", "Horaires d'été": opening hours, not events
     cancelled_title = bool(_CANCEL_TITLE_RE.search(low_title))
     for candidate in candidates:
-        if not (doc_penalty and candidate.position >= 0 and _announces_next(low, candidate)):
-            # A report that ends "Prochaine édition le samedi 28 mars à 14h !" announces that one.
+        listed = programme and candidate.placed and candidate.start_time is not None
+        if not (
+            doc_penalty and candidate.position >= 0 and (listed or _announces_next(low, candidate))
+        ):
+            # A report that ends "Prochaine édition le samedi 28 mars à 14h !", or a newsletter
+            # that recaps the past and then lists its next sessions, announces those.
             candidate.confidence -= doc_penalty
-        if cancelled_title:
+        if cancelled_title and not _NEW_DATE_RE.search(_words_before(low, candidate.position, 60)):
+            # "Atelier annulé … Il est reporté au samedi 31 janvier": the new date stands.
             candidate.cancelled = True
     passing = [c for c in candidates if c.confidence >= threshold]
     if passing and not any(c.start_time is not None for c in passing):
@@ -659,7 +666,8 @@ def _misspelt_month(word: str) -> str | None:
 
 # "Vendredi 11/06 à 17h et samedi à 14h": a bare weekday right after a date, same sentence.
 _NEXT_WEEKDAY_RE: Final = re.compile(
-    rf"[^.!?\n]{{0,40}}?(?:\bet|,|\bpuis|\bou)\s+(?:le\s+)?(?P<wd>{_WD})\b(?!\s+(?:\d|prochain|dernier))"
+    # Not "et le jeudi": with an article, a weekday is a habit ("ouvert le mardi et le jeudi").
+    rf"[^.!?\n]{{0,40}}?(?:\bet|,|\bpuis|\bou)\s+(?P<wd>{_WD})\b(?!\s+(?:\d|prochain|dernier))"
 )
 
 
@@ -1006,7 +1014,7 @@ def _score(candidate: _Candidate, text: str, reference: date | None, *, in_title
         score -= 0.8  # a date offered to a vote is no date yet
         candidate.notes.append("a date still to be chosen")
     if _OPENING_HOURS_RE.search(sentence):
-        score -= 0.3
+        score -= 0.5
         candidate.notes.append("opening hours")
     candidate.confidence = score
 
@@ -1128,6 +1136,11 @@ _CANCEL_RE: Final = re.compile(
     r"(?<![\w])(?:annulée?s?|annulation|supprimée?s?|reportée?s?\s+(?:au|à)|"
     r"(?:est|sont)\s+reportée?s?|déprogrammée?s?|cancelled|canceled)(?![\w])"
 )
+_NEW_DATE_RE: Final = re.compile(
+    r"report[ée]e?s?\s+(?:au|à)|reprogramm\w*|nouvelle\s+date|à\s+la\s+date\s+du|"
+    r"remplacée?s?\s+par|décalée?s?\s+(?:au|à)|déplacée?s?\s+(?:au|à)"
+)
+_HOURS_TITLE_RE: Final = re.compile(r"(?<![\w])horaires?(?![\w])|(?<![\w])heures\s+d['’]ouverture")
 _CANCEL_TITLE_RE: Final = re.compile(
     r"(?<![\w])(?:annulée?s?|annulation|supprimée?s?|cancelled|canceled)(?![\w])"
 )
