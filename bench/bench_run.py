@@ -337,7 +337,8 @@ def measured(command: list[str], log: Path) -> Usage:
         wall = time.perf_counter() - t0
         process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        raise RuntimeError(f"{command[:4]} exited with {process.returncode}; see {log}")
+        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+        raise RuntimeError(f"{command[:4]} exited with {process.returncode}:\n{tail}")
     return Usage(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
@@ -469,6 +470,18 @@ def mergecal_row(count: int, runs: int, tmp: Path) -> tuple[list[Usage], list[Us
     return theirs, ours
 
 
+def serve_only(folder: Path, count: int, latency: float) -> None:
+    """Serve `count` sources until interrupted; the config is written to folder/sources.yaml."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sites = make_sites(count)
+    with serving(sites, latency) as servers:
+        write_config(folder / "sources.yaml", sites, servers)
+        print(f"serving {count} sources; config in {folder / 'sources.yaml'}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -497,10 +510,19 @@ def main() -> None:
         default="cold,raw,scale,latency,mergecal",
         help="rows to run: cold (with warm, changed, RSS), raw, scale, latency, mergecal",
     )
+    parser.add_argument(
+        "--serve",
+        type=Path,
+        metavar="DIR",
+        help="only serve --sources sources and write DIR/sources.yaml (for profiling), until ^C",
+    )
     parser.add_argument("--raw-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_child:
         raw_child(args.raw_child)
+        return
+    if args.serve:
+        serve_only(args.serve, args.sources, args.latency if "latency" in args.only else 0.0)
         return
     rows = set(args.only.split(","))
     scale = sorted({int(n) for n in args.scale.split(",") if n})
