@@ -622,3 +622,12 @@ def test_page_hero_block_carries_the_date_and_hours() -> None:
     assert [(e.start, e.end) for e in result.events] == [
         (datetime(2026, 5, 16, 10, tzinfo=PARIS), datetime(2026, 5, 16, 18, tzinfo=PARIS))
     ]
+
+
+def test_bare_day_number_takes_the_month_named_in_its_sentence() -> None:
+    published = datetime(2015, 1, 7, tzinfo=PARIS)
+    text = (
+        "Attaquons l'année avec un meetup dès la fin de ce mois de janvier, le 27, à partir de 19h."
+    )
+    assert one(text, published=published).start == datetime(2015, 1, 27, 19, tzinfo=PARIS)
+    assert events_of("Nous étions 27 le 27.", published=published) == []

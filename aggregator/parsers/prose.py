@@ -523,6 +523,18 @@ def _candidates(
             continue
         found.append(_Candidate(first, None, None, None, 0.5, match.start(), match.end(), match[0]))
         taken.append(match.span())
+    for match in _BARE_DAY_RE.finditer(text):
+        if not free(*match.span("d")):
+            continue
+        # "dès la fin de ce mois de janvier, le 27": the month is named in the same sentence.
+        named = _NAMED_MONTH_RE.search(_sentence_around(text, match.start(), match.end()))
+        day = _resolve(match["d"], named["m"], None, None, ref) if named else None
+        if day is None:
+            continue
+        first, notes = day
+        start, end = match.span("d")
+        found.append(_Candidate(first, None, None, None, 0.45, start, end, match["d"], notes))
+        taken.append((start, end))
     for match in _MISSPELT_RE.finditer(text):
         month = _misspelt_month(match["m"])
         if month is None or not free(*match.span()):
@@ -618,6 +630,14 @@ def _join_ranges(found: list[_Candidate], text: str) -> list[_Candidate]:
 # "mardi 17 à 19h" with no month: the weekday and the day number agree on one date only.
 _WEEKDAY_DAY_RE: Final = re.compile(
     rf"(?<![\w/])(?P<wd>{_WD})\s+(?P<d>1er|[0-3]?\d)(?![\w/.:-]|\s*(?:{_MONTH}|h\b|heures?\b|[a-zé]))"
+)
+
+
+_BARE_DAY_RE: Final = re.compile(
+    rf"(?<![\w/])le\s+(?P<d>1er|[0-3]?\d)(?![\w/.:-]|\s*(?:{_MONTH}|h\b|heures?\b|[a-zé%€]))"
+)
+_NAMED_MONTH_RE: Final = re.compile(
+    rf"(?<![\w])(?:mois\s+d['e]\s*|fin\s+|début\s+|mi-|en\s+)(?P<m>{_MONTH})(?![\w])"
 )
 
 
