@@ -31,16 +31,7 @@ KINDS = {"ics": ICAL, "feeds": FEED, "html": HTML}
 
 # Classes whose expectation fails because of a parser bug another agent is fixing right now
 # (issue 16, iCal ingestion). Strict: the day the fix lands the test says so, and the entry goes.
-KNOWN_BUGS: dict[str, str] = {
-    "ics-range-thisandfuture": (
-        "issue 16 class 2: the occurrences after a RANGE=THISANDFUTURE override are dropped "
-        "instead of being shifted"
-    ),
-    "ics-folded-inside-parameters": (
-        "issue 16 class 1: lines are repaired before they are unfolded, so a line folded inside "
-        "its parameters or before its colon is glued onto the previous value (the title)"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def load_classes() -> dict[str, dict[str, Any]]:

@@ -1,10 +1,21 @@
 """iCalendar (.ics) adapter: VEVENTs → Events, recurrences expanded inside the window.
 
-Real-world calendars are rarely clean (see /work/shared/corpus/ics): this adapter repairs the
-text before icalendar reads it (BOM, Latin-1 bytes, missing BEGIN/END:VCALENDAR, stray lines,
-unescaped multi-line values, empty parameters), falls back to reading each VEVENT on its own
-when the whole file is rejected, and resolves the time-zone names producers invent (Windows
-names, Outlook display names, "(GMT +01:00)") to IANA zones where it can.
+Real-world calendars are rarely clean (see /work/shared/corpus/ics): this adapter unfolds the
+lines first (RFC 5545 §3.1: producers fold anywhere, even before the colon), then repairs the
+text before icalendar reads it (BOM, Latin-1 bytes, a missing BEGIN:VCALENDAR wrapper, stray
+lines, unescaped multi-line values, empty parameters, components after END:VCALENDAR), falls
+back to reading each VEVENT on its own when the whole file is rejected, and resolves the
+time-zone names producers invent (Windows names, Outlook display names, "(GMT +01:00)") to IANA
+zones where it can.
+
+Two rules keep one source from damaging the agenda:
+- a body that ends inside a component (no END:VCALENDAR after a BEGIN:VCALENDAR, or a VEVENT
+  cut mid-way) is a cut download, not a producer's quirk: ParseError, so the source's stored
+  events stay as they were (a file that never had the wrapper is still read);
+- each parse depends on its own bytes only (zones come from this file's VTIMEZONEs and the
+  zone database, never from icalendar's process-wide cache), and expansion is bounded:
+  MAX_OCCURRENCES_PER_SERIES per recurring event, MAX_EVENTS_PER_SOURCE per calendar, each cut
+  reported as a warning in the source's health.
 """
 
 from __future__ import annotations
@@ -626,8 +637,17 @@ class _Builder:
 
     def _zone_for(self, tzid: str) -> tzinfo:
         """The zone of a TZID: its IANA/Windows/Outlook name, else the file's own VTIMEZONE,
-        else (with a warning, once) the source's zone."""
-        zone = self._resolve(tzid) or self.vtimezones.get(tzid)
+        else the offset its name starts with, else (with a warning, once) the source's zone.
+
+        The file's definition comes before the offset in a display name: "(UTC-03:00)
+        Saint-Pierre-et-Miquelon" has summer time, which a fixed -03:00 would lose.
+        """
+        preferred = _zone_key(self.context.tz)
+        zone = (
+            _resolve_tzid(tzid, preferred, guess_offset=False)
+            or self.vtimezones.get(tzid)
+            or _resolve_tzid(tzid, preferred)
+        )
         if zone is not None:
             return zone
         if tzid not in self.unknown_tzids:
@@ -1006,13 +1026,13 @@ def _city_index() -> dict[str, str]:
 
 
 @lru_cache(maxsize=256)
-def _resolve_tzid(tzid: str, preferred: str) -> tzinfo | None:
+def _resolve_tzid(tzid: str, preferred: str, *, guess_offset: bool = True) -> tzinfo | None:
     """Map a TZID as producers write it to a zone; None when nothing fits.
 
     Tried in order: IANA names and Windows names (icalendar's own table, e.g.
     "Romance Standard Time" → Europe/Paris), Outlook display names ("(UTC+01:00) Brussels,
     Copenhagen, Madrid, Paris" → the listed city, the agenda's own zone preferred when listed),
-    then a bare offset ("(GMT +01:00)", "UTC+11") as a fixed-offset zone.
+    then (with `guess_offset`) a bare offset ("(GMT +01:00)", "UTC+11") as a fixed-offset zone.
     """
     name = tzid.strip().strip('"').strip()
     if not name:
@@ -1033,7 +1053,7 @@ def _resolve_tzid(tzid: str, preferred: str) -> tzinfo | None:
     ]
     if candidates:
         return ZoneInfo(preferred if preferred in candidates else candidates[0])
-    if match and match["sign"]:
+    if guess_offset and match and match["sign"]:
         delta = timedelta(hours=int(match["h"]), minutes=int(match["m"] or 0))
         if delta <= timedelta(hours=14):
             return timezone(delta if match["sign"] == "+" else -delta)
