@@ -19,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +44,27 @@ _VERSION = 1
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
+# The distributions the rendering code calls into (their upgrade may change the bytes).
+_LIBRARIES = ("babel", "icalendar", "jinja2", "markupsafe", "nh3", "pydantic", "tzdata")
+
+
 def _code_fingerprint() -> str:
-    """Every file of the aggregator package by name, size and modification time: an upgrade or
-    an edited template or renderer changes it (cheaper than reading them, and as safe here)."""
-    digest = hashlib.sha256()
-    for path in sorted(_PACKAGE.rglob("*")):
+    """The rendering code: the files of aggregator/publish (templates and static files too) and
+    of the package's top-level modules (models, config, normalize, clashes… which publishing
+    imports; the parsers and the matcher only shape the events, already hashed), by name, size
+    and modification time; the Python and library versions. An upgrade or an edit changes it."""
+    digest = hashlib.sha256(sys.version.encode())
+    for name in _LIBRARIES:
+        try:
+            digest.update(f"{name}={version(name)}\n".encode())
+        except PackageNotFoundError:
+            digest.update(f"{name}=-\n".encode())
+    files = [*_PACKAGE.glob("*.py"), *(_PACKAGE / "publish").rglob("*")]
+    for path in sorted(files):
         if path.is_file() and "__pycache__" not in path.parts:
             stat = path.stat()
-            digest.update(
-                f"{path.relative_to(_PACKAGE)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
-            )
+            line = f"{path.relative_to(_PACKAGE)}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+            digest.update(line.encode())
     return digest.hexdigest()
 
 
