@@ -11,6 +11,7 @@ the manifest.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ def with_known_bugs(class_ids: list[str]) -> list[Any]:
 
 
 def test_every_class_has_its_own_fixture() -> None:
+    # PyYAML keeps the last of two equal keys silently: count the class ids as written.
+    written = re.findall(r"^  ([a-z0-9-]+):$", MANIFEST.read_text(encoding="utf-8"), re.M)
+    assert sorted(written) == sorted(CLASSES), "a class id is used twice in the manifest"
     fixtures = [spec["fixture"] for spec in CLASSES.values()]
     assert len(fixtures) == len(set(fixtures)), "one fixture per class"
     on_disk = {
