@@ -73,6 +73,11 @@ class ParseSandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker's process id, None before it started."""
+        return self._process.pid if self._process is not None else None
+
     def start(self) -> None:
         """Fork the worker now (before the parent holds fetched documents in memory)."""
         if self._process is not None and self._process.is_alive():
@@ -111,11 +116,19 @@ class ParseSandbox:
     def parse(self, document: Document, source: Source, context: ParseContext) -> ParseResult:
         """Parse `document` in the worker; raise `ParseBudgetExceeded` past the time or memory
         budget, `ParseError` for a document the parser rejects."""
+        if self._process is not None and not self._process.is_alive():
+            self._replace("had stopped while idle")  # not this document's fault
         self.start()
         assert self._conn is not None and self._process is not None
         started = time.monotonic()
         try:
-            self._conn.send((document, source, context))
+            try:
+                self._conn.send((document, source, context))
+            except BrokenPipeError:  # stopped just now, before reading anything of ours
+                self._replace("had stopped while idle")
+                self.start()
+                assert self._conn is not None
+                self._conn.send((document, source, context))
             self._wait(source, document, started)
             kind, payload = self._conn.recv()
         except (EOFError, OSError) as exc:
@@ -128,6 +141,11 @@ class ParseSandbox:
                 url=document.url,
             ) from exc
         log.debug("%s: parsed in the worker in %.3f s", source.id, time.monotonic() - started)
+        pid = self._process.pid if self._process is not None else None
+        if pid is not None and _resident(pid) > self._rss_limit - self.memory // 2:
+            # Memory the parse kept (Python rarely returns it) would shrink the next source's
+            # budget: start the next one in a fresh worker.
+            self._replace(f"kept memory after source {source.id}")
         if kind == _OK:
             result: ParseResult = payload
             return result

@@ -9,12 +9,15 @@ each, a good source is served next to the faulty one and must be published every
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,10 @@ from fault_server import FaultServer, Reply, gzip_bomb
 from typer.testing import CliRunner
 
 from aggregator.cli import app
+from aggregator.config import Source
+from aggregator.models import Document, ParseContext, Window
 from aggregator.runlock import run_lock
+from aggregator.sandbox import ParseSandbox
 from aggregator.store import SCHEMA_VERSION, Store
 
 NOW = "2026-05-01T12:00:00+02:00"
@@ -513,3 +519,22 @@ def test_hanging_and_resetting_servers_fail_alone(agenda: Agenda, server: FaultS
         assert code == 0, output
         assert agenda.titles("bad") == BAD
         assert agenda.titles("good") == GOOD
+
+
+def test_a_worker_that_died_while_idle_is_replaced_without_blaming_the_next_source() -> None:
+    now = datetime.fromisoformat(NOW)
+    context = ParseContext(
+        now.tzinfo, Window(now - timedelta(days=1), now + timedelta(days=90)), now
+    )
+    source = Source(id="good", name="Good", url="http://127.0.0.1/good.ics")
+    body = ics(3)
+    document = Document(url=source.url, content=body, text=body.decode(), content_type=ICS_TYPE)
+    with ParseSandbox(timeout=30) as sandbox:
+        sandbox.start()
+        first = sandbox.worker_pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        time.sleep(0.2)
+        result = sandbox.parse(document, source, context)
+        assert sorted(e.title for e in result.events) == GOOD
+        assert sandbox.worker_pid != first
