@@ -631,3 +631,27 @@ def test_bare_day_number_takes_the_month_named_in_its_sentence() -> None:
     )
     assert one(text, published=published).start == datetime(2015, 1, 27, 19, tzinfo=PARIS)
     assert events_of("Nous étions 27 le 27.", published=published) == []
+
+
+def test_programme_lines_name_their_events_without_asides_or_struck_dates() -> None:
+    text = (
+        "Dimanche 5/04 (21h) - Diffusion du match au local.\n\n"
+        "Lundi 6/04 (18h30-20h) - Jeu de quilles au parc (ou au local s'il pleut).\n\n"
+        "~~Mardi 7/04~~ Jeudi 9/04 (18h30-20h) : Pique-nique au jardin.\n\n"
+        "Vendredi 10/04 (17h30-19h) : ~~Atelier maths~~ Annulé (aucun inscrit)."
+    )
+    found = [(e.start.day, e.start.hour, e.status, e.label) for e in events_of(text)]
+    assert found == [
+        (5, 21, CONFIRMED, "Diffusion du match au local"),
+        (6, 18, CONFIRMED, "Jeu de quilles au parc"),
+        (7, 18, CANCELLED, "Pique-nique au jardin"),
+        (9, 18, CONFIRMED, "Pique-nique au jardin"),
+        (10, 17, CANCELLED, "Atelier maths Annulé"),
+    ]
+
+
+def test_a_thanked_name_is_not_a_town() -> None:
+    event = one(
+        "Hackathon le samedi 21 mars à 10h au local. Un grand merci à Framasoft !", city="Rennes"
+    )
+    assert event.location.city == "Rennes"

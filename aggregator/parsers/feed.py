@@ -195,6 +195,7 @@ def _prose_events(
         not title
         or prose.is_generic_title(title)
         or (len(found.events) > 1 and _LISTING_TITLE_RE.search(title) is not None)
+        or found.kind == prose.PROGRAMME  # each dated line names its own session
     )
     link = entry.get("link")
     url = urljoin(document.url, link) if link else None

@@ -224,7 +224,11 @@ def _first_town(text: str) -> str | None:
 _TOPIC_BEFORE_RE: Final = re.compile(
     r"(?:initiation|introduction|formation|sensibilisation|découverte|participer|participez|"
     r"accès|aide|contribuer|contributions?|passer|migrer|migration|initier|former|"
-    r"s'initier|initiez-vous|dédiée?s?|consacrée?s?|appel|invitation|bienvenue)\s*$",
+    r"s'initier|initiez-vous|dédiée?s?|consacrée?s?|appel|invitation|bienvenue|"
+    # … or a person or a thing: "merci à Framasoft", "un mail à Sophie", "similaire à Liquid".
+    r"merci|grâce|bravo|mail|courriel|message|écrire|écrivez|envoyer|envoyez|adresser|"
+    r"adressez-vous|demander|demandez|parler|parlez|répondre|répondez|similaire|identique|"
+    r"comparable|semblable|appartient|offerte?s?|pensez|penser|abonnez-vous|abonner)\s*$",
     re.I,
 )
 

@@ -1166,7 +1166,7 @@ _CANCEL_TITLE_RE: Final = re.compile(
 )
 # What may stand in front of a date that opens its line: bullets, emoji, "Le", "Quand :".
 _LEAD_RE: Final = re.compile(r"^[\W\d_]*(?:(?:le|les|du|quand|date|dates)\b[\s:]*)?$")
-_LABEL_TRIM_RE: Final = re.compile(r"^[\s:,;.\-–—()/]+|[\s:,;\-–—(/]+$")
+_LABEL_TRIM_RE: Final = re.compile(r"^[\s:,;.\-–—()/]+|[\s:,;.\-–—(/]+$")
 _HEADING_TAIL: Final = 14
 _SESSION_LOOKAHEAD: Final = 4
 
@@ -1232,6 +1232,18 @@ def _read_blocks(body: list[_Candidate], blocks: list[Block], low: str) -> None:
                 extra.append(session)
     body.extend(extra)
     body.sort(key=lambda c: c.position)
+    for index, candidate in enumerate(body[:-1]):
+        following = body[index + 1]
+        if (
+            candidate.cancelled
+            and following.block == candidate.block
+            and "~~" in low[candidate.span_end : following.position]
+        ):
+            # "~~Mercredi 11/08~~ Jeudi 12/08 (18h30-20h) : pique-nique": the session moved,
+            # the old date had the same name and, when it gives none, the same hours.
+            candidate.label = following.label
+            if candidate.start_time is None:
+                candidate.start_time, candidate.end_time = following.start_time, following.end_time
 
 
 def _copy(candidate: _Candidate) -> _Candidate:
@@ -1266,8 +1278,19 @@ def _heads_block(block: Block, candidate: _Candidate, low: str) -> bool:
 
 
 def _leads_block(block: Block, candidate: _Candidate, low: str) -> bool:
-    """A date that opens its block: "Lundi 19/10 : Activité…", "* 12/05 (18h) Atelier"."""
-    return bool(_LEAD_RE.match(low[block.start : candidate.position]))
+    """A date that opens its block: "Lundi 19/10 : Activité…", "* 12/05 (18h) Atelier".
+
+    A struck-through old date in front does not count: "~~Mercredi 11/08~~ Jeudi 12/08 …".
+    """
+    before = low[block.start : candidate.position]
+    return bool(_LEAD_RE.match(_STRUCK_TEXT_RE.sub("", before) if "~~" in before else before))
+
+
+_STRUCK_TEXT_RE: Final = re.compile(r"~~[^~]*~~")
+# What is left in front of a label once its date and time are out: "Le : …", "Du , : …".
+_LABEL_LEAD_RE: Final = re.compile(
+    r"^(?:(?:le|les|la|l'|du|au|aux|des|de|dès|à|et|,|:|-|–)\s*)+", re.I
+)
 
 
 def _without(text: str, span: tuple[int, int]) -> str:
@@ -1281,10 +1304,16 @@ def _label(text: str, candidate: _Candidate, offset: int) -> str:
         return ""
     rest = _without(text, (start, end))
     match = _TIME_RANGE_RE.search(rest.lower())
-    if match is not None and match.start() < 20:
+    if match is not None:
         rest = _without(rest, match.span())
-    rest = re.sub(r"\(\s*\)|~~", "", rest)
-    return _LABEL_TRIM_RE.sub("", " ".join(rest.split()))[:120]
+    # Asides ("(ou au local s'il pleut)") and struck words are not the event's name.
+    rest = re.sub(r"\([^()]*\)", " ", rest)
+    # A struck old date goes; struck words stay: "~~Atelier maths~~ Annulé" names the atelier.
+    rest = _STRUCK_TEXT_RE.sub(lambda m: " " if re.search(r"\d", m[0]) else m[0][2:-2], rest)
+    rest = rest.replace("~~", " ")
+    rest = _LABEL_LEAD_RE.sub("", _LABEL_TRIM_RE.sub("", " ".join(rest.split())))
+    rest = _LABEL_TRIM_RE.sub("", rest)
+    return rest[:120] if len(rest) >= 3 else ""
 
 
 def _is_programme(body: list[_Candidate], blocks: list[Block], low: str) -> bool:
