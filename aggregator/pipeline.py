@@ -385,27 +385,30 @@ def upcoming(config: Config, store: Store, now: datetime) -> list[Event]:
 
 def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple[list[Path], int]:
     """Write every output from the stored events; return the paths and the number of events."""
-    events = upcoming(config, store, now)
     # changes.xml compares with the previous publication, remembered next to the database:
     # that folder is what survives between scheduled runs (output/ is rebuilt each time).
     in_memory = str(store.path) == ":memory:"
     state = None if in_memory else store.path.parent / STATE_FILE
     health = store.health(config.sources)
     if state is None:
+        events = upcoming(config, store, now)
         return publish_all(events, config, out_dir, now, health=health), len(events)
-    # Nothing to render when every input of the outputs is what the last publication had.
+    # Nothing to render when every input of the outputs is what the last publication had; the
+    # stored events are hashed as stored, so an unchanged agenda is not even read into events.
     record = store.path.parent / DIGEST_FILE
-    digest = publication_digest(events, config, out_dir, now, health=health, state_path=state)
+    stored, count = store.upcoming_digest(config, now)
+    digest = publication_digest(stored, config, out_dir, now, health=health, state_path=state)
     previous = unchanged_publication(record, digest)
     if previous is not None:
         log.info(
             "publication unchanged since the last run: %d files left as they are", len(previous)
         )
-        return previous, len(events)
+        return previous, count
     forget_publication(record)
+    events = upcoming(config, store, now)
     paths = publish_all(events, config, out_dir, now, health=health, state_path=state)
     # The state file just written is the next publication's input: record the digest with it.
-    digest = publication_digest(events, config, out_dir, now, health=health, state_path=state)
+    digest = publication_digest(stored, config, out_dir, now, health=health, state_path=state)
     remember_publication(record, digest, paths)
     return paths, len(events)
 

@@ -827,32 +827,39 @@ class Store:
     def upcoming(self, config: Config, now: datetime) -> list[Event]:
         """The canonical events residents see: still announced, not over, inside the window."""
         tz = config.agenda.tz
-        horizon = now + timedelta(days=config.agenda.future_days)
         names = {s.id: s for s in config.sources if s.enabled}
         if not names:
             return []
-        marks = ",".join("?" for _ in names)
-        rows = self.db.query(
-            f"SELECT e.* FROM events e WHERE e.active = 1 AND e.effective_end >= ? AND e.start <= ?"
-            f" AND EXISTS (SELECT 1 FROM source_events s WHERE s.event_uid = e.uid"
-            f" AND +s.active = 1 AND s.source_id IN ({marks})) ORDER BY e.start, e.title, e.uid",
-            [_iso(now), _iso(horizon), *names],
-        )
+        rows = self.db.query(*_upcoming_query(names, config, now))
         events = [_row_to_event(row, tz) for row in rows]
         refs = self._provenance([e.uid for e in events if e.uid], names)
         return [e.with_changes(sources=refs.get(e.uid or "", ())) for e in events]
+
+    def upcoming_digest(self, config: Config, now: datetime) -> tuple[str, int]:
+        """A hash of every stored value `upcoming` reads (the same queries), and how many events
+        it returns: with the same configuration and time, the same hash means the same events,
+        known without building them."""
+        digest = hashlib.sha256()
+        names = {s.id: s for s in config.sources if s.enabled}
+        if not names:
+            return digest.hexdigest(), 0
+        uids = []
+        cursor = self.db.conn.execute(*_upcoming_query(names, config, now))
+        column = [d[0] for d in cursor.description].index("uid")
+        for row in cursor:
+            digest.update(repr(row).encode("utf-8", "surrogatepass"))
+            uids.append(row[column])
+        for chunk in _chunks(uids, 500):
+            for row in self.db.conn.execute(_provenance_query(len(chunk)), chunk):
+                digest.update(repr(row).encode("utf-8", "surrogatepass"))
+        return digest.hexdigest(), len(uids)
 
     def _provenance(
         self, uids: list[str], sources: dict[str, Source]
     ) -> dict[str, tuple[SourceRef, ...]]:
         refs: dict[str, list[SourceRef]] = {}
         for chunk in _chunks(uids, 500):
-            marks = ",".join("?" for _ in chunk)
-            for row in self.db.query(
-                f"SELECT event_uid, source_id, url FROM source_events WHERE +active = 1 AND "
-                f"event_uid IN ({marks}) ORDER BY first_seen, source_id",
-                chunk,
-            ):
+            for row in self.db.query(_provenance_query(len(chunk)), chunk):
                 source = sources.get(row["source_id"])
                 if source is None:
                     continue
@@ -866,6 +873,29 @@ class Store:
     def dump_events(self) -> list[dict[str, Any]]:
         """Every canonical event row, for tests and debugging."""
         return list(self.db.query("SELECT * FROM events ORDER BY uid"))
+
+
+def _upcoming_query(
+    names: Mapping[str, Source], config: Config, now: datetime
+) -> tuple[str, list[Any]]:
+    """The canonical events residents see (for `upcoming` and `upcoming_digest`)."""
+    horizon = now + timedelta(days=config.agenda.future_days)
+    marks = ",".join("?" for _ in names)
+    return (
+        f"SELECT e.* FROM events e WHERE e.active = 1 AND e.effective_end >= ? AND e.start <= ?"
+        f" AND EXISTS (SELECT 1 FROM source_events s WHERE s.event_uid = e.uid"
+        f" AND +s.active = 1 AND s.source_id IN ({marks})) ORDER BY e.start, e.title, e.uid",
+        [_iso(now), _iso(horizon), *names],
+    )
+
+
+def _provenance_query(count: int) -> str:
+    """The records of `count` events, for their provenance."""
+    marks = ",".join("?" for _ in range(count))
+    return (
+        f"SELECT event_uid, source_id, url FROM source_events WHERE +active = 1 AND "
+        f"event_uid IN ({marks}) ORDER BY first_seen, source_id"
+    )
 
 
 _COLUMN_NAMES = (

@@ -132,3 +132,20 @@ def test_any_change_publishes_again(tmp_path: Path, calls: list[int], change: st
     assert (out / "events.json").read_text(encoding="utf-8") != "[]"
     if change == "event":
         assert "Café vie privée" in (out / "calendar.ics").read_text(encoding="utf-8")
+
+
+def test_stored_events_digest_follows_what_upcoming_reads(tmp_path: Path) -> None:
+    db = tmp_path / "agenda.db"
+    fill(db, events())
+    with Store(db) as store:
+        first, count = store.upcoming_digest(CONFIG, NOW)
+        assert count == len(store.upcoming(CONFIG, NOW)) == 3
+        assert store.upcoming_digest(CONFIG, NOW) == (first, count)
+        # The window moves past the first event: one event fewer.
+        later = NOW + timedelta(days=4)
+        assert store.upcoming_digest(CONFIG, later)[1] == len(store.upcoming(CONFIG, later)) == 2
+    moved = events()
+    moved[1] = moved[1].with_changes(url="https://bidouille.example.org/atelier-2")
+    fill(db, moved, NOW + timedelta(minutes=5))
+    with Store(db) as store:
+        assert store.upcoming_digest(CONFIG, NOW)[0] != first

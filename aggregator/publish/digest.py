@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from aggregator.config import Config
-from aggregator.models import Event
 
 __all__ = [
     "DIGEST_FILE",
@@ -69,7 +69,7 @@ def _code_fingerprint() -> str:
 
 
 def publication_digest(
-    events: Sequence[Event],
+    events: str,
     config: Config,
     out_dir: Path,
     now: datetime,
@@ -77,7 +77,8 @@ def publication_digest(
     health: Iterable[object] | None,
     state_path: Path,
 ) -> str:
-    """The hash of everything a publication's bytes depend on (see the module docstring).
+    """The hash of everything a publication's bytes depend on (see the module docstring);
+    `events` is the hash of the stored events (`Store.upcoming_digest`).
 
     The publication state enters as the state file's bytes. Call it again after publishing
     and record that: the next publication from the same inputs computes, from that file, the
@@ -102,16 +103,13 @@ def publication_digest(
     ]
     for part in parts:
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
-    for event in events:
-        # Event is a frozen dataclass of plain values, aware datetimes and tuples: its repr is
-        # complete and stable.
-        digest.update(repr(event).encode("utf-8", "surrogatepass") + b"\n")
+    digest.update(events.encode())
     return digest.hexdigest()
 
 
-def _file_stamp(path: Path) -> list[int] | None:
+def _file_stamp(path: Path | str) -> list[int] | None:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return [stat.st_size, stat.st_mtime_ns]
@@ -128,16 +126,13 @@ def unchanged_publication(record: Path, digest: str) -> list[Path] | None:
     files = data.get("files")
     if not isinstance(files, list):
         return None
-    paths: list[Path] = []
     for entry in files:
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
             return None
-        path = Path(entry[0])
-        if _file_stamp(path) != entry[1]:
-            log.info("publication digest: %s changed since it was written", path)
+        if _file_stamp(entry[0]) != entry[1]:
+            log.info("publication digest: %s changed since it was written", entry[0])
             return None
-        paths.append(path)
-    return paths
+    return [Path(name) for name, _ in files]
 
 
 def remember_publication(record: Path, digest: str, paths: Sequence[Path]) -> None:
