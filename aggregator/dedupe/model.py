@@ -519,6 +519,7 @@ VENUE_WORDS: Final = words_of(
     restaurant pub club winery vineyard vineyards brewery market marche plaza square community
     espace tiers lieu house regional county municipal municipale communale public publique
     auditorium amphi amphitheatre gallery galerie museum musee studio garden gardens jardin
+    association associations quartier jeunes culture mjc polyvalente fetes omnisports
     """
 )
 
