@@ -655,3 +655,20 @@ def test_a_thanked_name_is_not_a_town() -> None:
         "Hackathon le samedi 21 mars à 10h au local. Un grand merci à Framasoft !", city="Rennes"
     )
     assert event.location.city == "Rennes"
+
+
+def test_page_struck_date_is_read_as_moved() -> None:
+    page = """<html><head><title>Agenda</title>
+    <meta property="article:published_time" content="2026-03-02T09:00:00+01:00"></head><body><main>
+    <ul><li><del>Mercredi 11 mars</del> Jeudi 12 mars (18h30-20h) : pique-nique au parc</li>
+    <li>Mercredi 18 mars (18h30-20h) : mikado géant</li></ul></main></body></html>"""
+    result = html.parse(
+        document_from_bytes(page.encode(), url="https://example.org/agenda"),
+        make_source(),
+        make_context(),
+    )
+    assert [(e.start.day, e.status, e.title) for e in result.events] == [
+        (11, CANCELLED, "pique-nique au parc"),
+        (12, CONFIRMED, "pique-nique au parc"),
+        (18, CONFIRMED, "mikado géant"),
+    ]

@@ -799,7 +799,17 @@ def page_content(tree: Any) -> tuple[str, str, datetime | None]:
     main = main if main is not None else tree
     hero = _hero_text(tree, main)
     _drop_boilerplate(main)
+    _mark_struck(main)
     return title, clean_text(f"{hero}\n\n{_element_text(main)}"), published
+
+
+def _mark_struck(main: Any) -> None:
+    """Struck-through text as "~~…~~", as prose reads it: a date replaced by another."""
+    for element in list(main.iter("del", "s", "strike")):
+        words = element.text_content()
+        for child in list(element):
+            element.remove(child)
+        element.text = f"~~{words}~~" if words.strip() else ""
 
 
 def _drop_boilerplate(main: Any) -> None:
