@@ -476,8 +476,9 @@ class Store:
                         "items_seen": parsed.items,
                         "warnings": json.dumps(parsed.warnings[:50], ensure_ascii=False),
                     }
-                self.db["sources"].upsert(health, pk="id")
-                self.db["fetch_attempts"].insert(
+                self._upsert("sources", "id", health)
+                self._insert(
+                    "fetch_attempts",
                     {
                         "source_id": source.id,
                         "at": stamp,
@@ -492,7 +493,7 @@ class Store:
                         "updated": changes.updated,
                         "removed": changes.removed,
                         "error": message if outcome == FETCH_FAILED else None,
-                    }
+                    },
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot save the results of source {source.id!r}: {exc}") from exc
@@ -807,6 +808,18 @@ class Store:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         self.db.conn.execute(
             f"{verb} INTO [{table}] ({names}) VALUES ({marks})", list(row.values())
+        )
+
+    def _upsert(self, table: str, key: str, row: Mapping[str, Any]) -> None:
+        """Insert `row`, or set its columns on the row with the same `key` (sqlite-utils'
+        upsert, in one statement)."""
+        names = ", ".join(f"[{name}]" for name in row)
+        marks = ", ".join("?" for _ in row)
+        assignments = ", ".join(f"[{name}] = excluded.[{name}]" for name in row if name != key)
+        self.db.conn.execute(
+            f"INSERT INTO [{table}] ({names}) VALUES ({marks}) "
+            f"ON CONFLICT([{key}]) DO UPDATE SET {assignments}",
+            list(row.values()),
         )
 
     def _update(self, table: str, key: str, value: str, row: Mapping[str, Any]) -> None:
