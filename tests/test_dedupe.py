@@ -460,3 +460,17 @@ def test_status_is_the_primary_records() -> None:
         merge([row("org", "ical", "1"), row("list", "feed", "0", status=CANCELLED)])["status"]
         == "confirmed"
     )
+
+
+def test_a_zone_error_is_recognised_whatever_zone_the_start_is_stored_in() -> None:
+    # The store keeps starts in UTC: the agenda zone's offset (2 h in October) still tells a
+    # feed read in the wrong zone from two sessions 2 h apart.
+    page = "https://heol.example.org/agenda/nuit-du-code"
+    local = datetime(2026, 10, 15, 18, 0, tzinfo=PARIS).astimezone(ZoneInfo("UTC"))
+    shifted = rec("a", "s1", "Nuit du code", local, url=page)
+    right = rec("b", "s2", "Nuit du code", local + timedelta(hours=2), url=page)
+    assert shifted.zone_hours == 2
+    d = decide(shifted, right)
+    assert d.part("time").level == "clock error" and d.same
+    three = decide(shifted, rec("c", "s2", "Nuit du code", local + timedelta(hours=3), url=page))
+    assert three.contradiction and not three.same

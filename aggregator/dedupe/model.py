@@ -153,6 +153,7 @@ class MatchRecord:
     keys: frozenset[str]  # stems of the distinctive (not generic) words, else all stems
     start: datetime
     start_ts: float
+    zone_hours: float  # the agenda zone's UTC offset at the start, in hours
     date_only: bool  # all-day, or a 00:00 placeholder start
     multi_day: bool
     days: tuple[date, ...]
@@ -224,6 +225,7 @@ def make_record(
         keys=keys,
         start=start,
         start_ts=start.timestamp(),
+        zone_hours=abs(offset.total_seconds()) / 3600 if (offset := local.utcoffset()) else 0.0,
         date_only=date_only,
         multi_day=span > 0,
         days=days,
@@ -445,9 +447,7 @@ def _clock_error(delta_minutes: float, a: MatchRecord) -> bool:
     if delta_minutes % 60:
         return False
     hours = delta_minutes / 60
-    offset = a.start.utcoffset()
-    zone_hours = abs(offset.total_seconds()) / 3600 if offset is not None else 0.0
-    return hours == 12 or (zone_hours >= 1 and hours == zone_hours)
+    return hours == 12 or (a.zone_hours >= 1 and hours == a.zone_hours)
 
 
 def compare_times(a: MatchRecord, b: MatchRecord) -> Contribution:
