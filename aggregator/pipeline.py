@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from aggregator.config import Config, Source
 from aggregator.dedupe import engine
@@ -45,6 +46,9 @@ from aggregator.sandbox import ParseSandbox
 from aggregator.store import SourceChanges, Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -235,11 +239,9 @@ def _fetch_and_parse(
     report = RunReport()
     every: list[SourceChanges] = []
     position = {source.id: index for index, source in enumerate(sources)}
-    # Each document is parsed as soon as it arrives, while the other fetches go on; the store
-    # still takes the sources in configuration order (new events' UIDs and insertion order must
-    # not depend on which server answered first), so a parsed source may wait for earlier ones.
-    waiting: dict[int, tuple[FetchResult, ParseResult | None, str | None]] = {}
-    for result in _fetch_as_they_come(sources, validators, settings, on_result):
+    Read = tuple[int, FetchResult, ParseResult | None, str | None]
+
+    def read(result: FetchResult) -> Read:
         index = position[result.source_id]
         source = sources[index]
         parsed, error = parse_fetched(config, source, result, now, sandbox)
@@ -248,6 +250,16 @@ def _fetch_and_parse(
         if parsed is not None and source.tags:
             parsed.events[:] = [with_source_tags(e, source.tags) for e in parsed.events]
         result.document = None  # read: never hold every body at once
+        return index, result, parsed, error
+
+    # Three stages overlap: the downloads (a thread), the parsing of each document as soon as it
+    # arrives (a thread feeding the parse worker, on another core), and the store (here). The
+    # store still takes the sources in configuration order (new events' UIDs and insertion
+    # order must not depend on which server answered first), so a source may wait for earlier
+    # ones.
+    fetched = _fetch_as_they_come(sources, validators, settings, on_result)
+    waiting: dict[int, tuple[FetchResult, ParseResult | None, str | None]] = {}
+    for index, result, parsed, error in _in_a_thread(fetched, read):
         waiting[index] = (result, parsed, error)
         while len(every) in waiting:
             source = sources[len(every)]
@@ -294,6 +306,32 @@ def _fetch_as_they_come(
     thread.join()
     if failure:
         raise failure[0]
+
+
+def _in_a_thread(items: Iterator[T], work: Callable[[T], R]) -> Iterator[R]:
+    """`work(item)` for each item, done in a thread (with the iteration), yielded in the order
+    they are done; an exception in the thread is raised here."""
+    done: queue.SimpleQueue[tuple[bool, R | BaseException | None]] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            for item in items:
+                done.put((True, work(item)))
+        except BaseException as exc:  # re-raised in the caller's thread
+            done.put((False, exc))
+        else:
+            done.put((False, None))
+
+    thread = threading.Thread(target=run, name="aggregator-parse", daemon=True)
+    thread.start()
+    while True:
+        ok, value = done.get()
+        if not ok:
+            break
+        yield value  # type: ignore[misc]
+    thread.join()
+    if isinstance(value, BaseException):
+        raise value
 
 
 def _store_and_report(
