@@ -320,10 +320,14 @@ def title_frequencies(rows: Iterable[tuple[str, str | None]]) -> TermFrequencies
     """The same from raw (title, url) pairs, for the records a run does not otherwise read."""
     counts: dict[str, int] = {}
     urls: dict[str, int] = {}
+    seen: dict[str, frozenset[str]] = {}  # recurring events repeat their titles
     total = 0
     for title, url in rows:
         total += 1
-        for token in title_tokens(normalize_title(title)):
+        tokens = seen.get(title)
+        if tokens is None:
+            tokens = seen[title] = title_tokens(normalize_title(title))
+        for token in tokens:
             counts[token] = counts.get(token, 0) + 1
         page = normalize_url(url)
         if page:
