@@ -183,6 +183,17 @@ def test_cut_off_body_keeps_the_source_events(
     assert agenda.titles("bad") == BAD
 
 
+def test_cut_calendar_keeps_the_source_events(agenda: Agenda, server: FaultServer) -> None:
+    assert agenda.cli("run")[0] == 0
+    full = ics(3)
+    server.set("/good.ics", Reply(body=full[: full.rindex(b"END:VEVENT")], content_type=ICS_TYPE))
+    code, output = agenda.cli("run")
+    assert code == 0, output
+    assert "cut off" in output
+    assert agenda.titles("good") == GOOD
+    assert agenda.titles("bad") == BAD
+
+
 # -- 5. a 200 replaces the validators ----------------------------------------------------------
 
 
