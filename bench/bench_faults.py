@@ -107,6 +107,7 @@ def hostile_faults(port: int) -> dict[str, Reply]:
     row = b'<div class="h-event"><p class="p-name">Atelier</p> texte texte</div>\n'
     return {
         "feed-cut": Reply(body=cut, content_type=RSS_TYPE),
+        "calendar-cut": Reply(body=ics("Vannes", 3, 27)[:-40], content_type=ICS_TYPE),
         "length-too-long": Reply(
             body=HOSTILE_OK[:-300], declared_length=len(HOSTILE_OK), content_type=RSS_TYPE
         ),
