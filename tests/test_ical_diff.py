@@ -38,8 +38,6 @@ EXPECTED_REASONS = {
     "truncated-after-an-event.ics": ["refused-by-both"],
     "truncated-mid-line.ics": ["refused-by-both"],
 }
-# ical.js stops at the whole file on one bad value ("18h00"); we skip that event only.
-NOT_COMPARABLE = {"one-bad-property-skips-one-event.ics"}
 
 
 def fixture_files() -> list[Path]:
@@ -54,9 +52,6 @@ def reports() -> dict[str, FileReport]:
 @pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.name)
 def test_fixture_reads_like_icaljs(path: Path, reports: dict[str, FileReport]) -> None:
     report = reports[path.name]
-    if path.name in NOT_COMPARABLE:
-        assert report.status == "reference-error"
-        return
     assert report.status in ("agree", "documented"), (
         f"{path.name}: {report.status} {report.error}\n"
         f"  only in ical.js: {report.only_theirs[:5]}\n  only in ours: {report.only_ours[:5]}"

@@ -20,6 +20,7 @@ Two rules keep one source from damaging the agenda:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import warnings
@@ -733,6 +734,10 @@ class _Builder:
         calendar = icalendar.Calendar()
         for vevent in group:
             self._drop_reversed_end(vevent)
+            if "RRULE" in vevent and "DTSTART" in vevent:
+                # Left as written when unreadable: the expansion reports what it cannot read.
+                with contextlib.suppress(InvalidCalendar, ValueError, TypeError, OverflowError):
+                    _rebase_dense(vevent, self.context)
             calendar.add_component(vevent)
         master = next((v for v in group if "RECURRENCE-ID" not in v), group[0])
         if "RECURRENCE-ID" not in master:
@@ -869,24 +874,95 @@ class _Builder:
         )
 
 
+# Occurrences per day of one instance per period, by FREQ (YEARLY and MONTHLY round up).
+_PER_DAY = {"SECONDLY": 86400.0, "MINUTELY": 1440.0, "HOURLY": 24.0, "DAILY": 1.0}
+_PERIOD = {"SECONDLY": timedelta(seconds=1), "MINUTELY": timedelta(minutes=1)}
+_PERIOD["HOURLY"] = timedelta(hours=1)
+# BY* parts that multiply the instances of a period coarser than themselves.
+_FINER = {"BYSECOND": 86400.0, "BYMINUTE": 1440.0, "BYHOUR": 24.0}
+
+
+def _density(vevent: icalendar.Event) -> float:
+    """An upper estimate of a VEVENT's RRULE instances per day (0 without RRULE)."""
+    rule = vevent.get("RRULE")
+    if rule is None:
+        return 0.0
+    if isinstance(rule, list):
+        rule = rule[0]
+    freq = str((rule.get("FREQ") or [""])[0]).upper()
+    interval = max(1, int((rule.get("INTERVAL") or [1])[0]))
+    per_day = _PER_DAY.get(freq, 1.0) / interval
+    for part, finest in _FINER.items():
+        values = rule.get(part)
+        if values and finest > _PER_DAY.get(freq, 1.0):
+            per_day *= len(values)
+    return per_day
+
+
+def _rebase_dense(vevent: icalendar.Event, context: ParseContext) -> None:
+    """Move the DTSTART of a dense unbounded series close to the window, in place.
+
+    Expanding FREQ=MINUTELY from a DTSTART years back walks every instance since then; a
+    whole number of periods later, the instances are the same ones. Only without COUNT (which
+    counts from the first DTSTART) and BYSETPOS (which picks inside each period).
+    """
+    rule = vevent.get("RRULE")
+    if rule is None or isinstance(rule, list) or "COUNT" in rule or "BYSETPOS" in rule:
+        return
+    freq = str((rule.get("FREQ") or [""])[0]).upper()
+    if freq not in _PERIOD:
+        return
+    start = vevent["DTSTART"].dt
+    if not isinstance(start, datetime) or start.tzinfo is None:
+        return
+    period = _PERIOD[freq] * max(1, int((rule.get("INTERVAL") or [1])[0]))
+    # A day before the window: overrides and DST shifts stay inside what is expanded.
+    skip = (context.window.start - timedelta(days=1) - start) // period
+    if skip * period <= timedelta(days=2):
+        return
+    shift = skip * period
+    vevent["DTSTART"].dt = start + shift
+    if "DTEND" in vevent and isinstance(vevent["DTEND"].dt, datetime):
+        vevent["DTEND"].dt = vevent["DTEND"].dt + shift
+
+
 def _expand(
     calendar: icalendar.Calendar, context: ParseContext, limit: int
 ) -> list[icalendar.Event]:
     """The occurrences of one series in the window, in start order, at most `limit`.
 
-    Walked lazily: an unbounded FREQ=SECONDLY rule would otherwise build millions of
-    occurrences before the first one is looked at.
+    A series that may hold more than `limit` occurrences in the window (FREQ=SECONDLY without
+    end, BYMINUTE lists...) is expanded over growing spans of the window and stops at `limit`,
+    instead of building millions of occurrences first.
     """
-    found: list[icalendar.Event] = []
+    window = context.window
+    days = max(1.0, (window.end - window.start).total_seconds() / 86400)
+    density = max((_density(c) for c in calendar.walk("VEVENT")), default=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for component in recurring_ical_events.of(calendar).after(context.window.start):
-            if _start_of(component, context.tz) >= context.window.end:
-                break
-            found.append(component)
-            if len(found) >= limit:
-                break
-    return found
+        query = recurring_ical_events.of(calendar)
+        if density * days <= limit:
+            found = query.between(window.start, window.end)
+            found.sort(key=lambda c: _start_of(c, context.tz))
+            return found[:limit]
+        found = []
+        seen: set[tuple[str, str]] = set()
+        # Spans expected to hold `limit` occurrences, from the series' first start (overrides
+        # included); widened, up to 16 times, only while empty (a sparse stretch).
+        base = max(timedelta(days=limit / density), timedelta(minutes=1))
+        first = min(_start_of(c, context.tz) for c in calendar.walk("VEVENT"))
+        span_start, span = max(window.start, first), base
+        while span_start < window.end and len(found) < limit:
+            span_end = min(window.end, span_start + span)
+            batch = query.between(span_start, span_end)
+            batch.sort(key=lambda c: _start_of(c, context.tz))
+            for component in batch:
+                key = (str(component.get("RECURRENCE-ID", "")), str(component["DTSTART"].dt))
+                if key not in seen:
+                    seen.add(key)
+                    found.append(component)
+            span_start, span = span_end, (min(span * 2, base * 16) if not batch else base)
+    return found[:limit]
 
 
 def _more_after(calendar: icalendar.Calendar, last: icalendar.Event, context: ParseContext) -> bool:
@@ -894,8 +970,13 @@ def _more_after(calendar: icalendar.Calendar, last: icalendar.Event, context: Pa
     after = _start_of(last, context.tz) + timedelta(seconds=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for component in recurring_ical_events.of(calendar).after(after):
-            return _start_of(component, context.tz) < context.window.end
+        query = recurring_ical_events.of(calendar)
+        span = timedelta(minutes=1)
+        while after < context.window.end:
+            end = min(context.window.end, after + span)
+            if any(_start_of(c, context.tz) >= after for c in query.between(after, end)):
+                return True
+            after, span = end, span * 2
     return False
 
 
@@ -926,6 +1007,8 @@ def _align_recurrence_ids(master: icalendar.Event, group: list[icalendar.Event])
         return
     for vevent in group:
         prop = vevent.get("RECURRENCE-ID")
+        if isinstance(prop, list):
+            continue  # several RECURRENCE-IDs: no single instance to align
         try:
             value = getattr(prop, "dt", None)
         except (InvalidCalendar, ValueError):
@@ -946,7 +1029,9 @@ def _range_shifts(group: list[icalendar.Event]) -> dict[datetime | date, timedel
     shifts: dict[datetime | date, timedelta] = {}
     for vevent in group:
         prop = vevent.get("RECURRENCE-ID")
-        if prop is None or str(prop.params.get("RANGE", "")).upper() != "THISANDFUTURE":
+        if prop is None or isinstance(prop, list):
+            continue
+        if str(prop.params.get("RANGE", "")).upper() != "THISANDFUTURE":
             continue
         try:
             shifts[prop.dt] = vevent["DTSTART"].dt - prop.dt
