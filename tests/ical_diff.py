@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator.config import Source
 from aggregator.errors import ParseError
+from aggregator.fetch import decode_document
 from aggregator.models import CANCELLED, Document, Event, ParseContext, ParseResult, Window
 from aggregator.normalize import clean_title
 from aggregator.parsers import ical
@@ -156,8 +157,10 @@ PARSE_BUDGET = 20
 
 def parse_ours(data: bytes, window: Window) -> ParseResult:
     source = Source(id="diff", name="Diff", url="https://example.org/calendar.ics")
+    # Decoded as the fetcher decodes a body (mostly-valid UTF-8 stays UTF-8).
+    text, encoding, _warnings = decode_document(data, "text/calendar")
     document = Document(
-        url=source.url, content=data, text=data.decode("utf-8", "replace"), content_type=None
+        url=source.url, content=data, text=text, content_type="text/calendar", encoding=encoding
     )
     now = window.start + timedelta(days=PAST_DAYS)
     with time_budget(PARSE_BUDGET):
@@ -319,11 +322,12 @@ def _day_after(day: str) -> str:
 
 
 def _reversed_end(case: Case) -> Explained:
-    if not _warned(case, "DTEND before DTSTART"):
-        return [], []
+    warned = _warned(case, "DTEND before DTSTART")
     theirs, ours = [], []
     for item in case.only_theirs:
-        if item[1] >= item[0]:
+        # An all-day DTEND equal to DTSTART is read as one day, as a missing one (no warning).
+        zero_day = item[4] and item[1] == item[0]
+        if not (zero_day or (warned and item[1] < item[0])):
             continue
         default_end = _day_after(item[0]) if item[4] else item[0]
         twin = (item[0], default_end, *item[2:])
@@ -508,6 +512,41 @@ def _x_wr_timezone(case: Case) -> Explained:
     return theirs, ours
 
 
+def _tzid_by_name(case: Case) -> Explained:
+    unfolded = unfold(case.text)
+    defined = {m.strip().strip('"') for m in _TZID_DEF_RE.findall(unfolded)}
+    zones = []
+    for name in {m.strip('"') for m in _TZID_PARAM_RE.findall(unfolded)} - defined:
+        try:
+            ZoneInfo(name)
+            continue  # an IANA name: ical.js was given its VTIMEZONE
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+        zone = ical._resolve_tzid(name, "Europe/Paris")
+        if zone is not None:
+            zones.append(zone)
+    if not zones:
+        return [], []
+
+    def same_wall(ours: str, theirs: str) -> bool:
+        a, b = _instant(ours), _instant(theirs)
+        if a is None or b is None:
+            return ours == theirs
+        wall = b.astimezone(PARIS).replace(tzinfo=None)
+        return any(a.astimezone(z).replace(tzinfo=None) == wall for z in zones)
+
+    theirs, ours = [], []
+    for item in case.only_theirs:
+        for twin in case.only_ours:
+            if twin in ours or twin[2:] != item[2:]:
+                continue
+            if same_wall(twin[0], item[0]) and same_wall(twin[1], item[1]):
+                theirs.append(item)
+                ours.append(twin)
+                break
+    return theirs, ours
+
+
 def _local_day(moment: str) -> str:
     if "T" not in moment:
         return moment
@@ -526,7 +565,7 @@ DOCUMENTED: list[tuple[str, str, Rule]] = [
     (
         "reversed-end",
         "a DTEND before its DTSTART is ignored with a warning (RFC 5545 §3.8.2.2: DTEND MUST be "
-        "later); ical.js keeps the negative span",
+        "later), an all-day one equal to it means one day; ical.js keeps the span as written",
         _reversed_end,
     ),
     (
@@ -573,6 +612,13 @@ DOCUMENTED: list[tuple[str, str, Rule]] = [
         "floating times of a calendar with X-WR-TIMEZONE are read in that zone (Google's and "
         "Apple's convention); ical.js ignores the property and reads them in the source's zone",
         _x_wr_timezone,
+    ),
+    (
+        "tzid-by-name",
+        "a TZID the file does not define but that names a zone (Windows names, Outlook display "
+        "names, vendor-prefixed IANA names) is read in that zone; ical.js, without a zone "
+        "database, reads such times as floating",
+        _tzid_by_name,
     ),
 ]
 

@@ -30,6 +30,7 @@ EXPECTED_REASONS = {
     "latin1-bytes-lf-no-wrapper.ics": ["not-utf8"],
     "varied-collective-calendar.ics": ["dst-edge"],
     "x-wr-timezone-google.ics": ["x-wr-timezone"],
+    "windows-tzid-without-vtimezone.ics": ["tzid-by-name"],
     "floating-dtstart-utc-exdate.ics": ["floating-utc-exdate"],
     "invalid-duration-overflow.ics": ["end-beyond-9999"],
     "override-dtend-before-dtstart.ics": ["reversed-end"],

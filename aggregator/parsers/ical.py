@@ -628,6 +628,15 @@ class _Builder:
                 members = getattr(container, "dts", None) or [container]
                 for member in members:
                     value = getattr(member, "dt", None)
+                    if isinstance(value, tuple) and tzid:
+                        # RDATE;VALUE=PERIOD;TZID=...: both ends (or the start) in that zone.
+                        member.dt = tuple(
+                            part.replace(tzinfo=self._zone_for(tzid))
+                            if isinstance(part, datetime) and not _is_utc(part)
+                            else part
+                            for part in value
+                        )
+                        continue
                     if not isinstance(value, datetime):
                         continue
                     if is_date:
@@ -673,6 +682,13 @@ class _Builder:
                     value = getattr(member, "dt", None)
                     if isinstance(value, datetime) and value.tzinfo is None:
                         member.dt = value.replace(tzinfo=self.context.tz)
+                    elif isinstance(value, tuple):  # a PERIOD: (start, end or duration)
+                        member.dt = tuple(
+                            part.replace(tzinfo=self.context.tz)
+                            if isinstance(part, datetime) and part.tzinfo is None
+                            else part
+                            for part in value
+                        )
 
     # --- events -----------------------------------------------------------------------------
 
