@@ -59,8 +59,10 @@ class Notice:
 
 def read_notice(text: str, title: str, published: datetime | None, tz: tzinfo) -> Notice | None:
     """The notice in a post's text, when one of its sentences cancels a period's events."""
-    if published is None:
-        return None
+    if published is None or not (
+        _CANCEL_RE.search(text.lower()) or _CANCEL_RE.search(title.lower())
+    ):
+        return None  # the cheap test first: most posts cancel nothing
     reference = published.astimezone(tz).date()
     for sentence in re.split(r"(?<=[.!?])\s+|\n+", f"{title}\n{text}"):
         low = sentence.lower()
