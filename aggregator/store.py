@@ -719,6 +719,7 @@ class Store:
         return records
 
     def event_rows(self, uids: Sequence[str]) -> list[dict[str, Any]]:
+        """The canonical rows of the events `uids`."""
         marks = ",".join("?" for _ in uids)
         return list(self.db.query(f"SELECT * FROM events WHERE uid IN ({marks})", list(uids)))
 
@@ -738,6 +739,7 @@ class Store:
     # -- explaining ------------------------------------------------------------------------------
 
     def event_title(self, uid: str) -> str:
+        """The title of the event `uid`; a StoreError naming the command to list UIDs if none."""
         rows = list(self.db.query("SELECT title FROM events WHERE uid = ?", [uid]))
         if not rows:
             raise StoreError(
@@ -756,6 +758,7 @@ class Store:
         ]
 
     def record_infos(self, ids: Sequence[str]) -> dict[str, RecordInfo]:
+        """The provenance of the records `ids`."""
         return {row["id"]: _record_info(row) for row in self._rows_by_ids(ids)}
 
     def _own_event(self, record_id: str, before: str | None, row: dict[str, Any]) -> str:
