@@ -33,26 +33,13 @@ from zoneinfo import ZoneInfo
 
 from aggregator.config import Source
 from aggregator.models import Document, ParseContext, Window
-from aggregator.parsers import feed
+from aggregator.parsers import feed, french
 from aggregator.parsers.prose import extract_events
 
 PARIS = ZoneInfo("Europe/Paris")
 BUDGET = 2.0
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
+WEEKDAYS = french.WEEKDAYS
+MONTHS = french.MONTH_NAMES
 VENUES = (
     "à la Maison des associations, 12 rue de la Gare, 35600 Redon",
     "au fablab",
