@@ -326,7 +326,7 @@ def _reversed_end(case: Case) -> Explained:
     theirs, ours = [], []
     for item in case.only_theirs:
         # An all-day DTEND equal to DTSTART is read as one day, as a missing one (no warning).
-        zero_day = item[4] and item[1] == item[0]
+        zero_day = item[4] and (item[1] == item[0] or ("T" in item[1] and item[1][:10] <= item[0]))
         if not (zero_day or (warned and item[1] < item[0])):
             continue
         default_end = _day_after(item[0]) if item[4] else item[0]
@@ -547,6 +547,37 @@ def _tzid_by_name(case: Case) -> Explained:
     return theirs, ours
 
 
+def _dtstart_first(case: Case) -> Explained:
+    ours: list[Occurrence] = []
+    for vevent in _vevents(case.text):
+        if "RRULE" not in vevent or "RECURRENCE-ID" in vevent or "DTSTART" not in vevent:
+            continue
+        line = vevent["DTSTART"][0]
+        value = _value(line).upper()
+        tzid = re.search(r';TZID=("[^"]*"|[^;:]*)', line, re.I)
+        title = clean_title(_value(vevent.get("SUMMARY", [""])[0]))
+        zone = UTC if value.endswith("Z") else PARIS
+        if tzid and not value.endswith("Z"):
+            zone = ical._resolve_tzid(tzid[1].strip('"'), "Europe/Paris") or PARIS
+        for item in case.only_ours:
+            if item[2] != title or item in ours:
+                continue
+            if item[4]:
+                same = item[0].replace("-", "") == value[:8]
+            else:
+                moment = _instant(item[0])
+                wall = moment.astimezone(zone).strftime("%Y%m%dT%H%M%S") if moment else ""
+                same = wall == value.rstrip("Z")
+                if not same and moment is not None and tzid:
+                    # A zone only the file defines: the series' earliest instance on that day.
+                    first = min(e.start for e in case.result.events if e.title == title)
+                    day = date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+                    same = first == moment and abs((moment.date() - day).days) <= 1
+            if same:
+                ours.append(item)
+    return [], ours
+
+
 def _local_day(moment: str) -> str:
     if "T" not in moment:
         return moment
@@ -619,6 +650,13 @@ DOCUMENTED: list[tuple[str, str, Rule]] = [
         "names, vendor-prefixed IANA names) is read in that zone; ical.js, without a zone "
         "database, reads such times as floating",
         _tzid_by_name,
+    ),
+    (
+        "dtstart-first",
+        "the DTSTART of a recurring event is its first instance even when the RRULE would not "
+        'produce it (RFC 5545 §3.8.5.3: it "always counts as the first occurrence"); ical.js '
+        "skips it",
+        _dtstart_first,
     ),
 ]
 

@@ -26,6 +26,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ical"
 # The documented difference each fixture shows; every other fixture must agree exactly.
 EXPECTED_REASONS = {
     "dense-minutely-series.ics": ["capped"],
+    "dtstart-not-matching-rrule.ics": ["dtstart-first"],
     "dst-transition-days.ics": ["dst-edge"],
     "latin1-bytes-lf-no-wrapper.ics": ["not-utf8"],
     "varied-collective-calendar.ics": ["dst-edge"],

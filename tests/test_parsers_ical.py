@@ -635,3 +635,25 @@ def test_a_cut_body_over_http_changes_none_of_the_stored_events(tmp_path: Path) 
         assert report.error is not None and "cut off" in report.error
         assert (report.removed, report.new, report.updated) == (0, 0, 0)
         assert sorted((e.uid, e.title) for e in store.upcoming(config, now)) == before
+
+
+def test_the_value_form_decides_date_or_date_time() -> None:
+    events = by_uid(diff_fixture("value-form-decides-the-type.ics"))
+    forum = events["date-with-tzid@example.org"]  # DTSTART;TZID=Europe/Paris:20260903
+    assert forum.all_day and local(forum) == (
+        "2026-09-03T00:00:00+02:00",
+        "2026-09-04T00:00:00+02:00",
+    )
+    party = events["time-with-value-date@example.org"]  # VALUE=DATE on 20260905T100000
+    assert not party.all_day
+    assert local(party) == ("2026-09-05T10:00:00+02:00", "2026-09-05T12:00:00+02:00")
+
+
+def test_dtstart_outside_its_rule_is_the_first_instance() -> None:
+    series = sorted(diff_fixture("dtstart-not-matching-rrule.ics").events, key=lambda e: e.start)
+    assert [e.start.date().isoformat() for e in series] == [
+        "2026-03-03",  # the Tuesday of DTSTART (RFC 5545 §3.8.5.3)
+        "2026-03-05",
+        "2026-03-12",
+        "2026-03-19",
+    ]

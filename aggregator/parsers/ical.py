@@ -310,6 +310,8 @@ def _repair_lines(text: str) -> _Repaired:
             if match["params"] and ";;" in match["params"]:
                 params = re.sub(r";{2,}", ";", match["params"]).rstrip(";")
                 line = match["name"] + params + line[match.end() - 1 :]
+            if name in _DATE_PROPS:
+                line = _value_type(line)
             lines.append(line)
             # Only text values can have swallowed a raw newline; after a date, stray text is noise.
             extendable = name in _TEXT_PROPS or name.startswith("X-")
@@ -317,6 +319,35 @@ def _repair_lines(text: str) -> _Repaired:
             lines[-1] += "\\n" + line
         # else: stray text between components; nothing to attach it to.
     return _structure(lines)
+
+
+_DATES_ONLY_RE = re.compile(r"\d{8}(?:\s*,\s*\d{8})*")
+_VALUE_PARAM_RE = re.compile(r";VALUE=[^;:]*", re.I)
+
+
+def _value_type(line: str) -> str:
+    """Make a date property's VALUE parameter say what its value's form says.
+
+    "20130903" is a DATE, "20130903T100000" a DATE-TIME, whatever VALUE claims or omits
+    (RFC 5545 §3.3.4/§3.3.5 forms cannot be confused): producers write DTSTART;TZID=...:20130903
+    for all-day events and VALUE=DATE on timed ones.
+    """
+    match = re.match(r'((?:[^":]|"[^"]*")*):(.*)$', line)
+    if match is None:
+        return line
+    head, value = match[1], match[2].strip()
+    if "/" in value:
+        return line  # a PERIOD: its own VALUE
+    declared = re.search(r";VALUE=([^;:]*)", head, re.I)
+    kind = declared[1].strip().upper() if declared else ""
+    if _DATES_ONLY_RE.fullmatch(value):
+        if kind != "DATE":
+            head = _VALUE_PARAM_RE.sub("", head) + ";VALUE=DATE"
+    elif "T" in value.upper() and kind == "DATE":
+        head = _VALUE_PARAM_RE.sub("", head)
+    else:
+        return line
+    return f"{head}:{match[2]}"
 
 
 def _structure(lines: list[str]) -> _Repaired:
