@@ -232,9 +232,11 @@ def run_icaljs(jobs: list[dict[str, object]], timeout: float = 20) -> dict[str, 
                 out, _err = process.communicate()
                 problem = "ical.js did not finish (timed out)"
         for line in out.splitlines():
-            if line.strip():
+            try:
                 item = json.loads(line)
-                results[item.pop("path")] = item
+            except json.JSONDecodeError:
+                continue  # the last line of a process killed while writing it
+            results[item.pop("path")] = item
         done = [job for job in pending if str(job["path"]) in results]
         pending = pending[len(done) :]
         if pending:
