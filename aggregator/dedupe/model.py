@@ -356,6 +356,11 @@ def _level(comparison: str, name: str, detail: str, weight: float | None = None)
     return Contribution(comparison, name, level.weight if weight is None else weight, detail)
 
 
+AUDIENCE_PENALTY: Final = 6.0
+AUDIENCE_WORDS: Final = title_tokens(
+    "enfants adultes ados adolescents familles seniors debutants avances confirmes juniors "
+    "kids adults teens families beginners advanced intermediate"
+)
 # A shared word is distinctive from this many bits (u below 1/8), unless generic.
 DISTINCTIVE_BITS: Final = 3.0
 
@@ -405,11 +410,15 @@ def compare_titles(
     # Each title adding its own words ("enfants" / "adultes") tells two sessions apart more
     # than one title adding a subtitle does.
     both_add = min(len(extra_a), len(extra_b), 2)
+    # Generic words, but not when each side names another audience: "enfants" / "adultes",
+    # "débutants" / "avancés" are two sessions.
+    audiences = bool(extra_a & AUDIENCE_WORDS and extra_b & AUDIENCE_WORDS)
     weight = (
         min(0.6 * shared_bits, TITLE_CAP)
         - 6.0 * (1 - cover_small)
         - 1.0 * (1 - cover_large)
         - 2.0 * both_add
+        - (AUDIENCE_PENALTY if audiences else 0.0)
     )
     distinctive = sum(
         bits for t in shared if (bits := info(t)) >= DISTINCTIVE_BITS and t not in GENERIC_WORDS
@@ -428,7 +437,9 @@ def compare_titles(
             return _level("title", level.name, detail, round(relaxed, 2))
     detail = (
         f"{shared_bits:.1f} bits shared ({words}); covers {cover_small:.0%} of the shorter, "
-        f"{cover_large:.0%} of the longer" + (f"; each adds {both_add}+ words" if both_add else "")
+        f"{cover_large:.0%} of the longer"
+        + (f"; each adds {both_add}+ words" if both_add else "")
+        + ("; two audiences" if audiences else "")
         if explain
         else ""
     )

@@ -43,7 +43,7 @@ STOP_WORDS: Final = words_of(
 )
 # Words shared by many different events: sharing only these does not make two titles alike.
 # Term frequencies find such words in a big store; this list says it for small ones.
-GENERIC_WORDS: Final = words_of(
+_GENERIC: Final = words_of(
     """
     atelier ateliers apero aperitif soiree soirees rencontre rencontres permanence permanences
     conference conferences formation formations reunion session seance club cafe repair
@@ -153,6 +153,10 @@ def title_tokens(norm_title: str) -> frozenset[str]:
 
 def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.isdigit() else word
+
+
+# Compared as title tokens are: "seniors" and "senior" alike.
+GENERIC_WORDS: Final = _GENERIC | {_stem(w) for w in _GENERIC}
 
 
 def title_numbers(tokens: frozenset[str]) -> frozenset[str]:
