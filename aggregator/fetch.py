@@ -400,6 +400,16 @@ async def _attempt(
 
     content_type = response.headers.get("content-type")
     text, encoding, warnings = decode_document(content, content_type)
+    if _is_binary(text):
+        # An image, an archive or noise: read as a page it would be a page without events,
+        # and quietly empty the source.
+        raise FetchError(
+            source.id,
+            "the server sent binary data, not a calendar, feed or web page; check the url in "
+            "sources.yaml",
+            url=str(response.url),
+            status=response.status_code,
+        )
     document = Document(
         url=str(response.url),
         content=content,
@@ -576,6 +586,17 @@ def _decoders(source: Source, response: httpx.Response) -> list[_BoundedDecoder]
             status=response.status_code,
         )
     return decoders
+
+
+_CONTROL_CHARS: Final = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+_BINARY_SHARE: Final = 0.05  # text formats have next to no control characters
+_BINARY_SAMPLE: Final = 65536
+
+
+def _is_binary(text: str) -> bool:
+    """Whether decoded text is mostly control characters, i.e. not text at all."""
+    sample = text[:_BINARY_SAMPLE]
+    return bool(sample) and len(_CONTROL_CHARS.findall(sample)) > _BINARY_SHARE * len(sample)
 
 
 def _human_size(count: int) -> str:

@@ -118,6 +118,14 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
         # Neither event markup nor selectors: read the page's own text, and only keep a single
         # clearly announced event, with a time (a page listing several dates needs selectors).
         _prose_event(tree, source, context, document.url, result)
+    if not result.events and TOO_DEEP in result.warnings:
+        # Pathological markup we did not read cannot tell that the source has no events.
+        raise ParseError(
+            source.id,
+            f"the page nests elements more than {MAX_NESTING} deep, so its events could not be "
+            "read; the events it gave before are kept",
+            url=document.url,
+        )
     return result
 
 
@@ -137,9 +145,7 @@ def extract_candidates(markup: str, base_url: str, warnings: list[str]) -> list[
         if _nested_deeper_than(markup, MAX_NESTING):
             # html5lib, under mf2py, takes quadratic time on deep nesting (and mf2py then
             # overflows the stack anyway); lxml-based readers above cap depth themselves.
-            warnings.append(
-                f"elements are nested more than {MAX_NESTING} deep; microformats not read"
-            )
+            warnings.append(TOO_DEEP)
         else:
             found.extend(_microformat_candidates(markup, base_url, warnings))
     unique: list[Candidate] = []
@@ -377,6 +383,7 @@ def _compact_rdfa(node: dict[str, Any], nodes: dict[Any, Any], depth: int) -> An
 
 MAX_NESTING = 256
 """Deepest element nesting read for microformats (libxml2, under lxml, stops at the same)."""
+TOO_DEEP = f"elements are nested more than {MAX_NESTING} deep; microformats not read"
 _TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>")
 # Elements that never hold children, or whose end tag is implied by the next sibling: they do
 # not deepen the tree however many of them stay open in the markup.
