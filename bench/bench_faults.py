@@ -240,7 +240,7 @@ class Bench:
             if missing:
                 self.tally.good_missing.append(f"{ident}: {sorted(missing)[:3]}")
         hostile = by_source.get("hostile", set())
-        foreign = hostile - self._titles_of(HOSTILE_OK)
+        foreign = hostile & set().union(*self.expected.values())
         if foreign:
             self.tally.leaked.append(f"hostile ({hostile_state}): {sorted(foreign)[:2]}")
         lost = self.hostile_known - hostile
@@ -417,7 +417,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-wall", type=float, default=120.0)
-    parser.add_argument("--parse-timeout", type=float, default=10.0)
+    parser.add_argument("--parse-timeout", type=float, default=5.0)
     parser.add_argument(
         "--aggregator-root",
         default=str(ROOT),
