@@ -24,7 +24,7 @@ from parser_helpers import corpus_dir, document_from_bytes, make_context, make_s
 from aggregator import pipeline
 from aggregator.config import Agenda, Config, Source, parse_config
 from aggregator.demo.server import LoopbackServer
-from aggregator.errors import ConfigError
+from aggregator.errors import ConfigError, ParseError
 from aggregator.models import CANCELLED, Event
 from aggregator.parsers import ical
 from aggregator.publish.ical import (
@@ -461,7 +461,10 @@ def test_corpus_calendars_survive_publication_in_every_reader(tmp_path: Path) ->
     expected: dict[Path, set[Row]] = {}
     for source_file in sorted((corpus_dir() / "ics").glob("*.ics")):
         document = document_from_bytes(source_file.read_bytes())
-        parsed = ical.parse(document, make_source(), make_context()).events
+        try:
+            parsed = ical.parse(document, make_source(), make_context()).events
+        except ParseError:
+            continue  # a cut download (issue 10): nothing is published from it
         parsed = parsed[:: max(1, len(parsed) // 150)]
         if not parsed:
             continue
