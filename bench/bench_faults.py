@@ -403,8 +403,10 @@ def overhead(args: argparse.Namespace) -> None:
         sandbox.start()
         fork = time.perf_counter() - started
         once(sandbox)
-        inside = [once(sandbox) for _ in range(args.repeat)]
-    direct = [once(None) for _ in range(args.repeat)]
+        inside, direct = [], []
+        for _ in range(args.repeat):  # interleaved, so a busy machine weighs on both alike
+            inside.append(once(sandbox))
+            direct.append(once(None))
     d, s = statistics.median(direct), statistics.median(inside)
     print(f"{len(files)} corpus documents, median of {args.repeat}:")
     per_document = (s - d) / len(files) * 1000
