@@ -24,7 +24,8 @@ from typing import Final
 from aggregator.models import CANCELLED, Event
 
 _CANCEL_RE: Final = re.compile(
-    r"(?<![\w])(?:annulée?s?|annulation|supprimée?s?|n['’]aura\s+pas\s+lieu|"
+    # Not "supprimé": "les frais sont aujourd'hui supprimés" cancels nothing.
+    r"(?<![\w])(?:annulée?s?|annulation|n['’]aura\s+pas\s+lieu|"
     r"n['’]auront\s+pas\s+lieu|cancelled|canceled)(?![\w])"
 )
 _PERIOD_RE: Final = re.compile(
