@@ -25,6 +25,7 @@ from parser_helpers import corpus_dir
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ical"
 # The documented difference each fixture shows; every other fixture must agree exactly.
 EXPECTED_REASONS = {
+    "all-day-with-timed-dtend.ics": ["mixed-type-end"],
     "dense-minutely-series.ics": ["capped"],
     "dtstart-not-matching-rrule.ics": ["dtstart-first"],
     "dst-transition-days.ics": ["dst-edge"],

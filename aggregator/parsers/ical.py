@@ -500,7 +500,6 @@ def _load(text: str, warnings_out: list[str]) -> tuple[list[icalendar.Calendar],
             timezones.append(block)
         else:
             events.append((kind, block))
-    good_timezones: list[str] = []
     for block in timezones:
         try:
             with warnings.catch_warnings():
@@ -508,23 +507,22 @@ def _load(text: str, warnings_out: list[str]) -> tuple[list[icalendar.Calendar],
                 component = icalendar.Calendar.from_ical(
                     f"BEGIN:VCALENDAR\r\n{block}END:VCALENDAR\r\n"
                 )
+                # Parsed only: the builder turns each into a zone (and skips unusable ones).
                 tz_components = component.walk("VTIMEZONE")
-                for tz_component in tz_components:
-                    tz_component.to_tz()
         except Exception:  # a broken VTIMEZONE is dropped, events use their TZID
             warnings_out.append(f"time zone definition ignored (cannot be read): {block[:60]!r}")
             continue
-        good_timezones.append(block)
         for tz_component in tz_components:
             calendar.add_component(tz_component)
-    tz_text = "".join(good_timezones)
     unreadable = 0
     for _kind, block in events:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 parsed = icalendar.Calendar.from_ical(
-                    f"BEGIN:VCALENDAR\r\n{tz_text}{block}END:VCALENDAR\r\n"
+                    # Alone: its TZIDs are read again from this file's zones (_fix_zones), so
+                    # the calendar's VTIMEZONEs need not be parsed once per event.
+                    f"BEGIN:VCALENDAR\r\n{block}END:VCALENDAR\r\n"
                 )
         except Exception as exc:  # one unreadable VEVENT must not sink the rest
             summary = re.search(r"^SUMMARY[^:]*:(.*)$", block, re.M)
