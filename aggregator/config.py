@@ -87,7 +87,7 @@ class Agenda(_Strict):
     future_days: int = Field(default=365, ge=1, le=3650)
     # What subscribers see of a cancelled upcoming event (see aggregator/publish/ical.py).
     cancelled: Literal["mark", "keep", "hide"] = "mark"
-    # Score (0–1) from which two sources' records are one event; see aggregator/dedupe.py.
+    # Match probability (0–1) from which two records are one event; see aggregator/dedupe/model.py.
     dedupe_threshold: float = Field(default=0.75, ge=0.5, le=1.0)
 
     @property
