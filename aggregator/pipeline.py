@@ -6,10 +6,11 @@ and every other source still publishes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -259,16 +260,17 @@ def _fetch_and_parse(
     # ones.
     fetched = _fetch_as_they_come(sources, validators, settings, on_result)
     waiting: dict[int, tuple[FetchResult, ParseResult | None, str | None]] = {}
-    for index, result, parsed, error in _in_a_thread(fetched, read):
-        waiting[index] = (result, parsed, error)
-        while len(every) in waiting:
-            source = sources[len(every)]
-            result, parsed, error = waiting.pop(len(every))
-            every.append(
-                _store_and_report(
-                    store, report, source, result, parsed, now, error, accept_removals
+    with contextlib.closing(_in_a_thread(fetched, read)) as parsed_sources:
+        for index, result, parsed, error in parsed_sources:
+            waiting[index] = (result, parsed, error)
+            while len(every) in waiting:
+                source = sources[len(every)]
+                result, parsed, error = waiting.pop(len(every))
+                every.append(
+                    _store_and_report(
+                        store, report, source, result, parsed, now, error, accept_removals
+                    )
                 )
-            )
     # One matching pass for the whole run, after every source: its cost follows what changed,
     # and its result does not depend on the order the sources came in.
     match_changes(config, store, every, now)
@@ -308,14 +310,19 @@ def _fetch_as_they_come(
         raise failure[0]
 
 
-def _in_a_thread(items: Iterator[T], work: Callable[[T], R]) -> Iterator[R]:
+def _in_a_thread(items: Iterator[T], work: Callable[[T], R]) -> Generator[R, None, None]:
     """`work(item)` for each item, done in a thread (with the iteration), yielded in the order
     they are done; an exception in the thread is raised here."""
     done: queue.SimpleQueue[tuple[bool, R | BaseException | None]] = queue.SimpleQueue()
+    # Set when the caller stops early (an error while storing): no more work is started, so
+    # the thread never uses the parse worker while the caller shuts it down.
+    stopped = threading.Event()
 
     def run() -> None:
         try:
             for item in items:
+                if stopped.is_set():
+                    return
                 done.put((True, work(item)))
         except BaseException as exc:  # re-raised in the caller's thread
             done.put((False, exc))
@@ -324,11 +331,14 @@ def _in_a_thread(items: Iterator[T], work: Callable[[T], R]) -> Iterator[R]:
 
     thread = threading.Thread(target=run, name="aggregator-parse", daemon=True)
     thread.start()
-    while True:
-        ok, value = done.get()
-        if not ok:
-            break
-        yield value  # type: ignore[misc]
+    try:
+        while True:
+            ok, value = done.get()
+            if not ok:
+                break
+            yield value  # type: ignore[misc]
+    finally:
+        stopped.set()
     thread.join()
     if isinstance(value, BaseException):
         raise value
