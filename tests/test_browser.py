@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from icalendar import Calendar
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from publish_helpers import NOW, PARIS, lively_events, publish_agenda
 
 from aggregator.demo.server import LoopbackServer
@@ -244,7 +244,8 @@ def test_subscribe_panel_links_are_well_formed(site: LoopbackServer, browser: Br
     assert download.get_attribute("download") is not None
     # One tap copies the address.
     panel.get_by_role("button", name="Copier").click()
-    assert page.locator("#copie-statut").inner_text() == "Adresse copiée."
+    # The clipboard answers asynchronously: wait for the status line (up to 5 s).
+    expect(page.locator("#copie-statut")).to_have_text("Adresse copiée.", timeout=5000)
     assert page.evaluate("navigator.clipboard.readText()") == CALENDAR_URL
     # Per city, theme and collective.
     panel.locator("details.feeds summary").click()
