@@ -90,6 +90,7 @@ def test_a_disagreement_is_reported_as_a_failure(tmp_path: Path) -> None:
     assert [o[2] for o in mismatch.only_ours] == ["Permanence"]
 
 
+@pytest.mark.corpus
 def test_reading_does_not_depend_on_what_was_parsed_before() -> None:
     corpus = sorted((corpus_dir() / "ics").glob("*.ics"))
     assert len(corpus) >= 40
