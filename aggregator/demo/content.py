@@ -33,6 +33,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from aggregator.parsers.french import MONTH_NAMES, WEEKDAYS
+
 DEMO_TIMEZONE = ZoneInfo("Europe/Paris")
 FILES_DIR = Path(__file__).parent / "files"
 
@@ -42,21 +44,6 @@ PLACEHOLDER_RE = re.compile(
 LEFTOVER_RE = re.compile(r"@@[^@\s]*@@")
 
 _WEEKDAYS_ICAL = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-_WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_MONTHS_FR = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 _WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -110,7 +97,7 @@ def _offset(moment: dt.datetime, separator: str) -> str:
 
 
 def _french(day: dt.date, time: str | None) -> str:
-    text = f"{_WEEKDAYS_FR[day.weekday()]} {day.day} {_MONTHS_FR[day.month - 1]} {day.year}"
+    text = f"{WEEKDAYS[day.weekday()]} {day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
     if time is None:
         return text
     moment = _local(day, time)
