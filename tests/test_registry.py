@@ -7,20 +7,17 @@ per candidate with its id, URL and confidence ("high", "medium": the URL was see
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from corpus import SURVEY
 
 from aggregator.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = ROOT / "sources.yaml"
-# Beside the corpus (AGGREGATOR_CORPUS points at shared/corpus when shared/ lives elsewhere).
-_CORPUS = os.environ.get("AGGREGATOR_CORPUS")
-SURVEY = (Path(_CORPUS).parent if _CORPUS else ROOT.parent / "shared") / "sources-candidates.md"
 ROW = re.compile(r"^\| `(?P<id>[a-z0-9-]+)` \|(?P<cells>.*)\|\s*$")
 
 
