@@ -85,7 +85,10 @@ class FetchSettings:
     `parse_timeout` and `parse_memory` are each document's parse budget (aggregator/sandbox.py).
     """
 
-    concurrency: int = 16
+    # Politeness is the per-host limit; the global one only bounds sockets and bodies in flight.
+    # Most of a run's fetch time is waiting on servers far away: 16 at once made 300 sources
+    # answering in 100 ms take 2.2 s, 64 take 0.8 s.
+    concurrency: int = 64
     per_host: int = 2
     connect_timeout: float = 10
     read_timeout: float = 30

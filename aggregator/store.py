@@ -324,6 +324,10 @@ class Store:
                 "upgrade aggregator"
             )
         self.db.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL syncs at checkpoints instead of at every commit (one per source):
+        # a crash of the process loses nothing committed, a power cut may lose the last
+        # transactions but never corrupts the file — and the next run fetches them again.
+        self.db.execute("PRAGMA synchronous = NORMAL")
         if version == SCHEMA_VERSION:
             return
         # BEGIN IMMEDIATE takes the write lock before user_version is read again, so two
@@ -540,6 +544,13 @@ class Store:
         dirty = changes.dirty
         seen: set[str] = set()
         unchanged: list[tuple[str, str]] = []
+        fresh, known = self._free_uids(
+            [
+                _record_id(source.id, key)
+                for source_uid, (_event, columns) in incoming.items()
+                if (key := columns["fingerprint"] if unstable else source_uid) not in existing
+            ]
+        )
         for source_uid, (_event, columns) in incoming.items():
             key = columns["fingerprint"] if unstable else source_uid
             if key in seen:
@@ -556,7 +567,11 @@ class Store:
                     "event_uid": "",  # its own event, right below; the run's matching may move it
                     "first_seen": stamp,
                 }
-                uid = self._own_event(record_id, None, record)
+                uid = fresh.pop(record_id, None)
+                if uid is None:
+                    uid = self._own_event(record_id, None, record)
+                elif uid not in known:
+                    self._create_event(uid, record)
                 record["event_uid"] = uid
                 self._insert("source_events", record, replace=True)
                 touched.append(record_id)
@@ -760,6 +775,32 @@ class Store:
     def record_infos(self, ids: Sequence[str]) -> dict[str, RecordInfo]:
         """The provenance of the records `ids`."""
         return {row["id"]: _record_info(row) for row in self._rows_by_ids(ids)}
+
+    def _free_uids(self, record_ids: Sequence[str]) -> tuple[dict[str, str], set[str]]:
+        """For new records, the event UID each would get from `_own_event` when nothing else
+        holds it (the common case, answered in two queries for the whole batch instead of three
+        per record; records whose UID is taken are left out and take the slow path), and which
+        of these events already exist."""
+        wanted = {new_uid(rid): rid for rid in record_ids}
+        held: set[str] = set()
+        known: set[str] = set()
+        for chunk in _chunks(list(wanted), 500):
+            marks = ",".join("?" for _ in chunk)
+            held.update(
+                row[0]
+                for row in self.db.conn.execute(
+                    f"SELECT event_uid FROM source_events WHERE event_uid IN ({marks}) "
+                    "AND +active = 1",
+                    chunk,
+                )
+            )
+            known.update(
+                row[0]
+                for row in self.db.conn.execute(
+                    f"SELECT uid FROM events WHERE uid IN ({marks})", chunk
+                )
+            )
+        return {rid: uid for uid, rid in wanted.items() if uid not in held}, known
 
     def _own_event(self, record_id: str, before: str | None, row: dict[str, Any]) -> str:
         """The event a record that matches nothing stands for: the one it had when nobody else

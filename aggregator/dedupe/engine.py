@@ -132,9 +132,20 @@ def reconcile(
         touched.update(change.left)
     if not touched:
         return RematchReport()
+    with _no_cyclic_gc():
+        return _reconcile(store, touched, settings, now)
+
+
+def _reconcile(
+    store: Store, touched: set[str], settings: MatchSettings, now: datetime
+) -> RematchReport:
     names = source_names(store.source_names())
-    seeds = [_record(row, names, settings) for row in store.record_days_rows(sorted(touched))]
-    days = sorted({day for record in seeds for day in record.days})
+    memo: dict[tuple[str, tuple[str, ...]], TitleFeatures] = {}
+    # Most seeds are active and in the pool below: their records are built once.
+    seeds = {
+        row: _record(row, names, settings, memo) for row in store.record_days_rows(sorted(touched))
+    }
+    days = sorted({day for record in seeds.values() for day in record.days})
     rows = {
         row[0]: row for row in store.match_rows_around(_spans(days), settings.tz, MAX_BLOCK_DAYS)
     }
@@ -144,7 +155,7 @@ def reconcile(
     for row in store.match_rows_of_events(sorted(events)):
         rows.setdefault(row[0], row)
     tf = title_frequencies(store.active_titles())
-    return _recluster(store, rows.values(), names, settings, now, tf)
+    return _recluster(store, rows.values(), names, settings, now, tf, seeds, memo)
 
 
 def rematch_all(store: Store, settings: MatchSettings, now: datetime) -> RematchReport:
@@ -164,15 +175,19 @@ def _recluster(
     settings: MatchSettings,
     now: datetime,
     tf: TermFrequencies | None,
+    built: Mapping[tuple[Any, ...], MatchRecord] | None = None,
+    memo: dict[tuple[str, tuple[str, ...]], TitleFeatures] | None = None,
 ) -> RematchReport:
     report = RematchReport()
     current: dict[str, str] = {}
     records: list[MatchRecord] = []
-    memo: dict[tuple[str, tuple[str, ...]], TitleFeatures] = {}
+    built = built or {}
+    memo = {} if memo is None else memo
     for row in rows:  # streamed: the bulk path reads every active record
         current[row[0]] = row[2]
-        records.append(_record(row, names, settings, memo))
-    del memo
+        record = built.get(row)
+        records.append(record if record is not None else _record(row, names, settings, memo))
+    del memo, built
     report.records = len(records)
     if tf is None:
         tf = term_frequencies(records)
