@@ -18,6 +18,7 @@ import json
 import sys
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,7 @@ def main() -> int:
             print(f"  {_short(path)}")
     if args.json:
         args.json.write_text(
-            json.dumps([r.__dict__ for r in reports], indent=1, default=str), encoding="utf-8"
+            json.dumps([asdict(r) for r in reports], indent=1, default=str), encoding="utf-8"
         )
     return 0
 

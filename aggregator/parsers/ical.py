@@ -290,14 +290,27 @@ def _repair_lines(text: str) -> _Repaired:
     - lines unfolded first (see `_unfold`); blank lines dropped;
     - a line that is not a property starts a new line of the previous text value (unescaped
       newline), or is dropped after other lines (stray text);
-    - ";;" in parameters collapsed;
+    - ";;" in parameters collapsed; VALARMs left out (not agenda content);
     - a missing BEGIN:VCALENDAR wrapper added; a component left open inside its parent closed;
     - components after END:VCALENDAR moved inside the calendar (and counted).
     The component a body ends inside (a cut download) is reported, not repaired.
     """
     lines: list[str] = []
     extendable = False
+    in_alarm = False
     for line in _unfold(text):
+        upper = line.strip().upper()
+        if upper == "BEGIN:VALARM":
+            # Alarms are not agenda content, and a broken TRIGGER must not sink its event.
+            in_alarm, extendable = True, False
+            continue
+        if in_alarm:
+            if upper == "END:VALARM":
+                in_alarm = False
+                continue
+            if not upper.startswith(("END:", "BEGIN:")):
+                continue
+            in_alarm = False  # a VALARM left open, closed by its parent
         if not line.strip():
             if extendable and lines:
                 lines[-1] += "\\n"
@@ -321,7 +334,9 @@ def _repair_lines(text: str) -> _Repaired:
     return _structure(lines)
 
 
-_DATES_ONLY_RE = re.compile(r"\d{8}(?:\s*,\s*\d{8})*")
+_DATES_ONLY_RE = re.compile(r"\d{8}Z?(?:\s*,\s*\d{8}Z?)*", re.I)
+_UTC_TIMES_RE = re.compile(r"\d{8}T\d{6}Z(?:\s*,\s*\d{8}T\d{6}Z)*", re.I)
+_TZID_PARAM_RE = re.compile(r';TZID=(?:"[^"]*"|[^;:]*)', re.I)
 _VALUE_PARAM_RE = re.compile(r";VALUE=[^;:]*", re.I)
 
 
@@ -330,7 +345,9 @@ def _value_type(line: str) -> str:
 
     "20130903" is a DATE, "20130903T100000" a DATE-TIME, whatever VALUE claims or omits
     (RFC 5545 §3.3.4/§3.3.5 forms cannot be confused): producers write DTSTART;TZID=...:20130903
-    for all-day events and VALUE=DATE on timed ones.
+    for all-day events and VALUE=DATE on timed ones. A stray "Z" after a date ("20131210Z",
+    Google) is dropped; a TZID on a UTC value ("...T120000Z") is dropped too (§3.3.5: TZID
+    MUST NOT be applied to UTC times; the value's own form says UTC).
     """
     match = re.match(r'((?:[^":]|"[^"]*")*):(.*)$', line)
     if match is None:
@@ -341,12 +358,15 @@ def _value_type(line: str) -> str:
     declared = re.search(r";VALUE=([^;:]*)", head, re.I)
     kind = declared[1].strip().upper() if declared else ""
     if _DATES_ONLY_RE.fullmatch(value):
-        if kind != "DATE":
-            head = _VALUE_PARAM_RE.sub("", head) + ";VALUE=DATE"
-    elif "T" in value.upper() and kind == "DATE":
-        head = _VALUE_PARAM_RE.sub("", head)
-    else:
+        if kind == "DATE" and "Z" not in value.upper():
+            return line
+        return f"{_VALUE_PARAM_RE.sub('', head)};VALUE=DATE:{re.sub('[Zz]', '', value)}"
+    if _UTC_TIMES_RE.fullmatch(value) and _TZID_PARAM_RE.search(head):
+        head = _TZID_PARAM_RE.sub("", head)
+    elif not ("T" in value.upper() and kind == "DATE"):
         return line
+    if kind == "DATE":
+        head = _VALUE_PARAM_RE.sub("", head)
     return f"{head}:{match[2]}"
 
 
@@ -584,6 +604,7 @@ class _Builder:
             return
         self._index_vtimezones(calendar)
         for vevent in vevents:
+            self._keep_first_values(vevent)
             try:
                 self._fix_zones(vevent)
             except (InvalidCalendar, ValueError, TypeError, AttributeError):
@@ -603,7 +624,7 @@ class _Builder:
                 continue
         recurring: dict[str, list[icalendar.Event]] = {}
         singles: list[icalendar.Event] = []
-        for position, vevent in enumerate(vevents):
+        for position, vevent in enumerate(self._newest_versions(vevents)):
             uid = str(vevent.get("UID", "")).strip()
             if any(p in vevent for p in ("RRULE", "RDATE", "RECURRENCE-ID")):
                 # Without a UID a series cannot have overrides: it is a group of its own.
@@ -617,6 +638,47 @@ class _Builder:
                 self._add_single(vevent)
         for key, group in recurring.items():
             self._add_recurring(key if not key.startswith("\x00") else "", group)
+
+    def _keep_first_values(self, vevent: icalendar.Event) -> None:
+        """Keep the first of a date property written twice, in place (RFC 5545 §3.6.1: DTSTART,
+        DTEND, DURATION and RECURRENCE-ID MUST NOT occur more than once), with a warning."""
+        for name in _SINGLE_DATE_PROPS:
+            values = vevent.get(name)
+            if isinstance(values, list) and values:
+                vevent[name] = values[0]
+                self.result.warnings.append(
+                    f"{_describe(vevent)}: {name} written {len(values)} times, the first kept"
+                )
+
+    def _newest_versions(self, vevents: list[icalendar.Event]) -> list[icalendar.Event]:
+        """Leave out the older copies of a component the file holds several versions of.
+
+        Copies with the same UID and RECURRENCE-ID are versions of one component (RFC 5545
+        §3.8.4.7); the newest is the one with the highest SEQUENCE, then the latest DTSTAMP,
+        then LAST-MODIFIED (RFC 5546 §2.1.5; iTIP mailboxes and merged exports hold older
+        ones). Copies that say the same version are kept: nothing tells which is current, and
+        producers that reuse one UID for different events write them that way.
+        """
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, vevent in enumerate(vevents):
+            uid = str(vevent.get("UID", "")).strip()
+            if uid:
+                key = (uid, _recurrence_key(vevent))
+                groups.setdefault(key, []).append(index)
+        older: set[int] = set()
+        for (uid, _key), indexes in groups.items():
+            if len(indexes) < 2:
+                continue
+            versions = {index: _version(vevents[index]) for index in indexes}
+            newest = max(versions.values())
+            stale = [index for index in indexes if versions[index] < newest]
+            if stale:
+                older.update(stale)
+                self.result.warnings.append(
+                    f"UID {uid}: {len(stale)} older version(s) left out (a newer SEQUENCE or "
+                    "DTSTAMP is in the file)"
+                )
+        return [vevent for index, vevent in enumerate(vevents) if index not in older]
 
     # --- time zones -------------------------------------------------------------------------
 
@@ -675,15 +737,18 @@ class _Builder:
                         member.dt = value.replace(tzinfo=self._zone_for(tzid))
 
     def _zone_for(self, tzid: str) -> tzinfo:
-        """The zone of a TZID: its IANA/Windows/Outlook name, else the file's own VTIMEZONE,
-        else the offset its name starts with, else (with a warning, once) the source's zone.
+        """The zone of a TZID: the zone database's zone when the TZID names one exactly (an
+        IANA or Windows name), else the file's own VTIMEZONE, else a zone guessed from the name
+        (Outlook display names, cities, the offset it starts with), else (with a warning,
+        once) the source's zone.
 
-        The file's definition comes before the offset in a display name: "(UTC-03:00)
-        Saint-Pierre-et-Miquelon" has summer time, which a fixed -03:00 would lose.
+        The file's definition comes before guesses from the name: "(UTC-03:00)
+        Saint-Pierre-et-Miquelon" has summer time, which a fixed -03:00 would lose, and a
+        "Europe/lisbon" the file defines as UTC+1 is not Lisbon.
         """
         preferred = _zone_key(self.context.tz)
         zone = (
-            _resolve_tzid(tzid, preferred, guess_offset=False)
+            _resolve_tzid(tzid, preferred, exact=True)
             or self.vtimezones.get(tzid)
             or _resolve_tzid(tzid, preferred)
         )
@@ -776,9 +841,23 @@ class _Builder:
     def _add_recurring(self, uid: str, group: list[icalendar.Event]) -> None:
         if self._full():
             return
+        if all("RECURRENCE-ID" in v for v in group) and len(group) > 1:
+            # Overrides without their series: each one carrying its own RRULE/RDATE is a series
+            # of its own (as ical.js reads them), the others stay overrides of nothing.
+            own = [v for v in group if "RRULE" in v or "RDATE" in v]
+            if own:
+                for vevent in own:
+                    self._add_recurring(uid, [vevent])
+                rest = [v for v in group if not ("RRULE" in v or "RDATE" in v)]
+                if rest:
+                    self._add_recurring(uid, rest)
+                return
         calendar = icalendar.Calendar()
         for vevent in group:
             self._drop_reversed_end(vevent)
+            self._clean_sequence(vevent)
+            if "RRULE" in vevent:
+                self._clean_rrules(vevent)
             if "RRULE" in vevent and "DTSTART" in vevent:
                 # Left as written when unreadable: the expansion reports what it cannot read.
                 with contextlib.suppress(InvalidCalendar, ValueError, TypeError, OverflowError):
@@ -841,6 +920,36 @@ class _Builder:
                 continue
             self.seen_uids.add(event.source_uid)
             self.result.events.append(event)
+
+    def _clean_sequence(self, vevent: icalendar.Event) -> None:
+        """A SEQUENCE that is not an integer (base64-encoded, text) is read as 0, in place:
+        the expansion compares versions by it."""
+        if "SEQUENCE" in vevent and not isinstance(vevent["SEQUENCE"], int):
+            vevent["SEQUENCE"] = _int(vevent["SEQUENCE"])
+
+    def _clean_rrules(self, vevent: icalendar.Event) -> None:
+        """Drop the RRULE parts RFC 5545 §3.3.10 does not define, and a COUNT that is not a
+        positive integer, in place, with a warning: the rest of the rule still says when the
+        event recurs (ical.js reads such rules the same way)."""
+        rules = vevent["RRULE"]
+        for rule in rules if isinstance(rules, list) else [rules]:
+            if not isinstance(rule, dict):
+                continue
+            for part in list(rule):
+                values = rule[part]
+                if part.upper() not in _RRULE_PARTS:
+                    problem = "unknown part"
+                elif part.upper() == "COUNT" and not (
+                    len(values) == 1 and isinstance(values[0], int) and values[0] > 0
+                ):
+                    problem = "COUNT not a positive integer"
+                else:
+                    continue
+                del rule[part]
+                self.result.warnings.append(
+                    f"{_describe(vevent)}: RRULE {part}={','.join(map(str, values))} ignored "
+                    f"({problem})"
+                )
 
     def _event(
         self,
@@ -1036,6 +1145,58 @@ def _is_utc(value: datetime) -> bool:
     return value.tzinfo is UTC or getattr(value.tzinfo, "key", None) == "UTC"
 
 
+_SINGLE_DATE_PROPS = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
+_RRULE_PARTS = frozenset(
+    [
+        "FREQ",
+        "UNTIL",
+        "COUNT",
+        "INTERVAL",
+        "BYSECOND",
+        "BYMINUTE",
+        "BYHOUR",
+        "BYDAY",
+        "BYMONTHDAY",
+        "BYYEARDAY",
+        "BYWEEKNO",
+        "BYMONTH",
+        "BYSETPOS",
+        "WKST",
+        "RSCALE",
+        "SKIP",
+    ]
+)
+_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _recurrence_key(vevent: icalendar.Event) -> str:
+    prop = vevent.get("RECURRENCE-ID")
+    if prop is None:
+        return ""
+    try:
+        value = getattr(prop, "dt", None)
+    except (InvalidCalendar, ValueError):
+        return str(prop)
+    if isinstance(value, datetime):
+        return utc_stamp(value) if value.tzinfo else value.isoformat()
+    return str(value)
+
+
+def _version(vevent: icalendar.Event) -> tuple[int, datetime, datetime]:
+    """(SEQUENCE, DTSTAMP, LAST-MODIFIED): the larger, the newer (RFC 5546 §2.1.5)."""
+
+    def moment(name: str) -> datetime:
+        try:
+            value = getattr(vevent.get(name), "dt", None)
+        except (InvalidCalendar, ValueError):
+            return _EPOCH
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return _EPOCH
+
+    return (_int(vevent.get("SEQUENCE")), moment("DTSTAMP"), moment("LAST-MODIFIED"))
+
+
 def _align_recurrence_ids(master: icalendar.Event, group: list[icalendar.Event]) -> None:
     """Give each override's RECURRENCE-ID the value type of the series' DTSTART, in place.
 
@@ -1156,13 +1317,16 @@ def _city_index() -> dict[str, str]:
 
 
 @lru_cache(maxsize=256)
-def _resolve_tzid(tzid: str, preferred: str, *, guess_offset: bool = True) -> tzinfo | None:
+def _resolve_tzid(
+    tzid: str, preferred: str, *, guess_offset: bool = True, exact: bool = False
+) -> tzinfo | None:
     """Map a TZID as producers write it to a zone; None when nothing fits.
 
     Tried in order: IANA names and Windows names (icalendar's own table, e.g.
     "Romance Standard Time" → Europe/Paris), Outlook display names ("(UTC+01:00) Brussels,
     Copenhagen, Madrid, Paris" → the listed city, the agenda's own zone preferred when listed),
     then (with `guess_offset`) a bare offset ("(GMT +01:00)", "UTC+11") as a fixed-offset zone.
+    With `exact`, only the names of the first step.
     """
     name = tzid.strip().strip('"').strip()
     if not name:
@@ -1172,6 +1336,8 @@ def _resolve_tzid(tzid: str, preferred: str, *, guess_offset: bool = True) -> tz
             return ZoneInfo(candidate)
         except (ZoneInfoNotFoundError, ValueError):
             continue
+    if exact:
+        return None
     match = _OFFSET_NAME_RE.match(name)
     rest = (match["rest"] if match else name).strip().casefold()
     if rest in _DISPLAY_NAMES:
