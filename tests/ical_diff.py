@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -273,6 +273,7 @@ class Case:
     result: ParseResult
     only_ours: list[Occurrence]
     only_theirs: list[Occurrence]
+    matched: list[Occurrence] = field(default_factory=list)
 
 
 Explained = tuple[list[Occurrence], list[Occurrence]]
@@ -316,9 +317,159 @@ def _warned(case: Case, words: str) -> bool:
 
 
 def _untitled(case: Case) -> Explained:
-    if not _warned(case, "SUMMARY (title) missing"):
+    # The warning, or (for a VEVENT nested in a component we do not read) the file's structure.
+    untitled = any(not clean_title(_value(v.get("SUMMARY", [""])[0])) for v in _vevents(case.text))
+    if not (untitled or _warned(case, "SUMMARY (title) missing")):
         return [], []
     return [o for o in case.only_theirs if o[2] == ""], []
+
+
+def _uid_of(vevent: dict[str, list[str]]) -> str:
+    return _value(vevent.get("UID", [""])[0])
+
+
+def _title_of(vevent: dict[str, list[str]]) -> str:
+    return clean_title(_value(vevent.get("SUMMARY", [""])[0]))
+
+
+def _duplicate_instance(case: Case) -> Explained:
+    """Occurrences ical.js lists more often than we do, where the file can generate an
+    instance twice: several RRULE/RDATE in one VEVENT, or several copies of one UID."""
+    vevents = _vevents(case.text)
+    uids = Counter((_uid_of(v), _value(v.get("RECURRENCE-ID", [""])[0])) for v in vevents)
+    titles = {
+        _title_of(v)
+        for v in vevents
+        if len(v.get("RRULE", [])) + len(v.get("RDATE", [])) >= 2
+        or uids[(_uid_of(v), _value(v.get("RECURRENCE-ID", [""])[0]))] >= 2
+    }
+    ours = Counter(o for o in our_occurrences_of(case))
+    theirs = [o for o in case.only_theirs if o[2] in titles and ours[o] > 0]
+    return theirs, []
+
+
+def our_occurrences_of(case: Case) -> list[Occurrence]:
+    """Our occurrences in the case's window (those matched and those left over)."""
+    return case.matched + case.only_ours
+
+
+def _first_rule_ends(case: Case) -> Explained:
+    """Occurrences of a several-RRULE series after ical.js stopped: it ends the whole series
+    when its first rule runs out."""
+    ours: list[Occurrence] = []
+    for vevent in _vevents(case.text):
+        if len(vevent.get("RRULE", [])) < 2:
+            continue
+        title = _title_of(vevent)
+        theirs = [o for o in case.matched + case.only_theirs if o[2] == title]
+        if not theirs:
+            continue
+        last = max(
+            _instant(o[0]) or datetime.fromisoformat(o[0]).replace(tzinfo=PARIS) for o in theirs
+        )
+        for item in case.only_ours:
+            moment = _instant(item[0]) or datetime.fromisoformat(item[0]).replace(tzinfo=PARIS)
+            if item[2] == title and moment > last and item not in ours:
+                ours.append(item)
+    return [], ours
+
+
+def _invalid_count(case: Case) -> Explained:
+    titles = {
+        clean_title(match[1])
+        for warning in case.result.warnings
+        if (match := re.match(r"event '(.*?)'(?: \(UID .*\))?: RRULE COUNT=.* ignored", warning))
+    }
+    return [], [o for o in case.only_ours if o[2] in titles]
+
+
+_OFFSET_RE = re.compile(r"^TZOFFSET(?:FROM|TO)[^:\n]*:\s*([+-])(\d{2})(\d{2})", re.I | re.M)
+
+
+def _vtimezone_offsets(text: str) -> dict[str, set[timedelta]]:
+    """TZID → the offsets (whole minutes) its VTIMEZONE in the file declares."""
+    found: dict[str, set[timedelta]] = {}
+    for block in re.findall(
+        r"^BEGIN:VTIMEZONE\s*$(.*?)^END:VTIMEZONE", unfold(text), re.I | re.M | re.S
+    ):
+        name = _TZID_DEF_RE.search(block)
+        if name is None:
+            continue
+        offsets = found.setdefault(name[1].strip().strip('"'), set())
+        for sign, hours, minutes in _OFFSET_RE.findall(block):
+            delta = timedelta(hours=int(hours), minutes=int(minutes))
+            offsets.add(delta if sign == "+" else -delta)
+    return found
+
+
+def _zone_database(case: Case) -> Explained:
+    """A TZID naming a zone of the database, read with it although the file's VTIMEZONE of
+    that name says otherwise; ical.js reads the file's definition (and UTC outside it)."""
+    defined = _vtimezone_offsets(case.text)
+    zones: list[tuple[ZoneInfo | timezone, set[timedelta]]] = []
+    for name, offsets in defined.items():
+        zone = ical._resolve_tzid(name, "Europe/Paris", exact=True)
+        if zone is not None:
+            zones.append((zone, offsets | {timedelta(0)}))
+    if not zones:
+        return [], []
+
+    def same_wall(ours: str, theirs: str) -> bool:
+        a, b = _instant(ours), _instant(theirs)
+        if a is None or b is None:
+            return ours == theirs
+        return any(
+            (b + offset).replace(tzinfo=None) == a.astimezone(zone).replace(tzinfo=None)
+            for zone, offsets in zones
+            for offset in offsets
+        )
+
+    theirs, ours = [], []
+    for item in case.only_theirs:
+        for twin in case.only_ours:
+            if twin in ours or twin[2:] != item[2:]:
+                continue
+            if same_wall(twin[0], item[0]) and same_wall(twin[1], item[1]):
+                theirs.append(item)
+                ours.append(twin)
+                break
+    return theirs, ours
+
+
+_SEQUENCE_RE = re.compile(r"^\s*(-?\d+)\s*$")
+
+
+def _text_version(vevent: dict[str, list[str]]) -> tuple[int, str, str]:
+    sequence = _SEQUENCE_RE.match(_value(vevent.get("SEQUENCE", ["0"])[0]))
+
+    def stamp(name: str) -> str:
+        return _value(vevent.get(name, [""])[0]).upper().rstrip("Z")
+
+    return (int(sequence[1]) if sequence else 0, stamp("DTSTAMP"), stamp("LAST-MODIFIED"))
+
+
+def _superseded_copy(case: Case) -> Explained:
+    """Occurrences of older copies of a component (same UID and RECURRENCE-ID, lower
+    SEQUENCE/DTSTAMP/LAST-MODIFIED), which ical.js expands next to the newest one; and the
+    newest overrides, where ical.js applied an older one."""
+    groups: dict[tuple[str, str], list[dict[str, list[str]]]] = {}
+    for vevent in _vevents(case.text):
+        key = (_uid_of(vevent), _value(vevent.get("RECURRENCE-ID", [""])[0]))
+        groups.setdefault(key, []).append(vevent)
+    old_titles: set[str] = set()
+    new_titles: set[str] = set()
+    for (uid, _rid), copies in groups.items():
+        versions = [_text_version(v) for v in copies]
+        if not uid or len(copies) < 2 or len(set(versions)) < 2:
+            continue
+        newest = max(versions)
+        for vevent, version in zip(copies, versions, strict=True):
+            (new_titles if version == newest else old_titles).add(_title_of(vevent))
+    if not old_titles:
+        return [], []
+    theirs = [o for o in case.only_theirs if o[2] in old_titles - new_titles]
+    ours = [o for o in case.only_ours if o[2] in new_titles - old_titles]
+    return theirs, ours
 
 
 def _day_after(day: str) -> str:
@@ -553,8 +704,13 @@ def _tzid_by_name(case: Case) -> Explained:
 
 def _dtstart_first(case: Case) -> Explained:
     ours: list[Occurrence] = []
-    for vevent in _vevents(case.text):
-        if "RRULE" not in vevent or "RECURRENCE-ID" in vevent or "DTSTART" not in vevent:
+    vevents = _vevents(case.text)
+    # An override whose series is not in the file is read as a series of its own.
+    masters = {_uid_of(v) for v in vevents if "RECURRENCE-ID" not in v}
+    for vevent in vevents:
+        recurring = "RRULE" in vevent or "RDATE" in vevent
+        override = "RECURRENCE-ID" in vevent and _uid_of(vevent) in masters
+        if not recurring or override or "DTSTART" not in vevent:
             continue
         line = vevent["DTSTART"][0]
         value = _value(line).upper()
@@ -686,6 +842,47 @@ DOCUMENTED: list[tuple[str, str, Rule]] = [
     ),
 ]
 
+DOCUMENTED += [
+    (
+        "duplicate-instance",
+        "an instance generated twice (two RRULEs or an RDATE that meet, two copies of one "
+        "UID) is published once (RFC 5545 §3.8.5.3: where duplicate instances are generated, "
+        '"only one recurrence is considered"; §3.8.4.7: a UID names one component); ical.js '
+        "lists it each time",
+        _duplicate_instance,
+    ),
+    (
+        "first-rule-ends",
+        "a VEVENT with several RRULEs recurs on the union of their instances (RFC 5545 "
+        "§3.8.5.3; RFC 2445 allowed several RRULEs, producers still write them); ical.js stops "
+        "the whole series when its first rule runs out",
+        _first_rule_ends,
+    ),
+    (
+        "invalid-count",
+        "an RRULE COUNT that is not a positive integer is ignored with a warning and the rest "
+        "of the rule applies (RFC 5545 §3.3.10: COUNT is a positive integer, and MUST NOT be "
+        "combined with UNTIL); ical.js stops after the first instance",
+        _invalid_count,
+    ),
+    (
+        "zone-database",
+        "a TZID that names a zone of the time-zone database (an IANA or Windows name) is read "
+        "with that zone even when the file's VTIMEZONE of that name covers other years or "
+        "other offsets (truncated or invented definitions; Thunderbird itself reads known TZIDs "
+        "from its own database, RFC 7809 §1 lets standard zones be taken by reference); "
+        "ical.js applies the file's definition, and UTC before its first observance",
+        _zone_database,
+    ),
+    (
+        "superseded-copy",
+        "of several copies of one component (same UID and RECURRENCE-ID), the newest - highest "
+        "SEQUENCE, then DTSTAMP, then LAST-MODIFIED - is the one read (RFC 5546 §2.1.5, RFC "
+        "5545 §3.8.7.4); ical.js expands every copy and applies the first override it meets",
+        _superseded_copy,
+    ),
+]
+
 TRUNCATED = (
     "truncated",
     "a body that ends inside a component (no END:VCALENDAR) is a malformed fetch: the source's "
@@ -734,6 +931,7 @@ def compare(path: str, data: bytes, windows: list[Window], reference: dict) -> F
             result,
             sorted((ours_count - theirs_count).elements()),
             sorted((theirs_count - ours_count).elements()),
+            sorted((ours_count & theirs_count).elements()),
         )
         for name, _reason, rule in DOCUMENTED:
             explained_theirs, explained_ours = rule(case)
@@ -744,6 +942,7 @@ def compare(path: str, data: bytes, windows: list[Window], reference: dict) -> F
                     result,
                     _without(case.only_ours, explained_ours),
                     _without(case.only_theirs, explained_theirs),
+                    case.matched,
                 )
         if not case.only_ours and not case.only_theirs:
             if report.status == "agree":

@@ -657,3 +657,30 @@ def test_dtstart_outside_its_rule_is_the_first_instance() -> None:
         "2026-03-12",
         "2026-03-19",
     ]
+
+
+def _read_diff_fixture(name: str) -> ParseResult:
+    from ical_diff import parse_ours, reference_windows
+
+    data = (Path(__file__).parent / "fixtures" / "ical" / "diff" / name).read_bytes()
+    return parse_ours(data, reference_windows(data.decode())[0])
+
+
+def test_older_copies_of_a_uid_give_way_to_the_newest() -> None:
+    """RFC 5546 §2.1.5: highest SEQUENCE, then DTSTAMP; copies of one version are all kept."""
+    result = _read_diff_fixture("older-copy-of-a-uid.ics")
+    titles = sorted((e.title, e.start.day) for e in result.events)
+    assert titles == [("Lecture au jardin", 5), ("Lecture au jardin", 12), ("Troc de plantes", 11)]
+    assert any("older version(s) left out" in w for w in result.warnings)
+
+
+def test_repeated_dtstart_keeps_the_first_and_a_broken_alarm_is_ignored() -> None:
+    [event] = _read_diff_fixture("repeated-dtstart.ics").events
+    assert event.start.hour == 18
+    [alarmed] = _read_diff_fixture("broken-alarm-trigger.ics").events
+    assert alarmed.title == "Atelier couture"
+
+
+def test_orphan_overrides_with_their_own_rules_are_series() -> None:
+    result = _read_diff_fixture("orphan-overrides-with-own-rules.ics")
+    assert len(result.events) == 4 + 3

@@ -841,12 +841,13 @@ class _Builder:
     def _add_recurring(self, uid: str, group: list[icalendar.Event]) -> None:
         if self._full():
             return
-        if all("RECURRENCE-ID" in v for v in group) and len(group) > 1:
+        if all("RECURRENCE-ID" in v for v in group):
             # Overrides without their series: each one carrying its own RRULE/RDATE is a series
             # of its own (as ical.js reads them), the others stay overrides of nothing.
             own = [v for v in group if "RRULE" in v or "RDATE" in v]
             if own:
                 for vevent in own:
+                    del vevent["RECURRENCE-ID"]
                     self._add_recurring(uid, [vevent])
                 rest = [v for v in group if not ("RRULE" in v or "RDATE" in v)]
                 if rest:
