@@ -57,6 +57,7 @@ _C1_TO_CP1252 = {
     for code in range(0x80, 0xA0)
     if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 }
+_C1_RE = re.compile("[\x80-\x9f]")  # str.translate is slow: only called when there is work
 
 # "12 rue de la Gare, 35600 Redon" -> postcode 35600, city Redon. A French postcode is five
 # digits; the city is what follows it up to the next comma or line break.
@@ -105,7 +106,9 @@ def clean_text(text: str) -> str:
     if not text:
         return ""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    text = _CONTROL_RE.sub("", text.translate(_C1_TO_CP1252))
+    if _C1_RE.search(text):
+        text = text.translate(_C1_TO_CP1252)
+    text = _CONTROL_RE.sub("", text)
     lines = [_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")]
     return _MANY_NEWLINES_RE.sub("\n\n", "\n".join(lines)).strip()
 
@@ -142,7 +145,9 @@ def clean_title(text: str | None) -> str:
         return ""
     if looks_like_html(text):
         text = html_to_text(text)
-    return " ".join(_CONTROL_RE.sub("", text.translate(_C1_TO_CP1252)).split())
+    if _C1_RE.search(text):
+        text = text.translate(_C1_TO_CP1252)
+    return " ".join(_CONTROL_RE.sub("", text).split())
 
 
 _TAG_SEPARATORS_RE = re.compile(r"[\s_-]+")

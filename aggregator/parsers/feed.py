@@ -15,9 +15,13 @@ Neither parser loads DTDs or external entities, so nothing is fetched while pars
 from __future__ import annotations
 
 import calendar
+import codecs
+import contextlib
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin
 
@@ -101,9 +105,30 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
     """
     headers = {"content-type": document.content_type} if document.content_type else {}
     content = document.content or document.text.encode("utf-8")
+    result = ParseResult()
+    simple = read_simple_rss(content, headers)
+    if simple is not None:
+        # A well-formed RSS 2.0 feed of plain items: read as feedparser would, without it.
+        entries, raw_items = simple
+        if not entries:
+            return result  # a well-formed feed with no items
+    else:
+        entries, raw_items = _read_with_feedparser(document, source, content, headers, result)
+        if not entries:
+            return result
+    return _read_entries(entries, raw_items, document, source, context, result)
+
+
+def _read_with_feedparser(
+    document: Document,
+    source: Source,
+    content: bytes,
+    headers: dict[str, str],
+    result: ParseResult,
+) -> tuple[list[Any], list[dict[str, str]]]:
+    """The entries and raw items of any feed, read by feedparser (ill-formed ones too)."""
     parsed = feedparser.parse(content, response_headers=headers)
     entries: list[Any] = list(parsed.get("entries", []))
-    result = ParseResult()
     problem = parsed.get("bozo_exception")
     if parsed.get("bozo") and _cut_off(document.text or content.decode("utf-8", "replace")):
         # Items read from a cut-off download would replace the full list with a part of it.
@@ -115,7 +140,7 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
         )
     if not entries:
         if parsed.get("version") and not parsed.get("bozo"):
-            return result  # a well-formed feed with no items
+            return [], []  # a well-formed feed with no items
         # Nothing readable: a cut-off download or not a feed at all. Reporting it keeps the
         # source's earlier events instead of silently replacing them with nothing.
         raise ParseError(source.id, _not_a_feed_message(content, problem), url=document.url)
@@ -127,6 +152,18 @@ def parse(document: Document, source: Source, context: ParseContext) -> ParseRes
     raw_items = _raw_items(content)
     if len(raw_items) != len(entries):
         raw_items = _match_raw_items(entries, raw_items)
+    return entries, raw_items
+
+
+def _read_entries(
+    entries: list[Any],
+    raw_items: list[dict[str, str]],
+    document: Document,
+    source: Source,
+    context: ParseContext,
+    result: ParseResult,
+) -> ParseResult:
+    """The events of the feed's entries (feedparser's, or the fast path's equivalents)."""
     result.items = len(entries)
     seen: set[str] = set()
     dated_without_event = 0
@@ -500,3 +537,304 @@ def _updated(entry: Any) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
     except (OverflowError, ValueError, TypeError):
         return None
+
+
+# --- fast path: well-formed RSS 2.0 with plain items --------------------------------------------
+#
+# feedparser costs most of a feed's parse: a SAX pass in Python calling a handler per element,
+# an HTML sanitizer run over every description. For the common feed (RSS 2.0, well-formed UTF-8,
+# items of plain text elements and event-module fields) lxml reads the same tree in C and the
+# entries are built here as feedparser builds them: its own helpers (encoding, date parsing,
+# URI joining, sanitizing) on the same text, in the same order. Anything this reader does not
+# know (Atom, attributes that change how an element is read, nested markup, xml:base, a DTD,
+# an element feedparser treats specially) sends the whole feed to feedparser.
+
+_FP_RESERVED = frozenset(
+    {
+        "title",
+        "link",
+        "links",
+        "id",
+        "guidislink",
+        "summary",
+        "content",
+        "tags",
+        "published",
+        "updated",
+        "author",
+        "authors",
+    }
+)
+_FP_SPECIAL = frozenset(
+    {"title", "link", "description", "guid", "pubdate", "dc_date", "category", "content_encoded"}
+)
+_FP_IGNORED = frozenset({"author", "dc_creator", "enclosure"})
+_HTMLISH = frozenset({"application/xhtml+xml", "text/html"})
+_XML_BASE_RE = re.compile(rb"[\s:]base\s*=")
+
+
+class _NotSimple(Exception):
+    """The feed needs feedparser."""
+
+
+@dataclass(frozen=True, slots=True)
+class _FeedparserRules:
+    """What feedparser's strict parser decides by name: handlers, namespaces, URI elements."""
+
+    handled: frozenset[str]
+    namespaces: dict[str, str]
+    relative_uri: frozenset[str]
+    relative_uris_inside: frozenset[str]
+    dangerous_markup: frozenset[str]
+    keymap: frozenset[str]
+
+
+@lru_cache(maxsize=1)
+def _rules() -> _FeedparserRules:
+    from feedparser.api import StrictFeedParser
+
+    probe = StrictFeedParser("", None, "utf-8")
+    handled = frozenset(
+        name.split("_", 2)[2]
+        for name in dir(probe)
+        if name.startswith(("_start_", "_end_")) and name.count("_") >= 2
+    )
+    return _FeedparserRules(
+        handled=handled,
+        namespaces=dict(probe._matchnamespaces),
+        relative_uri=frozenset(probe.can_be_relative_uri),
+        relative_uris_inside=frozenset(probe.can_contain_relative_uris),
+        dangerous_markup=frozenset(probe.can_contain_dangerous_markup),
+        keymap=frozenset(feedparser.FeedParserDict.keymap),
+    )
+
+
+def read_simple_rss(
+    content: bytes, headers: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]] | None:
+    """The entries feedparser would give (the keys this adapter reads) and the raw items, for a
+    well-formed RSS 2.0 feed of plain items; None when the feed needs feedparser."""
+    try:
+        return _read_simple_rss(content, headers)
+    except _NotSimple as exc:
+        log.debug("feed read by feedparser: %s", exc)
+        return None
+
+
+def simple_rss_refusal(content: bytes, headers: dict[str, str]) -> str | None:
+    """Why the fast path leaves a feed to feedparser; None when it reads it (for tests)."""
+    try:
+        _read_simple_rss(content, headers)
+    except _NotSimple as exc:
+        return str(exc)
+    return None
+
+
+def _read_simple_rss(
+    content: bytes, headers: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    from feedparser.encodings import RE_XML_PI_ENCODING, convert_to_utf8
+    from feedparser.sanitizer import replace_doctype
+
+    if not content.startswith(b"<") or _XML_BASE_RE.search(content):
+        raise _NotSimple("a BOM or text before the XML, or xml:base")
+    checked: dict[str, Any] = {}
+    data = convert_to_utf8(headers, content, checked)
+    declared = RE_XML_PI_ENCODING.match(content)
+    if (
+        checked.get("bozo")
+        or not _is_utf8(checked.get("encoding"))
+        or (declared is not None and not _is_utf8(declared[1].decode("ascii", "replace")))
+    ):
+        # Not UTF-8 throughout: the raw pass (lxml on the bytes) could read other text.
+        raise _NotSimple("an encoding or media type feedparser warns about, or not UTF-8")
+    version, stripped, entities = replace_doctype(data)
+    if version is not None or entities or stripped != data or b"<!DOCTYPE" in data[:4096].upper():
+        raise _NotSimple("a DOCTYPE")
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    try:
+        root = etree.fromstring(data, parser=parser)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise _NotSimple(f"not well-formed XML ({exc})") from exc
+    if root.tag != "rss" or root.attrib.get("version", "").strip() != "2.0":
+        raise _NotSimple("not RSS 2.0")
+    rules = _rules()
+    prefixes = _prefixes(root, data, rules)
+    channels = [c for c in root if c.tag == "channel"]
+    if len(channels) != 1:
+        raise _NotSimple("not one channel")
+    items = [c for c in channels[0] if c.tag == "item"]
+    # Every item/entry anywhere must be one of those (feedparser and the raw pass read all).
+    found = sum(
+        1
+        for element in root.iter(etree.Element)
+        if element.tag.rpartition("}")[2].lower() in ("item", "entry")
+    )
+    if found != len(items):
+        raise _NotSimple("items outside the channel")
+    entries: list[dict[str, Any]] = []
+    raw_items: list[dict[str, str]] = []
+    for item in items:
+        if item.attrib:
+            raise _NotSimple("attributes on an item")
+        entry, raw = _simple_entry(item, prefixes, rules)
+        entries.append(entry)
+        raw_items.append(raw)
+    return entries, raw_items
+
+
+def _is_utf8(name: str | None) -> bool:
+    try:
+        return name is not None and codecs.lookup(name).name == "utf-8"
+    except LookupError:
+        return False
+
+
+def _prefixes(root: Any, data: bytes, rules: _FeedparserRules) -> dict[str, str]:
+    """Namespace URI → the key prefix feedparser gives its elements ('' for none)."""
+    if data.count(b"xmlns") != len(root.nsmap):
+        raise _NotSimple("namespaces declared below the root")
+    out: dict[str, str] = {}
+    for prefix, uri in root.nsmap.items():
+        if prefix is None or uri in out:
+            raise _NotSimple("a default namespace, or two prefixes for one URI")
+        canonical = rules.namespaces.get(uri.lower())
+        if canonical is None:
+            out[uri] = prefix.lower()
+        elif canonical == prefix.lower():
+            out[uri] = canonical
+        elif not canonical:
+            out[uri] = ""  # Atom's <atom:link rel="self"> in the channel: not in items
+        else:
+            raise _NotSimple(f"namespace {uri} under the prefix {prefix}")
+    return out
+
+
+def _simple_entry(
+    item: Any, prefixes: dict[str, str], rules: _FeedparserRules
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """One item as feedparser's entry (the keys read by this adapter) and its raw fields."""
+    from feedparser.datetimes import _parse_date
+
+    entry: dict[str, Any] = {}
+    extra: dict[str, str | None] = {}
+    raw: dict[str, str] = {}
+    seen: set[str] = set()
+    guid_is_link = False
+    for child in item:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue  # a comment or processing instruction between elements
+        if len(child):
+            raise _NotSimple(f"markup inside <{tag}>")
+        text = child.text or ""
+        raw.setdefault(_local_name(tag), " ".join(text.split()))
+        if tag[0] == "{":
+            uri, local = tag[1:].split("}", 1)
+            if not prefixes[uri]:
+                raise _NotSimple(f"<{tag}> in an item")
+            key = f"{prefixes[uri]}_{local.lower()}"
+        else:
+            key = tag.lower()
+        if key in _FP_IGNORED:
+            if child.attrib if key != "enclosure" else text.strip():
+                raise _NotSimple(f"<{tag}> with attributes or text")
+            continue  # the author, an enclosure's link: nothing this adapter reads
+        if key in _FP_SPECIAL:
+            if key != "category" and key in seen:
+                raise _NotSimple(f"<{tag}> repeated in an item")
+            seen.add(key)
+            attributes = dict(child.attrib)
+            if key == "guid":
+                permalink = attributes.pop("isPermaLink", None)
+                guid_is_link = (permalink if permalink is not None else "true") == "true"
+            if attributes:
+                raise _NotSimple(f"attributes on <{tag}>")
+            if key == "title":
+                entry["title"] = _fp_text("title", text, "text/plain", rules)
+            elif key == "description":
+                entry["summary"] = _fp_text("description", text, "text/html", rules)
+            elif key == "content_encoded":
+                value = _fp_text("content", text, "text/html", rules)
+                entry["content"] = [{"type": "text/html", "value": value}]
+                entry.setdefault("summary", value)
+            elif key == "guid":
+                value = _fp_text("id", text, None, rules, resolve=guid_is_link)
+                entry["id"] = value
+                if guid_is_link:
+                    entry.setdefault("link", value)
+            elif key == "link":
+                value = _fp_text("link", text, None, rules)
+                value = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", value.replace("&amp;", "&"))
+                entry["link"] = value
+            elif key == "pubdate":
+                value = _fp_text("published", text, None, rules)
+                entry["published"] = value
+                entry["published_parsed"] = _parse_date(value)
+            elif key == "dc_date":
+                value = _fp_text("updated", text, None, rules)
+                entry["updated"] = value
+                entry["updated_parsed"] = _parse_date(value)
+            else:  # category
+                value = _fp_text("category", text, None, rules)
+                tags = entry.setdefault("tags", [])
+                tag_value = {"term": value, "scheme": None, "label": None}
+                if value and tag_value not in tags:
+                    tags.append(tag_value)
+            continue
+        if (
+            key in rules.handled
+            or key in rules.keymap
+            or key in _FP_RESERVED
+            or key.endswith(("_detail", "_parsed"))
+        ):
+            raise _NotSimple(f"<{tag}>, which feedparser reads in its own way")
+        # feedparser keeps an unknown element's text, or its attributes instead of its text.
+        extra[key] = None if child.attrib else _fp_text(key, text, None, rules)
+    for key, value in extra.items():
+        if value is not None:
+            entry[key] = value
+    return entry, raw
+
+
+def _fp_text(
+    element: str,
+    text: str,
+    content_type: str | None,
+    rules: _FeedparserRules,
+    *,
+    resolve: bool = True,
+) -> str:
+    """An element's text as feedparser's `pop` leaves it (strict parser, no xml:base)."""
+    from feedparser.mixin import _FeedParserMixin
+    from feedparser.sanitizer import _sanitize_html
+    from feedparser.urls import _urljoin, resolve_relative_uris
+
+    output = text.strip()
+    if element in rules.relative_uri and output and resolve:
+        output = _urljoin("", output)
+    if content_type == "text/plain" and _FeedParserMixin.looks_like_html(output):
+        content_type = "text/html"
+    htmlish = (content_type or "text/html") in _HTMLISH
+    # The HTML passes change nothing in text without markup, references or CR (tested).
+    markup = "<" in output or "&" in output or "\r" in output
+    if htmlish and markup and element in rules.relative_uris_inside:
+        output = resolve_relative_uris(output, "", "utf-8", content_type or "text/html")
+    if htmlish and markup and element in rules.dangerous_markup:
+        output = _sanitize_html(output, "utf-8", content_type or "text/html")
+    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+        # feedparser's repair of UTF-8 read as Latin-1 ("CafÃ©").
+        output = output.encode("iso-8859-1").decode("utf-8")
+    table, pattern = _cp1252_table()
+    return output.translate(table) if pattern.search(output) else output
+
+
+@lru_cache(maxsize=1)
+def _cp1252_table() -> tuple[dict[int, str], re.Pattern[str]]:
+    """feedparser's Windows-1252 table, and a pattern finding its keys (translate is slow)."""
+    from feedparser.html import _cp1252
+
+    table = {ord(k) if isinstance(k, str) else k: v for k, v in _cp1252.items()}
+    return table, re.compile("[" + "".join(re.escape(chr(k)) for k in table) + "]")
