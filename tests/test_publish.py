@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,12 @@ from aggregator.publish.html import (
     slugify,
     when_text,
 )
-from aggregator.publish.sources_page import french_error, french_notice, render_sources_page
+from aggregator.publish.sources_page import (
+    french_error,
+    french_notice,
+    render_sources_page,
+    shown_health,
+)
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -359,10 +365,12 @@ def test_html_structure_and_day_headings() -> None:
     assert "toute la journée" in whens
     assert "du mercredi 1er juillet au vendredi 3 juillet 2026" in whens
     assert "9 h" in whens
-    # Changed for issue 6: the footer also links sources.html and the other outputs.
-    assert page.xpath("//footer/p")[-1].text_content().strip() == (
-        "Page générée le dimanche 1er mars 2026 à 9 h."
-    )
+    # Changed for issue 6: the footer also links sources.html and the other outputs; changed for
+    # issue 13: no "generated on" time, so the page changes only when its content does.
+    assert [p.text_content().strip() for p in page.xpath("//footer/p")] == [
+        "Les collectifs et l’état de leurs sources · Flux des changements · Données JSON"
+        " · Liste des flux (JSON)"
+    ]
 
 
 def test_html_event_details_and_links() -> None:
@@ -528,21 +536,34 @@ def test_publishing_twice_is_byte_identical(tmp_path: Path) -> None:
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == mtimes
 
 
-def test_later_run_only_changes_the_page_footer(tmp_path: Path) -> None:
+def test_a_later_run_with_the_same_events_changes_nothing(tmp_path: Path) -> None:
     def publish_at(moment: datetime) -> dict[str, bytes]:
         paths = publish_all(sample_events(), CONFIG, tmp_path, moment)
         return {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in paths}
 
     first = publish_at(NOW)
-    second = publish_at(NOW + timedelta(hours=6))
-    changed = sorted(name for name in first if first[name] != second[name])
-    # Changed for issue 6: every HTML page has the footer (index, month pages, sources.html).
-    assert changed
-    assert all(name.endswith(".html") for name in changed), changed
-    assert "index.html" in changed and "sources.html" in changed
-    # Issue 15: an event's page has no such line, so it is not rewritten when the event is not.
-    assert not [name for name in changed if name.startswith("evenements/")]
+    # Changed for issue 13: no page says when it was generated; the same day, nothing changes.
+    assert publish_at(NOW + timedelta(hours=6)) == first
     assert any(name.startswith("evenements/") for name in first)
+
+
+def test_sources_page_says_when_the_sources_were_last_read() -> None:
+    health = agenda_health()
+    page = parse_html(render_sources_page(AGENDA_CONFIG, agenda_events(), health, AGENDA_NOW))
+    [note] = page.xpath("//footer/p[time]")
+    assert (
+        note.text_content()
+        == "Sources consultées pour la dernière fois le mardi 12 mai 2026 à 9 h 55."
+    )
+    assert note.find("time").get("datetime") == "2026-05-12T09:55:00+02:00"
+    # What the page does not show leaves it as it was: a 304 instead of a 200.
+    quiet = [replace(h, http_status=304) for h in health]
+    assert shown_health(quiet) == shown_health(health)
+    assert render_sources_page(AGENDA_CONFIG, agenda_events(), quiet, AGENDA_NOW) == (
+        render_sources_page(AGENDA_CONFIG, agenda_events(), health, AGENDA_NOW)
+    )
+    later = [replace(h, last_success=h.last_attempt + timedelta(hours=6)) for h in health]
+    assert shown_health(later) != shown_health(health)
 
 
 def test_failing_render_leaves_previous_files_intact(

@@ -3,6 +3,7 @@ and whatever it skips is byte for byte what a full publication writes."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,15 @@ import pytest
 
 from aggregator import pipeline
 from aggregator.config import parse_config
-from aggregator.models import FETCH_OK, Event, FetchResult, Location, ParseResult
-from aggregator.publish.digest import DIGEST_FILE
+from aggregator.models import (
+    FETCH_NOT_MODIFIED,
+    FETCH_OK,
+    Event,
+    FetchResult,
+    Location,
+    ParseResult,
+)
+from aggregator.publish.digest import DIGEST_FILE, stable_until, unchanged_publication
 from aggregator.store import Store
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -110,7 +118,7 @@ def test_skipped_outputs_are_those_a_full_publication_writes(
     assert {k: v[0] for k, v in snapshot(out).items()} == fresh
 
 
-@pytest.mark.parametrize("change", ["event", "now", "deleted file", "edited file"])
+@pytest.mark.parametrize("change", ["event", "next day", "deleted file", "edited file"])
 def test_any_change_publishes_again(tmp_path: Path, calls: list[int], change: str) -> None:
     db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
     fill(db, events())
@@ -118,8 +126,8 @@ def test_any_change_publishes_again(tmp_path: Path, calls: list[int], change: st
     now = NOW
     if change == "event":
         fill(db, events("Café vie privée"), NOW + timedelta(minutes=5))
-    elif change == "now":
-        now = NOW + timedelta(hours=1)
+    elif change == "next day":
+        now = NOW + timedelta(days=1)
     elif change == "deleted file":
         (out / "calendar.ics").unlink()
     else:
@@ -149,3 +157,57 @@ def test_stored_events_digest_follows_what_upcoming_reads(tmp_path: Path) -> Non
     fill(db, moved, NOW + timedelta(minutes=5))
     with Store(db) as store:
         assert store.upcoming_digest(CONFIG, NOW)[0] != first
+
+
+def test_later_the_same_day_is_skipped(tmp_path: Path, calls: list[int]) -> None:
+    db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
+    fill(db, events())
+    publish(db, out)
+    before = snapshot(out)
+
+    publish(db, out, NOW + timedelta(hours=6))  # no page says when it was generated
+
+    assert calls == [1]
+    assert snapshot(out) == before
+
+
+def test_the_time_an_output_changes_ends_the_record(tmp_path: Path, calls: list[int]) -> None:
+    db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
+    items = events()
+    fill(db, items)
+    publish(db, out)
+    first_end = min(e.effective_end for e in items)
+    assert stable_until(items, CONFIG, NOW, db.parent / "none.json") == first_end
+    record = db.parent / DIGEST_FILE
+    digest = json.loads(record.read_text(encoding="utf-8"))["digest"]
+    assert unchanged_publication(record, digest, first_end - timedelta(seconds=1)) is not None
+    assert unchanged_publication(record, digest, first_end) is None
+    assert unchanged_publication(record, digest, NOW - timedelta(seconds=1)) is None
+
+
+def test_health_the_sources_page_does_not_show_changes_nothing(
+    tmp_path: Path, calls: list[int]
+) -> None:
+    db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
+    fill(db, events())
+    publish(db, out)
+    with Store(db) as store:  # the same fetch answered 304: only the HTTP status differs
+        store.record_fetch(
+            SOURCE,
+            FetchResult(SOURCE.id, SOURCE.url, FETCH_NOT_MODIFIED, http_status=304),
+            None,
+            NOW,
+        )
+    publish(db, out)
+    assert calls == [1]
+    with Store(db) as store:  # read again later: sources.html says when
+        later = NOW + timedelta(minutes=30)
+        store.record_fetch(
+            SOURCE,
+            FetchResult(SOURCE.id, SOURCE.url, FETCH_NOT_MODIFIED, http_status=304),
+            None,
+            later,
+        )
+    publish(db, out, later)
+    assert calls == [1, 1]
+    assert "à 12 h 30" in (out / "sources.html").read_text(encoding="utf-8")

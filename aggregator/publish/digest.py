@@ -2,13 +2,16 @@
 
 A run where no source changed still has to publish (cron does not know nothing changed), and
 rendering every page and feed of a large agenda costs far more than the run's fetching. The
-outputs are a pure function of their inputs: the events, the configuration, the sources' health,
-the reference time, the previous publication state (for changes.xml), the output folder, and the
-code that renders them. `publication_digest` hashes all of these; `unchanged_publication`
-returns the previous publication's paths when the digest is the one recorded after it and every
-file it wrote is still there as it was left (same size and modification time). Anything else —
-an edited or deleted output, another time, one changed event, an upgraded aggregator — means a
-full publication, so the outputs are the same bytes a full publication would write.
+outputs are a pure function of their inputs: the events, the configuration, what sources.html
+shows of the sources' health, the day (the pages mark today and say which year is the current
+one), the previous publication state (for changes.xml), the output folder, and the code that
+renders them. `publication_digest` hashes all of these; `unchanged_publication` returns the
+previous publication's paths when the digest is the one recorded after it, the time is inside
+the span the record holds for (`stable_until`: the next moment at which the time itself changes
+an output) and every file it wrote is still there as it was left (same size and modification
+time). Anything else — an edited or deleted output, another day, one changed event, an upgraded
+aggregator — means a publication (see incremental.py for what it then renders), so the outputs
+are the same bytes a full publication would write.
 
 The record lives next to the database (the folder kept between scheduled runs), never in the
 published folder.
@@ -16,31 +19,40 @@ published folder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator.config import Config
+from aggregator.models import Event
+from aggregator.publish.changes import KEEP_DAYS, load_state
+from aggregator.publish.sources_page import CLASH_DAYS, shown_health
+
+if TYPE_CHECKING:
+    from aggregator.store import SourceHealth
 
 __all__ = [
     "DIGEST_FILE",
+    "code_fingerprint",
     "forget_publication",
     "publication_digest",
     "remember_publication",
+    "stable_until",
     "unchanged_publication",
 ]
 
 log = logging.getLogger(__name__)
 
 DIGEST_FILE = "publish-digest.json"
-_VERSION = 1
+_VERSION = 2
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
@@ -48,7 +60,8 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 _LIBRARIES = ("babel", "icalendar", "jinja2", "markupsafe", "nh3", "pydantic", "tzdata")
 
 
-def _code_fingerprint() -> str:
+@functools.cache
+def code_fingerprint() -> str:
     """The rendering code: the files of aggregator/publish (templates and static files too) and
     of the package's top-level modules (models, config, normalize, clashes… which publishing
     imports; the parsers and the matcher only shape the events, already hashed), by name, size
@@ -74,7 +87,7 @@ def publication_digest(
     out_dir: Path,
     now: datetime,
     *,
-    health: Iterable[object] | None,
+    health: Iterable[SourceHealth] | None,
     state_path: Path,
 ) -> str:
     """The hash of everything a publication's bytes depend on (see the module docstring);
@@ -93,13 +106,14 @@ def publication_digest(
     digest = hashlib.sha256()
     parts: list[str] = [
         f"v{_VERSION}",
-        _code_fingerprint(),
+        code_fingerprint(),
         str(out_dir.resolve()),
         str(Path(state_path).resolve()),
         state,
-        now.isoformat(),
+        # The day, not the time: `stable_until` covers what changes within a day.
+        now.astimezone(config.agenda.tz).date().isoformat(),
         config.model_dump_json(),
-        repr(list(health) if health is not None else None),
+        repr(shown_health(list(health) if health is not None else None)),
     ]
     for part in parts:
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
@@ -115,13 +129,49 @@ def _file_stamp(path: Path | str) -> list[int] | None:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def unchanged_publication(record: Path, digest: str) -> list[Path] | None:
-    """The paths of the previous publication if `digest` is its digest and its files are intact."""
+def stable_until(
+    events: Iterable[Event], config: Config, now: datetime, state_path: Path
+) -> datetime | None:
+    """The first moment after `now` at which the outputs of these events would change with the
+    time alone (besides the day, which the digest holds): an event's end (the page greys it),
+    an event entering sources.html's clash window, a change leaving changes.xml's history.
+    None: no such moment."""
+    moments: list[datetime] = []
+    window = timedelta(days=CLASH_DAYS)
+    for event in events:
+        end = event.effective_end
+        if end > now:
+            moments.append(end)
+        if event.start - window > now:
+            moments.append(event.start - window)
+    state = load_state(state_path) or {}
+    for change in state.get("changes", []):
+        try:
+            moments.append(datetime.fromisoformat(change["at"]) + timedelta(days=KEEP_DAYS))
+        except (KeyError, TypeError, ValueError):
+            return now  # unreadable: never skip on it
+    later = [m for m in moments if m > now]
+    return min(later) if later else None
+
+
+def unchanged_publication(record: Path, digest: str, now: datetime) -> list[Path] | None:
+    """The paths of the previous publication if `digest` is its digest, `now` is inside the span
+    it holds for and its files are intact."""
     try:
         data: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(data, dict):
+        return None
     if data.get("version") != _VERSION or data.get("digest") != digest:
+        return None
+    try:
+        since = datetime.fromisoformat(data["since"])
+        until = datetime.fromisoformat(data["until"]) if data.get("until") else None
+    except (KeyError, TypeError, ValueError):
+        return None
+    if now < since or (until is not None and now >= until):
+        log.info("publication digest: the time has changed what the outputs show")
         return None
     files = data.get("files")
     if not isinstance(files, list):
@@ -135,11 +185,26 @@ def unchanged_publication(record: Path, digest: str) -> list[Path] | None:
     return [Path(name) for name, _ in files]
 
 
-def remember_publication(record: Path, digest: str, paths: Sequence[Path]) -> None:
-    """Record the publication just written (a failure to record only costs a full publication
-    next time)."""
+def remember_publication(
+    record: Path,
+    digest: str,
+    paths: Sequence[Path],
+    *,
+    since: datetime,
+    until: datetime | None,
+) -> None:
+    """Record the publication just written, valid from `since` until `until` (see
+    `stable_until`); a failure to record only costs a publication next time."""
     files = [[str(path), _file_stamp(path)] for path in paths]
-    payload = json.dumps({"version": _VERSION, "digest": digest, "files": files})
+    payload = json.dumps(
+        {
+            "version": _VERSION,
+            "digest": digest,
+            "since": since.isoformat(),
+            "until": until.isoformat() if until is not None else None,
+            "files": files,
+        }
+    )
     try:
         tmp = record.with_name(record.name + ".tmp")
         tmp.write_text(payload, encoding="utf-8")

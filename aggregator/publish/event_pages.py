@@ -87,10 +87,7 @@ def _shell(config: Config, now: datetime, root: str) -> _Shell:
     def mark(name: str) -> Markup:
         return Markup(f"{_MARK}{name}{_MARK}")
 
-    context = common_context(config, now, root)
-    # No "generated on" line: an event's page then changes only when the event does, and an
-    # unchanged page is not rewritten (write_many compares the bytes) at every publication.
-    context["generated"] = ""
+    context = common_context(config, root)
     text = render_template(
         "event.html.j2",
         "the event page",

@@ -657,10 +657,13 @@ def render_template(template: str, name: str, **context: Any) -> bytes:
     return text.encode("utf-8")
 
 
-def common_context(config: Config, now: datetime, root: str) -> dict[str, Any]:
-    """What every page's header and footer need."""
+def common_context(config: Config, root: str) -> dict[str, Any]:
+    """What every page's header and footer need.
+
+    No "generated on" time: a page then changes only when what it shows does, so an unchanged
+    page keeps its bytes (and its Last-Modified) from one publication to the next.
+    """
     agenda = config.agenda
-    tz = agenda.tz
     base = agenda.base_url
     return {
         "site_title": agenda.title,
@@ -675,8 +678,6 @@ def common_context(config: Config, now: datetime, root: str) -> dict[str, Any]:
         "changes_href": root + CHANGES_FILE,
         "sources_href": root + SOURCES_FILE,
         "home_href": root + HTML_FILE,
-        "generated": french_datetime(now, tz),
-        "generated_iso": now.astimezone(tz).isoformat(timespec="seconds"),
     }
 
 
@@ -771,7 +772,7 @@ def render_pages(
         outputs[page.path] = render_template(
             "index.html.j2",
             page.path,
-            **common_context(config, now, root),
+            **common_context(config, root),
             page_title=f"{heading} – {agenda.title}" if heading else agenda.title,
             page_heading=heading,
             canonical=public_url(base, page.path) if base else None,
@@ -839,8 +840,8 @@ def render_html(
     feeds: Sequence[FeedLink] = (),
     ics_href: Callable[[Event], str | None] | None = None,
 ) -> bytes:
-    """index.html as UTF-8 bytes; `now` fills the "generated on" footer and says which year is
-    the current one (day headings omit it)."""
+    """index.html as UTF-8 bytes; `now` says which day is today (marked on the page) and which
+    year is the current one (day headings omit it)."""
     return render_pages(events, config, now, feeds=feeds, ics_href=ics_href)[HTML_FILE]
 
 

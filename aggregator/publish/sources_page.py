@@ -156,6 +156,35 @@ def _clash_rows(clashes: Sequence[Clash], config: Config) -> list[_ClashRow]:
     ]
 
 
+def shown_health(health: Sequence[SourceHealth] | None) -> tuple[object, ...]:
+    """What sources.html shows of the sources' health, and nothing else: a run where only other
+    fields changed (HTTP 304 instead of 200, the validators) leaves the page as it was.
+
+    `render_sources_page` reads exactly these fields; keep the two together.
+    """
+    if health is None:
+        return (None,)
+    rows = tuple(
+        (
+            h.id,
+            h.last_attempt is None,
+            h.last_outcome == FETCH_FAILED,
+            h.last_success,
+            h.events_found,
+            h.last_error,
+            getattr(h, "notice", None),
+        )
+        for h in health
+    )
+    return (*rows, _last_checked(health))
+
+
+def _last_checked(health: Sequence[SourceHealth] | None) -> datetime | None:
+    """When we last asked any source for its events (the page says it)."""
+    attempts = [h.last_attempt for h in health or () if h.last_attempt is not None]
+    return max(attempts) if attempts else None
+
+
 def render_sources_page(
     config: Config,
     events: Sequence[Event],
@@ -204,13 +233,17 @@ def render_sources_page(
             )
         )
     failing = sum(1 for r in rows if r.state_class == "health-failed")
+    checked = _last_checked(health)
     return render_template(
         "sources.html.j2",
         SOURCES_FILE,
-        **common_context(config, now, ""),
+        **common_context(config, ""),
         page_title=f"Les collectifs – {config.agenda.title}",
         rows=rows,
         failing=failing,
         clashes=_clash_rows(find_clashes(events, config, now, days=CLASH_DAYS), config),
         clash_days=CLASH_DAYS,
+        # In place of a "generated on" time: the page changes when the sources were read again.
+        last_checked=french_datetime(checked, tz) if checked else None,
+        last_checked_iso=checked.astimezone(tz).isoformat(timespec="seconds") if checked else None,
     )
