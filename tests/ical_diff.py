@@ -343,9 +343,35 @@ def _duplicate_instance(case: Case) -> Explained:
         if len(v.get("RRULE", [])) + len(v.get("RDATE", [])) >= 2
         or uids[(_uid_of(v), _value(v.get("RECURRENCE-ID", [""])[0]))] >= 2
     }
+    # An EXDATE removes an instance however many times it was generated; ical.js removes one.
+    excluded = {
+        (_title_of(v), day)
+        for v in vevents
+        if len(v.get("RRULE", [])) + len(v.get("RDATE", [])) >= 2
+        for day in _exdate_days(v)
+    }
     ours = Counter(o for o in our_occurrences_of(case))
-    theirs = [o for o in case.only_theirs if o[2] in titles and ours[o] > 0]
+    theirs = [
+        o
+        for o in case.only_theirs
+        if o[2] in titles and (ours[o] > 0 or (o[2], _local_day(o[0])) in excluded)
+    ]
     return theirs, []
+
+
+def _exdate_days(vevent: dict[str, list[str]]) -> set[str]:
+    """The local days (source's zone) an EXDATE of the VEVENT names."""
+    days = set()
+    for line in vevent.get("EXDATE", []):
+        for value in _value(line).split(","):
+            value = value.strip()
+            if len(value) < 8 or not value[:8].isdigit():
+                continue
+            day = f"{value[:4]}-{value[4:6]}-{value[6:8]}"
+            if value.upper().endswith("Z") and len(value) >= 15:
+                day = _local_day(f"{day}T{value[9:11]}:{value[11:13]}:{value[13:15]}.000Z")
+            days.add(day)
+    return days
 
 
 def our_occurrences_of(case: Case) -> list[Occurrence]:
@@ -465,9 +491,41 @@ def _superseded_copy(case: Case) -> Explained:
         newest = max(versions)
         for vevent, version in zip(copies, versions, strict=True):
             (new_titles if version == newest else old_titles).add(_title_of(vevent))
+    # An override older than a master copy that excludes its instance (EXDATE) was deleted.
+    for (uid, rid), copies in groups.items():
+        if not rid or not uid:
+            continue
+        masters = groups.get((uid, ""), [])
+        for vevent in copies:
+            deleted = any(
+                _text_version(master) > _text_version(vevent)
+                and any(rid[:8] in _value(line) for line in master.get("EXDATE", []))
+                for master in masters
+            )
+            if deleted:
+                old_titles.add(_title_of(vevent))
+    # Instances of an older series copy on a day the newest copy excludes (same title).
+    excluded = {
+        (_title_of(v), day)
+        for (uid, rid), copies in groups.items()
+        if uid and not rid and len({_text_version(c) for c in copies}) > 1
+        for v in copies
+        if _text_version(v) == max(_text_version(c) for c in copies)
+        for day in _exdate_days(v)
+    }
+    # ical.js applies the overrides to the first series copy only: the others still produce
+    # the instance an override moved away.
+    for uid, rid in groups:
+        masters = groups.get((uid, ""), [])
+        if uid and rid and len({_text_version(m) for m in masters}) > 1:
+            excluded |= {(_title_of(m), f"{rid[:4]}-{rid[4:6]}-{rid[6:8]}") for m in masters}
     if not old_titles:
         return [], []
-    theirs = [o for o in case.only_theirs if o[2] in old_titles - new_titles]
+    theirs = [
+        o
+        for o in case.only_theirs
+        if o[2] in old_titles - new_titles or (o[2], _local_day(o[0])) in excluded
+    ]
     ours = [o for o in case.only_ours if o[2] in new_titles - old_titles]
     return theirs, ours
 
@@ -477,7 +535,7 @@ def _day_after(day: str) -> str:
 
 
 def _reversed_end(case: Case) -> Explained:
-    warned = _warned(case, "DTEND before DTSTART")
+    warned = _warned(case, "DTEND before DTSTART") or _warned(case, "end before DTSTART")
     theirs, ours = [], []
     for item in case.only_theirs:
         # An all-day DTEND equal to DTSTART is read as one day, as a missing one (no warning).
@@ -524,15 +582,48 @@ _FLOATING_RE = re.compile(r"^DTSTART(?:;VALUE=DATE-TIME)?:\s*\d{8}T\d{6}\s*$", r
 _UTC_VALUE_RE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 
 
+_LOCAL_VALUE_RE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(?!\d|Z)")
+
+
 def _floating_utc_exdate(case: Case) -> Explained:
+    """Instances ical.js keeps although an EXDATE of another form than DTSTART names them."""
+    unfolded = unfold(case.text)
+    defined = {m.strip().strip('"') for m in _TZID_DEF_RE.findall(unfolded)}
     instants: set[str] = set()
+    days: set[tuple[str, str]] = set()
     for vevent in _vevents(case.text):
-        if not any(_FLOATING_RE.match(line) for line in vevent.get("DTSTART", [])):
-            continue
+        start = vevent.get("DTSTART", [""])[0]
+        tzid = re.search(r';TZID=("[^"]*"|[^;:]*)', start, re.I)
+        name = tzid[1].strip('"') if tzid else ""
+        # Floating for ical.js: no zone, or a TZID it has no definition of and we cannot name.
+        floating = _FLOATING_RE.match(start) is not None or (
+            bool(name)
+            and name not in defined
+            and ical._resolve_tzid(name, "Europe/Paris") is None
+            and not _value(start).upper().endswith("Z")
+        )
+        zoned = bool(name) and not floating
+        all_day = "T" not in _value(start)
+        title = _title_of(vevent)
+        values = Counter()
         for line in vevent.get("EXDATE", []):
-            for y, mo, d, h, mi, sec in _UTC_VALUE_RE.findall(_value(line)):
-                instants.add(f"{y}-{mo}-{d}T{h}:{mi}:{sec}.000Z")
-    return [o for o in case.only_theirs if o[0] in instants], []
+            value = _value(line)
+            values.update(v.strip().upper() for v in value.split(","))
+            line_zoned = re.search(r";TZID=", line, re.I) is not None
+            if floating:  # a UTC EXDATE on a floating series
+                for y, mo, d, h, mi, sec in _UTC_VALUE_RE.findall(value):
+                    instants.add(f"{y}-{mo}-{d}T{h}:{mi}:{sec}.000Z")
+            if zoned and not line_zoned:  # a floating EXDATE on a zoned series
+                for y, mo, d, h, mi, sec in _LOCAL_VALUE_RE.findall(value):
+                    wall = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec))
+                    instants.add(_when(wall.replace(tzinfo=PARIS), False))
+            if all_day:  # a date-time EXDATE on an all-day series
+                for y, mo, d, *_time in _LOCAL_VALUE_RE.findall(value):
+                    days.add((title, f"{y}-{mo}-{d}"))
+        # The same EXDATE value twice: ical.js then keeps the next excluded instance.
+        if any(count > 1 for count in values.values()):
+            days |= {(title, day) for day in _exdate_days(vevent)}
+    return [o for o in case.only_theirs if o[0] in instants or (o[2], _local_day(o[0])) in days], []
 
 
 def _recurrence_id_type(case: Case) -> Explained:
@@ -788,10 +879,13 @@ DOCUMENTED: list[tuple[str, str, Rule]] = [
         _capped,
     ),
     (
-        "floating-utc-exdate",
-        "an EXDATE in UTC on a floating series removes the instance at that instant in the "
-        "source's zone (floating is local time, RFC 5545 §3.3.5); ical.js compares the floating "
-        "wall time as if it were UTC and keeps the instance",
+        "exdate-form",
+        "an EXDATE removes the instance it names whatever its form: in UTC on a floating series "
+        "(or one in a zone nobody can name), floating on a zoned series (local time of the "
+        "source, RFC 5545 §3.3.5), a date-time on an all-day series (that day, §3.8.5.1: the "
+        "types MUST match), or the same value written twice; ical.js compares UTC and floating "
+        "as if both were UTC, date-times with dates, and skips the exclusion after a repeated "
+        "value, keeping the instance",
         _floating_utc_exdate,
     ),
     (
@@ -871,17 +965,26 @@ DOCUMENTED += [
         "with that zone even when the file's VTIMEZONE of that name covers other years or "
         "other offsets (truncated or invented definitions; Thunderbird itself reads known TZIDs "
         "from its own database, RFC 7809 §1 lets standard zones be taken by reference); "
-        "ical.js applies the file's definition, and UTC before its first observance",
+        "ical.js applies the file's definition, and UTC where it cannot (before its first "
+        "observance, or an RDATE observance)",
         _zone_database,
     ),
     (
         "superseded-copy",
         "of several copies of one component (same UID and RECURRENCE-ID), the newest - highest "
-        "SEQUENCE, then DTSTAMP, then LAST-MODIFIED - is the one read (RFC 5546 §2.1.5, RFC "
-        "5545 §3.8.7.4); ical.js expands every copy and applies the first override it meets",
+        "SEQUENCE, then DTSTAMP, then LAST-MODIFIED - is the one read, and an override older "
+        "than a series copy that excludes its instance is deleted (RFC 5546 §2.1.5, RFC 5545 "
+        "§3.8.7.4); ical.js expands every copy and applies the first override it meets",
         _superseded_copy,
     ),
 ]
+
+# Rules that pair one of ours with one of ical.js's run before those that explain one side only
+# (dtstart-first would otherwise take the first instance of a series read in another zone).
+DOCUMENTED.insert(
+    [name for name, _reason, _rule in DOCUMENTED].index("dtstart-first"),
+    DOCUMENTED.pop([name for name, _reason, _rule in DOCUMENTED].index("zone-database")),
+)
 
 TRUNCATED = (
     "truncated",

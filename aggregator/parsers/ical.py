@@ -325,6 +325,8 @@ def _repair_lines(text: str) -> _Repaired:
                 line = match["name"] + params + line[match.end() - 1 :]
             if name in _DATE_PROPS:
                 line = _value_type(line)
+            elif name == "DURATION":
+                line = _loose_duration(line)
             lines.append(line)
             # Only text values can have swallowed a raw newline; after a date, stray text is noise.
             extendable = name in _TEXT_PROPS or name.startswith("X-")
@@ -368,6 +370,32 @@ def _value_type(line: str) -> str:
     if kind == "DATE":
         head = _VALUE_PARAM_RE.sub("", head)
     return f"{head}:{match[2]}"
+
+
+_LOOSE_DURATION_RE = re.compile(
+    r"([+-]?)P(T?)(?:(\d+)W)?(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?", re.I
+)
+_DURATION_FORM_RE = re.compile(r"[+-]?P(?:\d+W|(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?)", re.I)
+
+
+def _loose_duration(line: str) -> str:
+    """Rewrite a DURATION written loosely ("PT1W", "P1W2D") in the RFC 5545 §3.3.6 form."""
+    head, _colon, value = line.partition(":")
+    value = value.strip()
+    if _DURATION_FORM_RE.fullmatch(value) and not value.upper().endswith("T"):
+        return line
+    match = _LOOSE_DURATION_RE.fullmatch(value)
+    if match is None or not any(match.groups()[2:]):
+        return line
+    sign, _t, weeks, days, hours, minutes, seconds = match.groups()
+    total_days = 7 * int(weeks or 0) + int(days or 0)
+    clock = "".join(
+        f"{int(amount)}{unit}"
+        for amount, unit in ((hours, "H"), (minutes, "M"), (seconds, "S"))
+        if amount is not None
+    )
+    text = (f"{total_days}D" if total_days or not clock else "") + (f"T{clock}" if clock else "")
+    return f"{head}:{sign}P{text}"
 
 
 def _structure(lines: list[str]) -> _Repaired:
@@ -653,21 +681,27 @@ class _Builder:
     def _newest_versions(self, vevents: list[icalendar.Event]) -> list[icalendar.Event]:
         """Leave out the older copies of a component the file holds several versions of.
 
-        Copies with the same UID and RECURRENCE-ID are versions of one component (RFC 5545
+        Copies of a single event with the same UID are versions of one component (RFC 5545
         §3.8.4.7); the newest is the one with the highest SEQUENCE, then the latest DTSTAMP,
         then LAST-MODIFIED (RFC 5546 §2.1.5; iTIP mailboxes and merged exports hold older
         ones). Copies that say the same version are kept: nothing tells which is current, and
-        producers that reuse one UID for different events write them that way.
+        producers that reuse one UID for different events write them that way. The copies of
+        a series and its overrides are left to recurring_ical_events, which applies the same
+        order and knows how an older override meets a newer series.
         """
         groups: dict[tuple[str, str], list[int]] = {}
         for index, vevent in enumerate(vevents):
             uid = str(vevent.get("UID", "")).strip()
-            if uid:
-                key = (uid, _recurrence_key(vevent))
-                groups.setdefault(key, []).append(index)
+            if uid and not any(p in vevent for p in ("RRULE", "RDATE", "RECURRENCE-ID")):
+                groups.setdefault((uid, ""), []).append(index)
+        series = {
+            str(v.get("UID", "")).strip()
+            for v in vevents
+            if any(p in v for p in ("RRULE", "RDATE", "RECURRENCE-ID"))
+        }
         older: set[int] = set()
         for (uid, _key), indexes in groups.items():
-            if len(indexes) < 2:
+            if len(indexes) < 2 or uid in series:
                 continue
             versions = {index: _version(vevents[index]) for index in indexes}
             newest = max(versions.values())
@@ -975,7 +1009,12 @@ class _Builder:
             end_value = vevent["DTEND"].dt
         elif "DURATION" in vevent:
             duration = vevent["DURATION"].dt
-            if isinstance(duration, timedelta):
+            if isinstance(duration, timedelta) and duration < timedelta(0):
+                # RFC 5545 §3.8.2.5: an event's duration is positive; read as "no end".
+                self.result.warnings.append(
+                    f"{_describe(vevent)}: DURATION negative (end before DTSTART), end ignored"
+                )
+            elif isinstance(duration, timedelta):
                 try:
                     end_value = start_value + duration
                 except OverflowError:
@@ -1168,19 +1207,6 @@ _RRULE_PARTS = frozenset(
     ]
 )
 _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
-
-
-def _recurrence_key(vevent: icalendar.Event) -> str:
-    prop = vevent.get("RECURRENCE-ID")
-    if prop is None:
-        return ""
-    try:
-        value = getattr(prop, "dt", None)
-    except (InvalidCalendar, ValueError):
-        return str(prop)
-    if isinstance(value, datetime):
-        return utc_stamp(value) if value.tzinfo else value.isoformat()
-    return str(value)
 
 
 def _version(vevent: icalendar.Event) -> tuple[int, datetime, datetime]:
