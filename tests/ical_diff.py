@@ -27,10 +27,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
 
 from aggregator.config import Source
 from aggregator.errors import ParseError
@@ -662,13 +664,27 @@ def _instant(moment: str) -> datetime | None:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
 
 
-def _near_transition(moment: datetime, zones: list[ZoneInfo]) -> bool:
+def _near_transition(moment: datetime, zones: list[tzinfo]) -> bool:
     """Whether a zone changes its offset within three hours of `moment`."""
     span = timedelta(hours=3)
     return any(
         (moment - span).astimezone(z).utcoffset() != (moment + span).astimezone(z).utcoffset()
         for z in zones
     )
+
+
+def _file_zones(text: str) -> list[tzinfo]:
+    """The zones the file's own VTIMEZONEs define (as icalendar builds them)."""
+    zones: list[tzinfo] = []
+    for block in re.findall(
+        r"^BEGIN:VTIMEZONE\s*$.*?^END:VTIMEZONE", unfold(text), re.I | re.M | re.S
+    ):
+        try:
+            calendar = icalendar.Calendar.from_ical(f"BEGIN:VCALENDAR\n{block}\nEND:VCALENDAR\n")
+            zones += [c.to_tz(lookup_tzid=False) for c in calendar.walk("VTIMEZONE")]
+        except Exception:  # an unusable definition: no zone from it
+            continue
+    return zones
 
 
 def _dst_edge(case: Case) -> Explained:
@@ -678,6 +694,8 @@ def _dst_edge(case: Case) -> Explained:
             zones.append(ZoneInfo(name))
         except (ZoneInfoNotFoundError, ValueError):
             continue
+    if "BEGIN:VTIMEZONE" in case.text.upper():
+        zones += _file_zones(case.text)
 
     def close(ours: str, theirs: str) -> bool:
         if ours == theirs:
@@ -976,6 +994,100 @@ DOCUMENTED += [
         "than a series copy that excludes its instance is deleted (RFC 5546 §2.1.5, RFC 5545 "
         "§3.8.7.4); ical.js expands every copy and applies the first override it meets",
         _superseded_copy,
+    ),
+]
+
+_WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+
+
+def _rule_parts(line: str) -> dict[str, str]:
+    return {
+        key.strip().upper(): value.strip().upper()
+        for key, _eq, value in (part.partition("=") for part in _value(line).split(";"))
+    }
+
+
+def _yearly_days(parts: dict[str, str], years: range) -> set[str] | None:
+    """The days a FREQ=YEARLY rule with BYWEEKNO, or with an ordinal BYDAY ("20MO": the 20th
+    Monday of the year), names in `years`, computed here from RFC 5545 §3.3.10 alone (ISO
+    weeks, WKST=MO); None for any other rule."""
+    allowed = {"FREQ", "BYWEEKNO", "BYDAY", "WKST", "COUNT", "UNTIL"}
+    if parts.get("FREQ") != "YEARLY" or set(parts) - allowed:
+        return None
+    if parts.get("WKST", "MO") != "MO" or parts.get("INTERVAL", "1") != "1":
+        return None
+    byday = [d for d in parts.get("BYDAY", "").split(",") if d]
+    days: set[str] = set()
+    if "BYWEEKNO" in parts:
+        if any(not d.isalpha() for d in byday):
+            return None
+        weekdays = [_WEEKDAYS.index(d) + 1 for d in byday] or list(range(1, 8))
+        for year in years:
+            weeks = date(year, 12, 28).isocalendar()[1]
+            for raw in parts["BYWEEKNO"].split(","):
+                week = int(raw)
+                week = week if week > 0 else weeks + 1 + week
+                if 1 <= week <= weeks:
+                    days |= {date.fromisocalendar(year, week, d).isoformat() for d in weekdays}
+        return days
+    match = re.fullmatch(r"([+-]?\d{1,2})(MO|TU|WE|TH|FR|SA|SU)", ",".join(byday))
+    if match is None:
+        return None
+    nth, weekday = int(match[1]), _WEEKDAYS.index(match[2])
+    for year in years:
+        matching = [
+            date(year, 1, 1) + timedelta(days=n)
+            for n in range((date(year + 1, 1, 1) - date(year, 1, 1)).days)
+            if (date(year, 1, 1) + timedelta(days=n)).weekday() == weekday
+        ]
+        if 1 <= abs(nth) <= len(matching):
+            days.add(matching[nth - 1 if nth > 0 else nth].isoformat())
+    return days
+
+
+def _yearly_weeks(case: Case) -> Explained:
+    """Yearly rules by week number or by the nth weekday of the year, checked against the
+    days RFC 5545 gives them: ical.js's instances that are not such days, ours that are."""
+    theirs: list[Occurrence] = []
+    ours: list[Occurrence] = []
+    for vevent in _vevents(case.text):
+        rules = vevent.get("RRULE", [])
+        if len(rules) != 1 or "DTSTART" not in vevent:
+            continue
+        first = _value(vevent["DTSTART"][0])[:8]
+        if not first.isdigit():
+            continue
+        years = range(int(first[:4]), int(first[:4]) + 3)
+        days = _yearly_days(_rule_parts(rules[0]), years)
+        if days is None:
+            continue
+        days.add(f"{first[:4]}-{first[4:6]}-{first[6:8]}")  # DTSTART is always an instance
+        title = _title_of(vevent)
+        theirs += [
+            o for o in case.only_theirs if o[2] == title and _wall_day(o, vevent) not in days
+        ]
+        ours += [o for o in case.only_ours if o[2] == title and _wall_day(o, vevent) in days]
+    return theirs, ours
+
+
+def _wall_day(item: Occurrence, vevent: dict[str, list[str]]) -> str:
+    """The day of an occurrence in the zone its series is written in (else the source's)."""
+    moment = _instant(item[0])
+    if moment is None:
+        return item[0]
+    tzid = re.search(r';TZID=("[^"]*"|[^;:]*)', vevent["DTSTART"][0], re.I)
+    zone = ical._resolve_tzid(tzid[1].strip('"'), "Europe/Paris") if tzid else None
+    return moment.astimezone(zone or PARIS).date().isoformat()
+
+
+DOCUMENTED += [
+    (
+        "yearly-weeks",
+        "a FREQ=YEARLY rule with BYWEEKNO (every listed day of that ISO week, all seven "
+        "without BYDAY) or an ordinal BYDAY (BYDAY=20MO: the 20th Monday of the year) recurs "
+        "on the days RFC 5545 §3.3.10 gives (checked here independently of both readers); "
+        "ical.js expands such rules to other days (every week, or none)",
+        _yearly_weeks,
     ),
 ]
 

@@ -36,6 +36,7 @@ EXPECTED_REASONS = {
     "floating-dtstart-utc-exdate.ics": ["exdate-form"],
     "exdate-other-forms.ics": ["exdate-form"],
     "negative-duration.ics": ["reversed-end"],
+    "yearly-by-week-number.ics": ["dtstart-first", "yearly-weeks"],
     "invalid-duration-overflow.ics": ["end-beyond-9999"],
     "override-dtend-before-dtstart.ics": ["reversed-end"],
     "recurrence-id-date-on-datetime-series.ics": ["recurrence-id-type"],
