@@ -185,7 +185,7 @@ def _vtimezone_text(name: str, first_year: int, last_year: int) -> str:
 def missing_zones(text: str, windows: list[Window]) -> dict[str, str]:
     """VTIMEZONEs for the IANA TZIDs the file uses without defining them."""
     unfolded = unfold(text)
-    defined = {m.strip().strip('"') for m in _TZID_DEF_RE.findall(unfolded)}
+    defined = _defined_tzids(unfolded)
     used = {m.strip('"') for m in _TZID_PARAM_RE.findall(unfolded)}
     first = min(w.start.year for w in windows) - 1
     last = max(w.end.year for w in windows) + 1
@@ -199,6 +199,19 @@ def missing_zones(text: str, windows: list[Window]) -> dict[str, str]:
             continue
         zones[name] = _vtimezone_text(name, first, last)
     return zones
+
+
+def _defined_tzids(unfolded: str) -> set[str]:
+    """The TZIDs the file's VTIMEZONEs define: the first TZID of each (a second one inside
+    the same VTIMEZONE defines nothing, for ical.js as for us)."""
+    found = set()
+    for block in re.findall(
+        r"^BEGIN:VTIMEZONE\s*$(.*?)^END:VTIMEZONE", unfolded, re.I | re.M | re.S
+    ):
+        match = _TZID_DEF_RE.search(block)
+        if match:
+            found.add(match[1].strip().strip('"'))
+    return found
 
 
 def node() -> str:
@@ -757,19 +770,39 @@ def _x_wr_timezone(case: Case) -> Explained:
     except (ZoneInfoNotFoundError, ValueError):
         return [], []
 
+    # The first instants of the series written in UTC: they recur at that wall time of the
+    # X-WR-TIMEZONE zone (Google's reading), ical.js keeps the UTC clock.
+    firsts = [
+        _instant(f"{y}-{mo}-{d}T{h}:{mi}:{sec}.000Z")
+        for vevent in _vevents(case.text)
+        if "RRULE" in vevent
+        for y, mo, d, h, mi, sec in _UTC_VALUE_RE.findall(vevent.get("DTSTART", [""])[0])
+    ]
+
     def shifted(ours: str, theirs: str) -> bool:
         a, b = _instant(ours), _instant(theirs)
         if a is None or b is None:
             return ours == theirs
         # The same wall time, read in X-WR-TIMEZONE (ours) and in the source's zone (ical.js).
-        return a.astimezone(zone).replace(tzinfo=None) == b.astimezone(PARIS).replace(tzinfo=None)
+        if a.astimezone(zone).replace(tzinfo=None) == b.astimezone(PARIS).replace(tzinfo=None):
+            return True
+        return a.date() == b.date() and any(
+            first is not None
+            and b.time() == first.time()
+            and a.astimezone(zone).time() == first.astimezone(zone).time()
+            for first in firsts
+        )
+
+    def same_length(ours: Occurrence, theirs: Occurrence) -> bool:
+        a0, a1, b0, b1 = (_instant(v) for v in (ours[0], ours[1], theirs[0], theirs[1]))
+        return None not in (a0, a1, b0, b1) and a1 - a0 == b1 - b0  # type: ignore[operator]
 
     theirs, ours = [], []
     for item in case.only_theirs:
         for twin in case.only_ours:
             if twin in ours or twin[2:] != item[2:]:
                 continue
-            if shifted(twin[0], item[0]) and shifted(twin[1], item[1]):
+            if shifted(twin[0], item[0]) and (shifted(twin[1], item[1]) or same_length(twin, item)):
                 theirs.append(item)
                 ours.append(twin)
                 break
@@ -928,8 +961,9 @@ DOCUMENTED: list[tuple[str, str, Rule]] = [
     ),
     (
         "x-wr-timezone",
-        "floating times of a calendar with X-WR-TIMEZONE are read in that zone (Google's and "
-        "Apple's convention); ical.js ignores the property and reads them in the source's zone",
+        "floating times of a calendar with X-WR-TIMEZONE are read in that zone, and a series "
+        "written in UTC recurs at its wall time there (Google's and Apple's convention, as the "
+        "x-wr-timezone library applies it); ical.js ignores the property",
         _x_wr_timezone,
     ),
     (

@@ -37,6 +37,7 @@ EXPECTED_REASONS = {
     "exdate-other-forms.ics": ["exdate-form"],
     "negative-duration.ics": ["reversed-end"],
     "yearly-by-week-number.ics": ["dtstart-first", "yearly-weeks"],
+    "x-wr-timezone-utc-series.ics": ["x-wr-timezone"],
     "invalid-duration-overflow.ics": ["end-beyond-9999"],
     "override-dtend-before-dtstart.ics": ["reversed-end"],
     "recurrence-id-date-on-datetime-series.ics": ["recurrence-id-type"],

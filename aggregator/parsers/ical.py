@@ -801,6 +801,8 @@ class _Builder:
         Done before expansion so that a floating series and its UTC EXDATEs or overrides are
         compared as instants, not as a naive and an aware value.
         """
+        start = getattr(vevent.get("DTSTART"), "dt", None)
+        series_zone = start.tzinfo if isinstance(start, datetime) else None
         for name in _DATE_PROPS:
             if name not in vevent:
                 continue
@@ -809,7 +811,12 @@ class _Builder:
                 for member in getattr(container, "dts", None) or [container]:
                     value = getattr(member, "dt", None)
                     if isinstance(value, datetime) and value.tzinfo is None:
-                        member.dt = value.replace(tzinfo=self.context.tz)
+                        local = value.replace(tzinfo=self.context.tz)
+                        if name in ("EXDATE", "RDATE") and series_zone is not None:
+                            # The same instant in the series' zone: expansion follows the
+                            # zone of DTSTART, not that of a floating EXDATE.
+                            local = local.astimezone(series_zone)
+                        member.dt = local
                     elif isinstance(value, tuple):  # a PERIOD: (start, end or duration)
                         member.dt = tuple(
                             part.replace(tzinfo=self.context.tz)
