@@ -455,7 +455,9 @@ def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple
         return previous, count
     forget_publication(record)
     events = upcoming(config, store, now)
-    paths = publish_all(events, config, out_dir, now, health=health, state_path=state)
+    paths = publish_all(
+        events, config, out_dir, now, health=health, state_path=state, cache_dir=store.path.parent
+    )
     # The state file just written is the next publication's input: record the digest with it.
     digest = publication_digest(stored, config, out_dir, now, health=health, state_path=state)
     until = stable_until(events, config, now, state)

@@ -572,7 +572,7 @@ def test_failing_render_leaves_previous_files_intact(
     publish_all(sample_events(), CONFIG, tmp_path, NOW)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
 
-    def broken(*args: object) -> bytes:
+    def broken(*args: object, **kwargs: object) -> bytes:
         raise RuntimeError("renderer crashed")
 
     monkeypatch.setattr(publish, "render_rss", broken)

@@ -3,14 +3,21 @@ and whatever it skips is byte for byte what a full publication writes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
+import shutil
+import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import publish_helpers as helpers
 import pytest
 
+import aggregator.publish
 from aggregator import pipeline
 from aggregator.config import parse_config
 from aggregator.models import (
@@ -21,7 +28,12 @@ from aggregator.models import (
     Location,
     ParseResult,
 )
+from aggregator.publish import publish_all
 from aggregator.publish.digest import DIGEST_FILE, stable_until, unchanged_publication
+from aggregator.publish.event_pages import event_page_path
+from aggregator.publish.fragments import CACHE_FILE
+from aggregator.publish.ical import event_ics_path
+from aggregator.publish.record import RECORD_FILE
 from aggregator.store import Store
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -211,3 +223,190 @@ def test_health_the_sources_page_does_not_show_changes_nothing(
     publish(db, out, later)
     assert calls == [1, 1]
     assert "à 12 h 30" in (out / "sources.html").read_text(encoding="utf-8")
+
+
+# --- per output: only what changed is rendered and written ------------------------------------
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    """Inode and modification time: an atomic rewrite gives a new inode, even within one tick."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def incremental(
+    out: Path, items: list[Event], caplog: pytest.LogCaptureFixture, **kwargs: Any
+) -> tuple[int, int, int]:
+    """Publish with the record and pieces in out's parent; (outputs rendered, outputs, pieces
+    rendered) as publish_all logs them."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="aggregator.publish"):
+        publish_all(
+            items,
+            helpers.CONFIG,
+            out,
+            helpers.NOW,
+            health=helpers.agenda_health(),
+            state_path=out.parent / "publish-state.json",
+            cache_dir=out.parent,
+            **kwargs,
+        )
+    [counts] = [r.args for r in caplog.records if r.msg.startswith("rendered %d of %d outputs")]
+    assert isinstance(counts, tuple)
+    return counts  # type: ignore[return-value]
+
+
+def from_scratch(tmp_path: Path, items: list[Event]) -> dict[str, bytes]:
+    """What a full publication of `items` writes into an empty folder (no record, no pieces)."""
+    out = tmp_path / "scratch" / "output"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tmp_path / "state" / "publish-state.before.json", out.parent / "publish-state.json")
+    publish_all(
+        items,
+        helpers.CONFIG,
+        out,
+        helpers.NOW,
+        health=helpers.agenda_health(),
+        state_path=out.parent / "publish-state.json",
+    )
+    return files(out)
+
+
+@pytest.fixture
+def published(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Path:
+    """The lively sample agenda published with a record; the state kept to publish from."""
+    out = tmp_path / "state" / "output"
+    rendered, total, _ = incremental(out, helpers.lively_events(), caplog)
+    assert rendered == total
+    shutil.copy(out.parent / "publish-state.json", out.parent / "publish-state.before.json")
+    return out
+
+
+def test_a_warm_publication_renders_and_writes_nothing(
+    published: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    before, content = stamps(published), files(published)
+    assert incremental(published, helpers.lively_events(), caplog)[::2] == (0, 0)
+    assert stamps(published) == before
+    assert files(published) == content
+
+
+def test_one_changed_source_rewrites_only_its_outputs(
+    tmp_path: Path, published: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = stamps(published)
+    items = [
+        e.with_changes(title=e.title + " (complet)") if e.source_uid == "repair" else e
+        for e in helpers.lively_events()
+    ]
+    rendered, total, pieces = incremental(published, items, caplog)
+    rewritten = {name for name, stamp in stamps(published).items() if before.get(name) != stamp}
+
+    assert files(published) == from_scratch(tmp_path, items)
+    assert 0 < rendered < total / 2
+    # The pieces of that one event (its VEVENT, item, JSON line, JSON-LD, cards), no other.
+    assert 0 < pieces <= 8
+    repair = next(e for e in items if e.source_uid == "repair")
+    assert {
+        "calendar.ics",
+        "feed.xml",
+        "events.json",
+        "index.html",
+        "collectifs/repair-landerneau.ics",
+        "collectifs/repair-landerneau.xml",
+        "villes/landerneau.ics",
+        f"evenements/{Path(event_page_path(repair)).name}",
+        event_ics_path(repair),
+    } <= rewritten
+    untouched = {
+        "collectifs/tyfab.ics",
+        "collectifs/cantine-brest.xml",
+        "villes/brest.ics",
+        "themes/logiciel-libre.xml",
+        "style.css",
+        "robots.txt",
+    }
+    assert not untouched & rewritten
+    assert not {n for n in rewritten if n.startswith("events/")} - {event_ics_path(repair)}
+
+
+@pytest.mark.parametrize("damage", ["deleted", "edited", "same size"])
+def test_a_damaged_output_is_written_again(
+    tmp_path: Path, published: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    targets = ["calendar.ics", "villes/brest.xml", "events.json"]
+    targets.append(next(n for n in files(published) if n.startswith("evenements/")))
+    for name in targets:
+        path = published / name
+        if damage == "deleted":
+            path.unlink()
+        elif damage == "edited":
+            path.write_bytes(b"<!-- edited -->")
+        else:  # same length, and even the same modification time as before
+            stat = path.stat()
+            path.write_bytes(b"x" * stat.st_size)
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    rendered, _, _ = incremental(published, helpers.lively_events(), caplog)
+    assert rendered == len(targets)
+    assert files(published) == from_scratch(tmp_path, helpers.lively_events())
+
+
+@pytest.mark.parametrize("damage", ["rows", "garbage", "record", "state"])
+def test_a_damaged_cache_falls_back_to_rendering(
+    tmp_path: Path, published: Path, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    cache = published.parent / CACHE_FILE
+    record = published.parent / RECORD_FILE
+    if damage == "rows":  # every stored piece edited: their checksums no longer match
+        with contextlib.closing(sqlite3.connect(cache)) as db, db:
+            db.execute("UPDATE fragments SET data = CAST('<p>piégé</p>' AS BLOB)")
+    elif damage == "garbage":
+        cache.write_bytes(b"not a database at all" * 100)
+    elif damage == "record":  # made by another version of the code, or for another folder
+        data = json.loads(record.read_text(encoding="utf-8"))
+        record.write_text(json.dumps(data | {"scope": "0" * 32}), encoding="utf-8")
+    else:  # read as no state at all, by this publication and by the full one it must equal
+        for name in ("publish-state.json", "publish-state.before.json"):
+            (published.parent / name).write_text("{}", encoding="utf-8")
+    items = [
+        e.with_changes(description="Nouveau programme.") if e.source_id == "tyfab" else e
+        for e in helpers.lively_events()
+    ]
+    rendered, total, _ = incremental(published, items, caplog)
+    if damage == "record":
+        assert rendered == total
+    assert files(published) == from_scratch(tmp_path, items)
+    assert b"pi\xc3\xa9g\xc3\xa9" not in b"".join(files(published).values())
+    # And the cache is sound again for the next publication.
+    assert incremental(published, items, caplog)[::2] == (0, 0)
+
+
+def test_a_failed_publication_is_not_skipped_next_time(
+    tmp_path: Path,
+    published: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    items = [
+        e.with_changes(title="Apéro numérique de printemps") if e.source_uid == "apero" else e
+        for e in helpers.lively_events()
+    ]
+    before = files(published)
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise RuntimeError("renderer crashed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(aggregator.publish, "render_rss", broken)
+        with pytest.raises(RuntimeError):
+            incremental(published, items, caplog)
+    assert files(published) == before  # nothing written
+    incremental(published, items, caplog)
+    assert files(published) == from_scratch(tmp_path, items)

@@ -2,35 +2,46 @@
 
 `publish_all` renders every output in memory first and only then writes them, each atomically: a
 failure while rendering leaves all the previous files in place, never a mix of old and new.
+
+Given `cache_dir` (the database's folder), a publication is incremental: each output gets a key,
+the hash of everything it shows (record.py), and only the outputs whose key or file changed since
+the last publication are rendered and written; the per-event pieces they are joined from come
+from the previous publications where the event did not change (fragments.py). What it writes is
+byte for byte what a full publication writes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from aggregator.clashes import find_clashes
 from aggregator.config import Config
 from aggregator.errors import PublishError
 from aggregator.models import Event
 from aggregator.publish.atomic import atomic_write, write_if_changed, write_in_background
 from aggregator.publish.changes import (
+    KEEP_DAYS,
     STATE_FILE,
     compute_changes,
     load_state,
     render_changes,
     render_state,
 )
-from aggregator.publish.event_pages import EVENTS_PAGES_DIR, event_page_path, render_event_pages
+from aggregator.publish.event_pages import EVENTS_PAGES_DIR, plan_event_pages
 from aggregator.publish.feeds import (
     plan_feeds,
-    render_feeds,
+    render_feed,
     render_feeds_json,
     write_files,
 )
+from aggregator.publish.fragments import CACHE_FILE, Fragments, FragmentStore, key_of
 from aggregator.publish.html import (
     CALENDAR_FILE,
     CHANGES_FILE,
@@ -43,8 +54,10 @@ from aggregator.publish.html import (
     ROBOTS_FILE,
     SITEMAP_FILE,
     SOURCES_FILE,
+    Planned,
+    plan_pages,
+    public_uid,
     render_html,
-    render_pages,
     render_robots,
     render_sitemap,
     sort_events,
@@ -52,6 +65,8 @@ from aggregator.publish.html import (
     write_html,
 )
 from aggregator.publish.ical import (
+    calendar_parts,
+    calendar_years,
     event_ics_path,
     published_events,
     render_calendar,
@@ -60,8 +75,9 @@ from aggregator.publish.ical import (
     write_event_files,
 )
 from aggregator.publish.json import render_json, write_json
+from aggregator.publish.record import RECORD_FILE, OutputRecord
 from aggregator.publish.rss import LOCAL_ROOT, render_rss, write_rss
-from aggregator.publish.sources_page import render_sources_page
+from aggregator.publish.sources_page import CLASH_DAYS, render_sources_page, shown_health
 from aggregator.publish.views import QUICK_DIR
 
 __all__ = [
@@ -95,95 +111,287 @@ def publish_all(
     *,
     health: Sequence[SourceHealth] | None = None,
     state_path: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> list[Path]:
     """Write every output into `out_dir` (created if missing); return the paths, in a fixed order.
 
-    `events` are the upcoming, merged events; `now` only dates the page's footer (and the feed
-    when no event carries a modification time). Files whose content did not change are left
-    untouched. Raises `PublishError` if the directory or a file cannot be written.
+    `events` are the upcoming, merged events; `now` says which day is today (the pages mark it)
+    and what is over. Files whose content did not change are left untouched. Raises
+    `PublishError` if the directory or a file cannot be written.
 
     `health` (the store's view of each source) fills sources.html; `state_path` is the previous
-    publication's state that changes.xml is computed from (default: in `out_dir`).
+    publication's state that changes.xml is computed from (default: in `out_dir`). With
+    `cache_dir`, only what changed since the last publication is rendered (see the module
+    docstring); the record and the pieces are kept there.
     """
     out_dir = Path(out_dir)
     # `cancelled: hide` drops cancelled events from every output, not only calendar.ics.
-    events = published_events(events, config.agenda)
+    events = sort_events(published_events(events, config.agenda))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PublishError(f"cannot create output directory {out_dir}: {exc}") from exc
-    calendar = render_calendar(events, config, now)
-    # Creating tens of thousands of small files (events/<uid>.ics, evenements/<slug>.html) is
-    # I/O-bound: a child process renders the event pages and writes both while this one renders
-    # the list pages and feeds; each file is still written atomically, and only renamed into
-    # place once everything rendered. Each per-event calendar reuses its block of calendar.ics.
-    write_event_outputs = _event_outputs_writer(events, config, now)
-    finish_event_files = write_in_background(
-        write_event_outputs, render_event_files(events, config, calendar), out_dir
-    )
+    state_path = Path(state_path) if state_path is not None else out_dir / STATE_FILE
+    store = FragmentStore(Path(cache_dir) / CACHE_FILE) if cache_dir is not None else None
+    fragments = Fragments(config, store)
+    record = None
+    if cache_dir is not None:
+        scope = key_of(fragments.scope, str(out_dir.resolve())).hex()
+        record = OutputRecord(Path(cache_dir) / RECORD_FILE, out_dir, scope)
+
+    def fresh(planned: Planned) -> bool:
+        return record is not None and record.fresh(planned.path, planned.key)
+
     # Without base_url the feeds' <link> is the page in this folder (see rss.home_url).
     local_root = LOCAL_ROOT.set(out_dir.resolve().as_uri() + "/")
     try:
-        planned = plan_feeds(events, config)
-        feed_links = [feed.link for feed in planned]
-        pages = render_pages(events, config, now, feeds=feed_links, ics_href=event_ics_path)
-        state_path = Path(state_path) if state_path is not None else out_dir / STATE_FILE
-        state = compute_changes(load_state(state_path), events, config, now)
-        outputs = {
-            CALENDAR_FILE: calendar,
-            FEED_FILE: render_rss(events, config, now),
-            HTML_FILE: pages.pop(HTML_FILE),
-            JSON_FILE: render_json(events, config),
-            SOURCES_FILE: render_sources_page(config, events, health, now),
-            CHANGES_FILE: render_changes(state, config),
-            FEEDS_FILE: render_feeds_json(planned, config),
-            ROBOTS_FILE: render_robots(config),
-            **static_files(),
-        }
-        sitemap = render_sitemap(
-            config,
-            [HTML_FILE, SOURCES_FILE, *pages, *(event_page_path(e) for e in sort_events(events))],
+        main, nested, ics_files, pages = _plan(events, config, now, health, fragments)
+        # changes.xml: from the state computed against the previous publication's, which is
+        # the same as last time when the events are (and no change left its history).
+        events_key = key_of(fragments.scope, "changes", *(fragments.key(e) for e in events))
+        state: dict[str, Any] | None = None
+        state_bytes: bytes | None = None
+        if record is not None and record.state_fresh(events_key, state_path, now):
+            with contextlib.suppress(OSError):
+                state_bytes = state_path.read_bytes()
+        if state_bytes is None:
+            state = compute_changes(load_state(state_path), events, config, now)
+            state_bytes = render_state(state)
+        changes = Planned(
+            CHANGES_FILE,
+            key_of(fragments.scope, CHANGES_FILE, hashlib.sha256(state_bytes).digest()),
+            functools.partial(_render_changes, state, state_path, config),
         )
-        if sitemap is not None:
-            outputs[SITEMAP_FILE] = sitemap
-        # Month and quick-span pages, per-filter feeds, in their folders (mois/, quand/, villes/…).
-        nested = pages | render_feeds(planned, events, config, calendar, now)
-    except BaseException:
-        # Never leave the writer behind; the render error is the one to report.
-        with contextlib.suppress(PublishError):
-            finish_event_files(False)
-        raise
+        main.insert(main.index(next(p for p in main if p.path == SOURCES_FILE)) + 1, changes)
+        ics_bytes = {p.path: p.render() for p in ics_files if not fresh(p)}
+        writer = _EventWriter(
+            [p for p in pages if not fresh(p)],
+            keep_ics={p.path for p in ics_files},
+            keep_pages={p.path for p in pages},
+        )
+        if len(ics_bytes) + len(writer.pages) >= _BACKGROUND_FILES:
+            # Creating tens of thousands of small files (events/<uid>.ics, evenements/<slug>.html)
+            # is I/O-bound: a child process renders the event pages and writes both while this
+            # one renders the list pages and feeds; each file is still written atomically, and
+            # only renamed into place once everything rendered.
+            finish_event_files = write_in_background(writer, ics_bytes, out_dir)
+        else:
+            finish_event_files = _later(writer, ics_bytes, out_dir)
+        try:
+            rendered = {p.path: p.render() for p in (*main, *nested) if not fresh(p)}
+        except BaseException:
+            # Never leave the writer behind; the render error is the one to report.
+            with contextlib.suppress(PublishError):
+                finish_event_files(False)
+            raise
     finally:
         LOCAL_ROOT.reset(local_root)
-    event_paths = finish_event_files(True)
-    event_paths += sorted(out_dir / event_page_path(e) for e in events)
+    finish_event_files(True)
     paths: list[Path] = []
-    for name, data in outputs.items():
-        path = out_dir / name
-        written = write_if_changed(path, data)
-        log.info("%s %s", "wrote" if written else "unchanged", path)
+    for planned in main:
+        path = out_dir / planned.path
+        if planned.path in rendered:
+            written = write_if_changed(path, rendered[planned.path])
+            log.info("%s %s", "wrote" if written else "unchanged", path)
         paths.append(path)
     # The per-event calendars and pages (events/, evenements/) come after the main files, sorted.
-    paths += event_paths
+    paths += sorted(out_dir / p.path for p in ics_files)
+    paths += sorted(out_dir / p.path for p in pages)
     folders = [MONTHS_DIR, QUICK_DIR, *(folder for folder, _ in FEED_KINDS.values())]
-    paths += write_files(nested, out_dir, folders)
+    nested_files = {p.path: rendered[p.path] for p in nested if p.path in rendered}
+    paths += write_files(nested_files, out_dir, folders, keep={p.path for p in nested})
     # Last, so a failed publication is compared again with the same previous one next time.
-    write_if_changed(state_path, render_state(state))
+    if state is not None:
+        write_if_changed(state_path, state_bytes)
+    if record is not None:
+        keys = {p.path: p.key for group in (main, nested, ics_files, pages) for p in group if p.key}
+        until = _state_until(state if state is not None else load_state(state_path))
+        record.save(keys, state=(events_key, state_path, now, until))
+    fragments.save()
+    log.info(
+        "rendered %d of %d outputs (%d pieces rendered)",
+        len(rendered) + len(ics_bytes) + len(writer.pages),
+        len(main) + len(nested) + len(ics_files) + len(pages),
+        fragments.rendered,
+    )
     return [*paths, state_path]
 
 
-def _event_outputs_writer(
-    events: Sequence[Event], config: Config, now: datetime
-) -> Callable[..., list[Path]]:
-    """`write(files, out_dir, proceed=...)` for `write_in_background`: renders every event's page
-    (in the child, beside the parent's work) and writes them with the per-event calendars
-    `files`, all staged before the first rename; stale pages are removed as stale calendars are.
-    """
+def _render_changes(state: dict[str, Any] | None, state_path: Path, config: Config) -> bytes:
+    if state is None:
+        state = load_state(state_path)
+    if state is None:
+        raise PublishError(f"cannot read the publication state {state_path}")
+    return render_changes(state, config)
 
-    def write(
-        files: dict[str, bytes], out_dir: Path, *, proceed: Callable[[], bool] | None = None
+
+# Below this many per-event files to write, a child process costs more than it saves.
+_BACKGROUND_FILES = 400
+
+
+def _state_until(state: dict[str, Any] | None) -> datetime | None:
+    """When the first change in the state's history leaves changes.xml."""
+    moments = []
+    for change in (state or {}).get("changes", []):
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            moments.append(datetime.fromisoformat(change["at"]) + timedelta(days=KEEP_DAYS))
+    return min(moments) if moments else None
+
+
+_Plan = tuple[list[Planned], list[Planned], list[Planned], list[Planned]]
+
+
+def _plan(
+    events: list[Event],
+    config: Config,
+    now: datetime,
+    health: Sequence[SourceHealth] | None,
+    fragments: Fragments,
+) -> _Plan:
+    """Every output with its key: the main files (in the order they are returned), the files in
+    folders (pages by month and span, per-filter feeds), the per-event calendars and pages."""
+    scope = fragments.scope
+    years = calendar_years(events, config, now)
+    head = calendar_parts(events, config, now)
+    vevent_keys = {id(e): fragments.piece_key("vevent", e) for e in events}
+    rss_keys = {id(e): fragments.piece_key("rss", e) for e in events}
+    json_keys = [fragments.piece_key("json", e) for e in events]
+    planned = plan_feeds(events, config)
+    feed_links = [feed.link for feed in planned]
+    pages = plan_pages(
+        events, config, now, feeds=feed_links, ics_href=event_ics_path, fragments=fragments
+    )
+    index = pages[0]
+    clashes = [
+        (public_uid(c.first), public_uid(c.second))
+        for c in find_clashes(events, config, now, days=CLASH_DAYS)
+    ]
+    main = [
+        Planned(
+            CALENDAR_FILE,
+            key_of(scope, CALENDAR_FILE, repr(years), *vevent_keys.values()),
+            functools.partial(render_calendar, events, config, now, fragments=fragments),
+        ),
+        Planned(
+            FEED_FILE,
+            key_of(scope, FEED_FILE, *rss_keys.values()),
+            functools.partial(render_rss, events, config, now, fragments=fragments),
+        ),
+        index,
+        Planned(
+            JSON_FILE,
+            key_of(scope, JSON_FILE, *json_keys),
+            functools.partial(render_json, events, config, fragments=fragments),
+        ),
+        Planned(
+            SOURCES_FILE,
+            key_of(
+                scope,
+                SOURCES_FILE,
+                repr(shown_health(health)),
+                repr(clashes),
+                *(fragments.key(e) for e in events),
+            ),
+            functools.partial(render_sources_page, config, events, health, now),
+        ),
+        Planned(
+            FEEDS_FILE,
+            key_of(scope, FEEDS_FILE, repr(feed_links)),
+            functools.partial(render_feeds_json, planned, config),
+        ),
+        Planned(ROBOTS_FILE, key_of(scope, ROBOTS_FILE), functools.partial(render_robots, config)),
+    ]
+    for name, data in static_files().items():
+        main.append(Planned(name, key_of(scope, name, data), lambda data=data: data))
+    event_pages = plan_event_pages(
+        events, config, now, ics_href=event_ics_path, fragments=fragments
+    )
+    sitemap_paths = [
+        HTML_FILE,
+        SOURCES_FILE,
+        *(p.path for p in pages[1:]),
+        *(p.path for p in event_pages),
+    ]
+    if config.agenda.base_url:
+        main.append(
+            Planned(
+                SITEMAP_FILE,
+                key_of(scope, SITEMAP_FILE, *sitemap_paths),
+                lambda: render_sitemap(config, sitemap_paths) or b"",
+            )
+        )
+    nested = list(pages[1:])
+    for feed in planned:
+        link = feed.link
+        nested.append(
+            Planned(
+                link.ics,
+                key_of(
+                    scope,
+                    link.ics,
+                    link.label,
+                    repr(years),
+                    *(vevent_keys[id(e)] for e in feed.events),
+                ),
+                functools.partial(render_feed, feed, config, head, fragments, link.ics),
+            )
+        )
+        nested.append(
+            Planned(
+                link.rss,
+                key_of(scope, link.rss, link.label, *(rss_keys[id(e)] for e in feed.events)),
+                functools.partial(render_feed, feed, config, head, fragments, link.rss),
+            )
+        )
+    # One file per path (two events sharing one keep the last, as a dict of files did).
+    ics_files: dict[str, Planned] = {}
+    for event in events:
+        path = event_ics_path(event)
+        key = key_of(scope, "event-ics", path, vevent_keys[id(event)])
+        ics_files[path] = Planned(
+            path, key, functools.partial(_event_file, event, config, fragments)
+        )
+    pages_by_path = {p.path: p for p in event_pages}
+    return main, nested, list(ics_files.values()), list(pages_by_path.values())
+
+
+def _event_file(event: Event, config: Config, fragments: Fragments) -> bytes:
+    [data] = render_event_files([event], config, fragments=fragments).values()
+    return data
+
+
+def _later(
+    write: Callable[..., list[Path]], files: dict[str, bytes], out_dir: Path
+) -> Callable[[bool], list[Path]]:
+    """`write_in_background`'s `finish`, doing the work in this process when it is called."""
+
+    def finish(commit: bool) -> list[Path]:
+        return write(files, out_dir) if commit else []
+
+    return finish
+
+
+class _EventWriter:
+    """`write(files, out_dir, proceed=...)` for `write_in_background`: renders the event pages
+    to write (in the child, beside the parent's work) and writes them with the per-event
+    calendars `files`, all staged before the first rename; files of events no longer published
+    are removed."""
+
+    def __init__(
+        self,
+        pages: list[Planned],
+        *,
+        keep_ics: set[str],
+        keep_pages: set[str],
+    ) -> None:
+        self.pages = pages
+        self.keep_ics = keep_ics
+        self.keep_pages = keep_pages
+
+    def __call__(
+        self, files: dict[str, bytes], out_dir: Path, *, proceed: Callable[[], bool] | None = None
     ) -> list[Path]:
-        pages = render_event_pages(events, config, now, ics_href=event_ics_path)
+        rendered = {p.path: p.render() for p in self.pages}
         folder = Path(out_dir) / EVENTS_PAGES_DIR
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -195,10 +403,10 @@ def _event_outputs_writer(
             decided.append(proceed() if proceed is not None else True)
             return decided[-1]
 
-        paths = write_event_files(files | pages, out_dir, proceed=gate)
+        paths = write_event_files(files | rendered, out_dir, proceed=gate, keep=self.keep_ics)
         if decided and not decided[0]:
             return []
-        keep = {Path(name).name for name in pages}
+        keep = {Path(name).name for name in self.keep_pages}
         for stale in sorted(folder.glob("*.html")):
             if stale.name not in keep:
                 try:
@@ -207,5 +415,3 @@ def _event_outputs_writer(
                     raise PublishError(f"cannot remove the stale file {stale}: {exc}") from exc
                 log.info("removed %s", stale)
         return paths
-
-    return write

@@ -13,28 +13,30 @@ per render was 2.4 s of the 4 s that 20,000 pages took. Tag labels and series ar
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from markupsafe import Markup, escape
 
 from aggregator.config import Config
 from aggregator.models import CANCELLED, Event
+from aggregator.publish.fragments import Fragments
 from aggregator.publish.html import (
     EVENTS_PAGES_DIR,
     HTML_FILE,
+    Planned,
     _Link,
     collective_link,
     common_context,
     day_heading,
     description_html,
-    event_jsonld,
     event_link,
     event_page_path,
     french_date,
-    json_for_script,
+    jsonld_piece,
     osm_url,
     public_url,
     render_template,
@@ -81,7 +83,7 @@ _MARK = "\x00"
 _PLACEHOLDER = re.compile(f"{_MARK}([a-z_]+){_MARK}")
 
 
-def _shell(config: Config, now: datetime, root: str) -> _Shell:
+def _shell(config: Config, root: str) -> _Shell:
     base = config.agenda.base_url
 
     def mark(name: str) -> Markup:
@@ -179,63 +181,125 @@ def _article(
     return "\n".join(out)
 
 
+def plan_event_pages(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime,
+    *,
+    ics_href: Callable[[Event], str | None] | None = None,
+    fragments: Fragments | None = None,
+) -> list[Planned]:
+    """Every event's page, with its key, not rendered yet (sorted by publication order).
+
+    A page's key is its event's, plus what else it shows: the year (the other dates omit the
+    current one), the tags' display forms, its calendar file, its series' rule and other dates.
+    """
+    fragments = fragments if fragments is not None else Fragments(config)
+    agenda = config.agenda
+    tz = agenda.tz
+    today = now.astimezone(tz).date()
+    ordered = sort_events(events)
+    series = find_series(ordered, tz, today)
+    labels = tag_labels(ordered)
+    root = "../"
+    shell: list[_Shell] = []
+
+    def render(event: Event, others: list[Event], tags: list[str], ics: str | None) -> bytes:
+        if not shell:
+            shell.append(_shell(config, root))
+        own = series.get(id(event))
+        return _render_page(
+            event, config, shell[0], today, others, own.rule if own else None, tags, ics, fragments
+        )
+
+    planned: list[Planned] = []
+    for event in ordered:
+        own = series.get(id(event))
+        others = [e for e in own.events if e is not event][:OTHER_DATES] if own else []
+        tags = list(dict.fromkeys(labels.get(slugify(c), c) for c in event.categories))
+        cancelled = event.status == CANCELLED
+        ics = ics_href(event) if ics_href is not None and not cancelled else None
+        key = fragments.piece_key(
+            "event-page",
+            event,
+            today.year,
+            "\0".join(tags),
+            ics,
+            own.rule if own else None,
+            *(fragments.key(e) for e in others),
+        )
+        planned.append(
+            Planned(
+                event_page_path(event),
+                key,
+                functools.partial(render, event, others, tags, ics),
+            )
+        )
+    return planned
+
+
+def _render_page(
+    event: Event,
+    config: Config,
+    shell: _Shell,
+    today: date,
+    others: list[Event],
+    rule: str | None,
+    tags: list[str],
+    ics: str | None,
+    fragments: Fragments,
+) -> bytes:
+    agenda = config.agenda
+    tz = agenda.tz
+    base = agenda.base_url
+    root = "../"
+    path = event_page_path(event)
+    cancelled = event.status == CANCELLED
+    first, last = event_days(event, tz)
+    when = when_text(event, tz)
+    if first == last:
+        when = f"{french_date(first)}, {when}"
+    article = _article(
+        title=event.title,
+        cancelled=cancelled,
+        when=when,
+        start_iso=event.start.astimezone(tz).isoformat(),
+        rule=rule,
+        place=event.location.one_line(),
+        osm=osm_url(event),
+        sources=[_Link(s.name, collective_link(s, config)) for s in event.sources],
+        tags=tags,
+        description=description_html(event.description, PAGE_DESCRIPTION_CHARS)
+        if event.description
+        else None,
+        ics=root + ics if ics else None,
+        link=event_link(event, config),
+        other_dates=[
+            _Link(day_heading(e.start.astimezone(tz).date(), today), root + event_page_path(e))
+            for e in others
+        ],
+        home=root + HTML_FILE,
+    )
+    page = shell.fill(
+        {
+            "page_title": escape(f"{event.title} – {french_date(first)} – {agenda.title}"),
+            "page_description": escape(_meta_description(event, when)),
+            "canonical": escape(public_url(base, path)) if base else "",
+            "body": article,
+            "jsonld": jsonld_piece(event, config, fragments),
+        }
+    )
+    return page.encode("utf-8")
+
+
 def render_event_pages(
     events: Sequence[Event],
     config: Config,
     now: datetime,
     *,
     ics_href: Callable[[Event], str | None] | None = None,
+    fragments: Fragments | None = None,
 ) -> dict[str, bytes]:
     """Every event's page as UTF-8 bytes, by path relative to the output folder."""
-    agenda = config.agenda
-    tz = agenda.tz
-    base = agenda.base_url
-    today = now.astimezone(tz).date()
-    ordered = sort_events(events)
-    series = find_series(ordered, tz, today)
-    labels = tag_labels(ordered)
-    root = "../"
-    shell = _shell(config, now, root)
-    outputs: dict[str, bytes] = {}
-    for event in ordered:
-        path = event_page_path(event)
-        cancelled = event.status == CANCELLED
-        first, last = event_days(event, tz)
-        when = when_text(event, tz)
-        if first == last:
-            when = f"{french_date(first)}, {when}"
-        own = series.get(id(event))
-        others = [e for e in own.events if e is not event] if own is not None else []
-        ics = ics_href(event) if ics_href is not None and not cancelled else None
-        article = _article(
-            title=event.title,
-            cancelled=cancelled,
-            when=when,
-            start_iso=event.start.astimezone(tz).isoformat(),
-            rule=own.rule if own is not None else None,
-            place=event.location.one_line(),
-            osm=osm_url(event),
-            sources=[_Link(s.name, collective_link(s, config)) for s in event.sources],
-            tags=list(dict.fromkeys(labels.get(slugify(c), c) for c in event.categories)),
-            description=description_html(event.description, PAGE_DESCRIPTION_CHARS)
-            if event.description
-            else None,
-            ics=root + ics if ics else None,
-            link=event_link(event, config),
-            other_dates=[
-                _Link(day_heading(e.start.astimezone(tz).date(), today), root + event_page_path(e))
-                for e in others[:OTHER_DATES]
-            ],
-            home=root + HTML_FILE,
-        )
-        page = shell.fill(
-            {
-                "page_title": escape(f"{event.title} – {french_date(first)} – {agenda.title}"),
-                "page_description": escape(_meta_description(event, when)),
-                "canonical": escape(public_url(base, path)) if base else "",
-                "body": article,
-                "jsonld": json_for_script(event_jsonld(event, tz, config)),
-            }
-        )
-        outputs[path] = page.encode("utf-8")
-    return outputs
+    planned = plan_event_pages(events, config, now, ics_href=ics_href, fragments=fragments)
+    return {page.path: page.render() for page in planned}

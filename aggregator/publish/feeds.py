@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from aggregator.config import Config
 from aggregator.errors import PublishError
 from aggregator.models import Event
 from aggregator.publish.atomic import write_many
+from aggregator.publish.fragments import Fragments
 from aggregator.publish.html import (
     FEED_KINDS,
     FeedLink,
@@ -37,8 +38,15 @@ from aggregator.publish.html import (
     sort_events,
     webcal_url,
 )
-from aggregator.publish.ical import render_calendar, split_calendar
+from aggregator.publish.ical import (
+    calendar_parts,
+    published_events,
+    render_calendar,
+    split_calendar,
+    vevents,
+)
 from aggregator.publish.rss import channel_for, render_channel, render_item
+from aggregator.publish.rss import items as rss_items
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +160,22 @@ def render_feeds(
     config: Config,
     calendar: bytes | None = None,
     now: datetime | None = None,
+    *,
+    fragments: Fragments | None = None,
 ) -> dict[str, bytes]:
     """Every per-filter .ics and .xml, by path relative to the output folder.
 
-    `calendar` is calendar.ics as already rendered for `events` (rendered here if not given).
+    Each VEVENT comes from `fragments` (the bytes calendar.ics holds), or else from `calendar`,
+    calendar.ics as already rendered for `events` (rendered here if neither is given).
     """
+    if fragments is not None:
+        head = calendar_parts(published_events(events, config.agenda), config, now)
+        outputs: dict[str, bytes] = {}
+        for feed in planned:
+            outputs[feed.link.ics] = render_feed(feed, config, head, fragments, feed.link.ics)
+            outputs[feed.link.rss] = render_feed(feed, config, head, fragments, feed.link.rss)
+        return outputs
+    outputs = {}
     agenda = config.agenda
     if calendar is None:
         calendar = render_calendar(events, config, now)
@@ -165,7 +184,6 @@ def render_feeds(
         log.warning("calendar.ics does not hold one VEVENT per event; rendering feeds one by one")
         split = None
     items = {id(e): render_item(e, config) for e in events}
-    outputs: dict[str, bytes] = {}
     for feed in planned:
         link = feed.link
         name = f"{link.label} – {agenda.title}"
@@ -187,6 +205,30 @@ def render_feeds(
             (items.get(id(e)) or render_item(e, config) for e in feed.events),
         )
     return outputs
+
+
+def render_feed(
+    feed: PlannedFeed,
+    config: Config,
+    head: tuple[bytes, bytes],
+    fragments: Fragments,
+    path: str,
+) -> bytes:
+    """One per-filter file, `path` being the feed's .ics or .xml, joined from the events' pieces;
+    `head` is calendar.ics's header and VTIMEZONE (`ical.calendar_parts`), which each .ics takes
+    with its own name."""
+    link = feed.link
+    description = _feed_description(link)
+    if path == link.ics:
+        header, vtimezone = head
+        name = f"{link.label} – {config.agenda.title}"
+        lines = _named_header(header.split(b"\r\n")[:-1], name, description)
+        blocks = vevents(feed.events, config, fragments)
+        return b"".join([b"\r\n".join(lines), b"\r\n", vtimezone, *blocks, b"END:VCALENDAR\r\n"])
+    if path == link.rss:
+        channel = channel_for(config, link.rss, feed.title, description, feed.events)
+        return render_channel(channel, rss_items(feed.events, config, fragments))
+    raise ValueError(f"{path} is not a file of the feed {link.slug}")
 
 
 def _feed_description(link: FeedLink) -> str:
@@ -227,14 +269,22 @@ def render_feeds_json(planned: Sequence[PlannedFeed], config: Config) -> bytes:
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def write_files(files: dict[str, bytes], out_dir: Path, folders: Sequence[str]) -> list[Path]:
-    """Write `files` (paths relative to `out_dir`), each atomically; return their paths, sorted.
+def write_files(
+    files: dict[str, bytes],
+    out_dir: Path,
+    folders: Sequence[str],
+    *,
+    keep: Iterable[str] | None = None,
+) -> list[Path]:
+    """Write `files` (paths relative to `out_dir`), each atomically; return the paths of `keep`
+    (by default, of `files`), sorted.
 
     Files with our extensions left in `folders` by an earlier publication (a city with no more
-    feed, a past month) are removed, so nobody keeps reading a feed we no longer update.
+    feed, a past month) are removed unless in `keep` (the files published, written now or
+    already as they should be), so nobody keeps reading a feed we no longer update.
     """
     out_dir = Path(out_dir)
-    wanted = {out_dir / name for name in files}
+    wanted = {out_dir / name for name in (files if keep is None else {*keep, *files})}
     for folder in folders:
         try:
             (out_dir / folder).mkdir(parents=True, exist_ok=True)
@@ -242,8 +292,8 @@ def write_files(files: dict[str, bytes], out_dir: Path, folders: Sequence[str]) 
             raise PublishError(f"cannot create output directory {out_dir / folder}: {exc}") from exc
     # Hundreds of derived files: batched atomic writes (see write_many for the fsync trade-off).
     paths = sorted(wanted)
-    written = write_many({path: files[str(path.relative_to(out_dir))] for path in paths})
-    log.debug("wrote %d of %d feed files", len(written), len(paths))
+    written = write_many({out_dir / name: files[name] for name in sorted(files)})
+    log.debug("wrote %d of %d files in folders", len(written), len(paths))
     for folder in folders:
         for stale in sorted((out_dir / folder).glob("*")):
             if stale.suffix in (".ics", ".xml", ".html") and stale not in wanted:

@@ -44,6 +44,7 @@ from aggregator.config import Config
 from aggregator.errors import PublishError
 from aggregator.models import CANCELLED, Event
 from aggregator.publish.atomic import write_if_changed
+from aggregator.publish.fragments import Fragments, key_of
 from aggregator.publish.links import collective_link, event_link, http_url
 from aggregator.publish.views import (
     QUICK_DIR,
@@ -206,9 +207,16 @@ def description_html(text: str, limit: int = DESCRIPTION_CHARS) -> Markup:
     Descriptions are plain text by the time they reach us (the parsers turn HTML into text), so
     everything is escaped first and only our own <p>, <br> and <a> are added; nh3 then enforces
     the allow-list (http/https links only, rel="noopener nofollow") as a second line of defence.
+    Made once per text: a description shorter than both limits reads the same on the list and
+    on the event's own page.
     """
     text = text.strip()
-    if len(text) > limit:
+    return _description_html(text, limit if len(text) > limit else -1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _description_html(text: str, limit: int) -> Markup:
+    if limit >= 0:
         cut = text[:limit]
         text = (cut[: cut.rfind(" ")] if " " in cut[limit // 2 :] else cut).rstrip() + " …"
     paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
@@ -394,7 +402,7 @@ class _Day:
     heading: str
     iso: str
     today: bool
-    items: tuple[_Item, ...]
+    cards: Markup  # the day's <article>s, one per line
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,38 +524,138 @@ def _item(event: Event, ctx: _Context, folded: Sequence[Event] = ()) -> _Item:
     )
 
 
-def _cards(events: Sequence[Event], ctx: _Context) -> list[tuple[Event, _Item]]:
-    """One card per event, except that a series shows once, at its first date on the page."""
+def _cards(events: Sequence[Event], ctx: _Context) -> list[tuple[Event, tuple[Event, ...]]]:
+    """One card per event, except that a series shows once, at its first date on the page: each
+    card's event with the other dates it stands for on this page."""
     members: dict[int, list[Event]] = {}
     for event in events:
         series = ctx.series.get(id(event))
         if series is not None:
             members.setdefault(id(series.events[0]), []).append(event)
-    cards = []
+    cards: list[tuple[Event, tuple[Event, ...]]] = []
     seen: set[int] = set()
     for event in events:
         series = ctx.series.get(id(event))
         if series is None:
-            cards.append((event, _item(event, ctx)))
+            cards.append((event, ()))
             continue
         key = id(series.events[0])
         if key in seen:
             continue
         seen.add(key)
-        here = members[key]
-        if len(here) < 2:
-            cards.append((event, _item(event, ctx)))
-        else:
-            cards.append((event, _item(event, ctx, here[1:])))
+        cards.append((event, tuple(members[key][1:])))
     return cards
 
 
-def _days(cards: Sequence[tuple[Event, _Item]], tz: tzinfo, today: date) -> list[_Day]:
-    def local_day(pair: tuple[Event, _Item]) -> date:
+def _card_key(event: Event, folded: Sequence[Event], ctx: _Context, fragments: Fragments) -> bytes:
+    """Everything a card shows besides its event: the page depth, whether it is over, the year
+    (day headings omit the current one), the tags' display forms, its calendar file and, for a
+    series, the other dates it stands for and those after it."""
+    tags = dict.fromkeys(slugify(c) for c in event.categories)
+    extra: list[bytes | str | int | None] = [
+        ctx.root,
+        int(event.effective_end <= ctx.now),
+        ctx.today.year,
+        "\0".join(ctx.tag_labels.get(t, t) for t in tags),
+        ctx.ics_href(event) if ctx.ics_href else None,
+    ]
+    series = ctx.series.get(id(event)) if folded else None
+    if series is not None:
+        extra.append(series.rule)
+        extra.extend(fragments.key(e) for e in folded)
+        extra.append(b"later")
+        extra.extend(fragments.key(e) for e in series.events if e.start > event.start)
+    return fragments.piece_key("card", event, *extra)
+
+
+def _esc(value: str) -> str:
+    """markupsafe's `escape`, for str, without building a Markup (the same five entities)."""
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&#34;")
+        .replace("'", "&#39;")
+    )
+
+
+def _card_html(item: _Item) -> str:
+    """One card, as index.html.j2 wrote it when it rendered each card itself (the same bytes),
+    built here: a list page holds hundreds of them, and Jinja's per-value cost dominated."""
+    classes = "event"
+    if item.cancelled:
+        classes += " cancelled"
+    if item.past:
+        classes += " past"
+    if item.rule:
+        classes += " series"
+    title = _esc(item.title)
+    when = f'<time datetime="{_esc(item.start_iso)}">{_esc(item.when)}</time>'
+    if item.rule:
+        when += f' · <span class="rule">{_esc(item.rule)}</span>'
+    if item.past:
+        when += '<span class="ended"> · terminé</span>'
+    heading = f'<a href="{_esc(item.page or "")}">{title}</a>'
+    if item.cancelled:
+        heading = f'<del>{heading}</del> <strong class="status">annulé</strong>'
+    out = [
+        f'<article class="{classes}" data-city="{_esc(item.city)}"'
+        f' data-tags="{_esc(item.tag_slugs)}" data-collectives="{_esc(item.collectives)}"'
+        f' data-days="{_esc(item.days)}" data-end="{_esc(item.end_iso)}">',
+        f'<p class="when">{when}</p>',
+        f"<h3>{heading}</h3>",
+    ]
+    if item.place:
+        out.append(f'<p class="place">{_esc(item.place)}</p>')
+    if item.next_dates:
+        dates = ", ".join(
+            f'<a href="{_esc(d.href or "")}">{_esc(d.text)}</a>' for d in item.next_dates
+        )
+        if item.more_dates:
+            plural = "s" if item.more_dates > 1 else ""
+            dates += f" et {item.more_dates} autre{plural}"
+        out.append(f'<p class="next-dates">Prochaines dates : {dates}</p>')
+    if item.description:
+        out.append(f'<div class="description">{item.description}</div>')
+    if item.sources:
+        names = ", ".join(
+            f'<a href="{_esc(s.href)}" rel="noopener nofollow">{_esc(s.text)}</a>'
+            if s.href
+            else _esc(s.text)
+            for s in item.sources
+        )
+        out.append(f'<p class="sources">Par {names}</p>')
+    if item.tags:
+        tags = "".join(f"<li>{_esc(tag)}</li>" for tag in item.tags)
+        out.append(f'<ul class="tags" aria-label="Thèmes">{tags}</ul>')
+    if item.ics or item.link:
+        actions = ""
+        if item.ics:
+            actions += (
+                f'<a class="add" href="{_esc(item.ics)}" type="text/calendar">Ajouter à mon agenda'
+                f'<span class="visually-hidden"> : {title}</span></a>'
+            )
+        if item.link:
+            actions += (
+                f' <a class="page" href="{_esc(item.link)}" rel="noopener nofollow">'
+                f'Page de l’événement<span class="visually-hidden"> : {title}</span></a>'
+            )
+        out.append(f'<p class="actions">{actions}</p>')
+    out.append("</article>")
+    return "\n".join(out)
+
+
+def _days(cards: Sequence[tuple[Event, str]], tz: tzinfo, today: date) -> list[_Day]:
+    def local_day(pair: tuple[Event, str]) -> date:
         return pair[0].start.astimezone(tz).date()
 
     return [
-        _Day(day_heading(day, today), day.isoformat(), day == today, tuple(i for _, i in group))
+        _Day(
+            day_heading(day, today),
+            day.isoformat(),
+            day == today,
+            Markup("\n".join(html for _, html in group)),
+        )
         for day, group in itertools.groupby(cards, key=local_day)
     ]
 
@@ -590,7 +698,7 @@ def _parts(
     return pages
 
 
-def plan_pages(
+def page_layout(
     events: Sequence[Event], tz: tzinfo, limit: int = PAGE_EVENTS, today: date | None = None
 ) -> list[_Page]:
     """index.html (the next `limit` events, whole days), one or more pages per month, and with
@@ -730,7 +838,17 @@ def _span_text(key: str, today: date) -> str:
     return _date_range(first, last)
 
 
-def render_pages(
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """An output to publish: its path (relative to the output folder), the hash of everything it
+    shows (`fragments.key_of`; None: not known, always render) and how to render it."""
+
+    path: str
+    key: bytes | None
+    render: Callable[[], bytes]
+
+
+def plan_pages(
     events: Sequence[Event],
     config: Config,
     now: datetime,
@@ -738,27 +856,30 @@ def render_pages(
     feeds: Sequence[FeedLink] = (),
     ics_href: Callable[[Event], str | None] | None = None,
     limit: int = PAGE_EVENTS,
-) -> dict[str, bytes]:
-    """index.html, the month pages and the quick-span pages, by path relative to the output.
+    fragments: Fragments | None = None,
+) -> list[Planned]:
+    """index.html, the month pages and the quick-span pages, each with its key, not rendered yet.
 
-    `feeds` are the per-filter feeds to offer; `ics_href` gives each event's own .ics (relative
-    to the output folder) for its "Ajouter à mon agenda" link.
+    A page's key hashes what its template is given (navigation, subscribe panel, filters, day
+    headings) and its cards' and JSON-LD objects' keys; each card is made once per publication
+    (or taken from the fragments' store) and joined into every page that shows it.
     """
+    fragments = fragments if fragments is not None else Fragments(config)
     agenda = config.agenda
     tz = agenda.tz
     today = now.astimezone(tz).date()
     ordered = sort_events(events)
-    pages = plan_pages(ordered, tz, limit, today)
+    pages = page_layout(ordered, tz, limit, today)
     months = [(p.month, p.path, p.title) for p in pages if p.month and p.path.count("-") == 1]
     labels = tag_labels(ordered)
     series = find_series(ordered, tz, today)
     base = agenda.base_url
     index_complete = len(pages[0].events) == len(ordered)
-    outputs: dict[str, bytes] = {}
+    panels: dict[str, _Subscribe] = {}
+    planned: list[Planned] = []
     for page in pages:
         root = "../" * page.path.count("/")
         ctx = _Context(config, tz, now, today, root, labels, ics_href, series)
-        cards = _cards(page.events, ctx)
         is_index = page.path == HTML_FILE
         if is_index and not index_complete and page.events:
             until = event_days(page.events[-1], tz)[0].isoformat()
@@ -768,43 +889,131 @@ def render_pages(
             _Quick(key, label, f"{root}{QUICK_DIR}/{key}.html", page.span == key)
             for key, label in QUICK_SPANS
         ]
+        if root not in panels:
+            panels[root] = _subscribe(config, feeds, root)
         heading = page.title
-        outputs[page.path] = render_template(
-            "index.html.j2",
-            page.path,
+        context: dict[str, Any] = {
             **common_context(config, root),
-            page_title=f"{heading} – {agenda.title}" if heading else agenda.title,
-            page_heading=heading,
-            canonical=public_url(base, page.path) if base else None,
-            span_text=_span_text(page.span, today) if page.span else "",
+            "page_title": f"{heading} – {agenda.title}" if heading else agenda.title,
+            "page_heading": heading,
+            "canonical": public_url(base, page.path) if base else None,
+            "span_text": _span_text(page.span, today) if page.span else "",
             # key/first/last: the script sees when a pre-rendered span page is out of date.
-            span_days="/".join([page.span, *(d.isoformat() for d in span_days(page.span, today))])
+            "span_days": "/".join(
+                [page.span, *(d.isoformat() for d in span_days(page.span, today))]
+            )
             if page.span
             else "",
-            days=_days(cards, tz, today),
-            empty_message=SPAN_EMPTY if page.span else EMPTY_MESSAGE,
-            is_index=is_index,
-            tz_name=agenda.timezone,
-            until=until,
-            quick=quick,
-            months=[
+            "empty_message": SPAN_EMPTY if page.span else EMPTY_MESSAGE,
+            "is_index": is_index,
+            "tz_name": agenda.timezone,
+            "until": until,
+            "quick": quick,
+            "months": [
                 _Link(label, None if p == page.path or page.month == m else root + p)
                 for m, p, label in months
             ],
-            more=is_index and not index_complete,
-            prev=_Link(page.prev.text, root + (page.prev.href or "")) if page.prev else None,
-            next=_Link(page.next.text, root + (page.next.href or "")) if page.next else None,
-            subscribe=_subscribe(config, feeds, root),
-            cities=_options(
+            "more": is_index and not index_complete,
+            "prev": _Link(page.prev.text, root + (page.prev.href or "")) if page.prev else None,
+            "next": _Link(page.next.text, root + (page.next.href or "")) if page.next else None,
+            "subscribe": panels[root],
+            "cities": _options(
                 (slugify(e.location.city), e.location.city) for e in page.events if e.location.city
             ),
-            tags=_options(
+            "tags": _options(
                 (slugify(c), labels[slugify(c)]) for e in page.events for c in e.categories
             ),
-            collectives=_options((s.id, s.name) for e in page.events for s in e.sources),
-            jsonld=json_for_script([event_jsonld(e, tz, config) for e in page.events]),
+            "collectives": _options((s.id, s.name) for e in page.events for s in e.sources),
+        }
+        cards = [
+            (event, folded, _card_key(event, folded, ctx, fragments))
+            for event, folded in _cards(page.events, ctx)
+        ]
+        jsonld = [fragments.piece_key("jsonld", e) for e in page.events]
+        headings = [
+            (day.isoformat(), day_heading(day, today), day == today)
+            for day in dict.fromkeys(e.start.astimezone(tz).date() for e in page.events)
+        ]
+        key = key_of(
+            fragments.scope,
+            "page",
+            page.path,
+            repr(sorted(context.items())),
+            repr(headings),
+            *(k for _, _, k in cards),
+            b"jsonld",
+            *jsonld,
         )
-    return outputs
+        render = functools.partial(
+            _render_page, page, context, cards, jsonld, ctx, fragments, config
+        )
+        planned.append(Planned(page.path, key, render))
+    return planned
+
+
+def _render_page(
+    page: _Page,
+    context: dict[str, Any],
+    cards: Sequence[tuple[Event, tuple[Event, ...], bytes]],
+    jsonld: Sequence[bytes],
+    ctx: _Context,
+    fragments: Fragments,
+    config: Config,
+) -> bytes:
+    tz = ctx.tz
+    html = [
+        (
+            event,
+            fragments.get(
+                key, lambda e=event, f=folded: _card_html(_item(e, ctx, f)).encode("utf-8")
+            ).decode("utf-8"),
+        )
+        for event, folded, key in cards
+    ]
+    objects = [
+        fragments.get(key, lambda e=event: _jsonld_bytes(e, tz, config))
+        for event, key in zip(page.events, jsonld, strict=True)
+    ]
+    return render_template(
+        "index.html.j2",
+        page.path,
+        **context,
+        days=_days(html, tz, ctx.today),
+        jsonld=Markup(b"".join([b"[", b",".join(objects), b"]"]).decode("utf-8")),
+    )
+
+
+def _jsonld_bytes(event: Event, tz: tzinfo, config: Config) -> bytes:
+    return str(json_for_script(event_jsonld(event, tz, config))).encode("utf-8")
+
+
+def jsonld_piece(event: Event, config: Config, fragments: Fragments) -> Markup:
+    """The event's JSON-LD object as it goes in a <script> (made once for the list page and the
+    event's own page)."""
+    tz = config.agenda.tz
+    data = fragments.piece("jsonld", event, functools.partial(_jsonld_bytes, event, tz, config))
+    return Markup(data.decode("utf-8"))
+
+
+def render_pages(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime,
+    *,
+    feeds: Sequence[FeedLink] = (),
+    ics_href: Callable[[Event], str | None] | None = None,
+    limit: int = PAGE_EVENTS,
+    fragments: Fragments | None = None,
+) -> dict[str, bytes]:
+    """index.html, the month pages and the quick-span pages, by path relative to the output.
+
+    `feeds` are the per-filter feeds to offer; `ics_href` gives each event's own .ics (relative
+    to the output folder) for its "Ajouter à mon agenda" link.
+    """
+    planned = plan_pages(
+        events, config, now, feeds=feeds, ics_href=ics_href, limit=limit, fragments=fragments
+    )
+    return {page.path: page.render() for page in planned}
 
 
 def render_robots(config: Config) -> bytes:

@@ -42,6 +42,7 @@ from aggregator.publish.contentline import (
     text_line,
     utc_stamp,
 )
+from aggregator.publish.fragments import Fragments
 from aggregator.publish.html import (
     all_day_span,
     event_link,
@@ -203,23 +204,53 @@ def _header(agenda: Agenda, *, subscription: bool) -> bytes:
     return calendar.to_ical().removesuffix(_END)
 
 
-def render_calendar(events: Sequence[Event], config: Config, now: datetime | None = None) -> bytes:
+def vevents(
+    events: Iterable[Event], config: Config, fragments: Fragments | None = None
+) -> list[bytes]:
+    """Each event's VEVENT block, in the order given; from `fragments` when at hand (the same
+    bytes in calendar.ics, the per-filter calendars and the per-event files)."""
+    agenda = config.agenda
+    writer = DateTimeWriter(agenda.tz)
+    if fragments is None:
+        return [_vevent(event, agenda, writer) for event in events]
+    return [
+        fragments.piece("vevent", e, functools.partial(_vevent, e, agenda, writer)) for e in events
+    ]
+
+
+def calendar_parts(
+    events: Sequence[Event], config: Config, now: datetime | None = None
+) -> tuple[bytes, bytes]:
+    """calendar.ics's header and VTIMEZONE for these (published) events."""
+    agenda = config.agenda
+    # Always present (even with only all-day events) since X-WR-TIMEZONE names it.
+    return _header(agenda, subscription=True), _vtimezone(
+        agenda.timezone, *_years(events, agenda, now)
+    )
+
+
+def calendar_years(
+    events: Sequence[Event], config: Config, now: datetime | None
+) -> tuple[int, int]:
+    """The years calendar.ics's VTIMEZONE covers (part of what the calendar shows)."""
+    return _years(published_events(events, config.agenda), config.agenda, now)
+
+
+def render_calendar(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime | None = None,
+    *,
+    fragments: Fragments | None = None,
+) -> bytes:
     """The calendar as bytes (CRLF lines, folded at 75 octets, UTF-8).
 
     `events` are the upcoming events; cancelled ones are dropped under `cancelled: hide`.
     """
-    agenda = config.agenda
-    events = published_events(events, agenda)
-    writer = DateTimeWriter(agenda.tz)
-    return b"".join(
-        [
-            _header(agenda, subscription=True),
-            # Always present (even with only all-day events) since X-WR-TIMEZONE names it.
-            _vtimezone(agenda.timezone, *_years(events, agenda, now)),
-            *(_vevent(event, agenda, writer) for event in sort_events(events)),
-            _END,
-        ]
-    )
+    events = published_events(events, config.agenda)
+    header, vtimezone = calendar_parts(events, config, now)
+    blocks = vevents(sort_events(events), config, fragments)
+    return b"".join([header, vtimezone, *blocks, _END])
 
 
 def render_event_calendar(event: Event, config: Config) -> bytes:
@@ -239,24 +270,31 @@ def _event_calendar(header: bytes, vevent: bytes, event: Event, agenda: Agenda) 
 
 
 def render_event_files(
-    events: Sequence[Event], config: Config, calendar: bytes | None = None
+    events: Sequence[Event],
+    config: Config,
+    calendar: bytes | None = None,
+    *,
+    fragments: Fragments | None = None,
 ) -> dict[str, bytes]:
     """Every published event's own calendar, keyed by `event_ics_path`.
 
-    `calendar` is calendar.ics as already rendered for `events`, if at hand: each file then reuses
-    the event's VEVENT block from it (same bytes as in calendar.ics, and not written twice).
+    Each file reuses the event's VEVENT block from `fragments` (the very bytes of calendar.ics),
+    or else from `calendar`, calendar.ics as already rendered for `events`, if at hand.
     """
     agenda = config.agenda
     published = sort_events(published_events(events, agenda))
-    split = split_calendar(calendar) if calendar is not None else None
-    blocks = split.events if split is not None and split.holds(published) else {}
+    if fragments is not None:
+        found = vevents(published, config, fragments)
+    else:
+        split = split_calendar(calendar) if calendar is not None else None
+        blocks = split.events if split is not None and split.holds(published) else {}
+        writer = DateTimeWriter(agenda.tz)
+        found = [blocks.get(public_uid(e)) or _vevent(e, agenda, writer) for e in published]
     header = _header(agenda, subscription=False)
-    writer = DateTimeWriter(agenda.tz)
-    files = {}
-    for event in published:
-        vevent = blocks.get(public_uid(event)) or _vevent(event, agenda, writer)
-        files[event_ics_path(event)] = _event_calendar(header, vevent, event, agenda)
-    return files
+    return {
+        event_ics_path(event): _event_calendar(header, vevent, event, agenda)
+        for event, vevent in zip(published, found, strict=True)
+    }
 
 
 # --- cutting a calendar we wrote into blocks (per-event files, per-filter feeds) ---------------
@@ -330,13 +368,17 @@ def _unescape(match: re.Match[str]) -> str:
 
 
 def write_event_files(
-    files: dict[str, bytes], out_dir: Path, *, proceed: Callable[[], bool] | None = None
+    files: dict[str, bytes],
+    out_dir: Path,
+    *,
+    proceed: Callable[[], bool] | None = None,
+    keep: Iterable[str] | None = None,
 ) -> list[Path]:
     """Write rendered per-event files under `out_dir`, each atomically; remove stale ones.
 
     A per-event file whose event is no longer published (past, removed, hidden) is deleted, so
-    an old "ajouter à mon agenda" link answers 404 rather than an outdated event. Returns the
-    paths of the current files, sorted.
+    an old "ajouter à mon agenda" link answers 404 rather than an outdated event; `keep` names
+    more files (relative to `out_dir`) that stay. Returns the paths of `files`, sorted.
 
     There are as many files as events (tens of thousands): `write_many` writes only the changed
     ones and makes them durable together rather than one by one (see atomic.py).
@@ -356,9 +398,10 @@ def write_event_files(
     write_many(targets, proceed=gate)
     if decisions and not decisions[0]:
         return []  # the publication was called off: nothing replaced, nothing removed
-    keep = {path.name for path in targets}
+    # `keep`: the per-event files published, written now or already as they should be.
+    names = {path.name for path in targets} | {Path(name).name for name in keep or ()}
     for stale in sorted(folder.glob("*.ics")):
-        if stale.name not in keep:
+        if stale.name not in names:
             try:
                 stale.unlink()
             except OSError as exc:

@@ -6,6 +6,7 @@ is deterministic and readable without knowing our time zone rules.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from aggregator.config import Config
 from aggregator.models import Event
 from aggregator.publish.atomic import write_if_changed
+from aggregator.publish.fragments import Fragments
 from aggregator.publish.html import public_uid, sort_events
 from aggregator.publish.links import collective_link, page_url
 
@@ -60,13 +62,25 @@ def event_record(event: Event, config: Config) -> dict[str, Any]:
     }
 
 
-def render_json(events: Sequence[Event], config: Config) -> bytes:
-    """The JSON list as UTF-8 bytes (accents kept as they are, not \\u-escaped)."""
-    records = [event_record(e, config) for e in sort_events(events)]
+def _line(event: Event, config: Config) -> bytes:
     # One event per line: still readable and diffable, and json's C encoder only runs without
     # `indent` (indent=2 made this file several times slower to write at 20,000 events).
-    lines = ",\n".join(json.dumps(r, ensure_ascii=False, separators=(", ", ": ")) for r in records)
-    return (f"[\n{lines}\n]\n" if records else "[]\n").encode("utf-8")
+    record = event_record(event, config)
+    return json.dumps(record, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
+
+
+def render_json(
+    events: Sequence[Event], config: Config, *, fragments: Fragments | None = None
+) -> bytes:
+    """The JSON list as UTF-8 bytes (accents kept as they are, not \\u-escaped)."""
+    ordered = sort_events(events)
+    if not ordered:
+        return b"[]\n"
+    if fragments is None:
+        lines = [_line(e, config) for e in ordered]
+    else:
+        lines = [fragments.piece("json", e, functools.partial(_line, e, config)) for e in ordered]
+    return b"".join([b"[\n", b",\n".join(lines), b"\n]\n"])
 
 
 def write_json(events: Sequence[Event], config: Config, path: Path) -> Path:

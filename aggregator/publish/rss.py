@@ -13,6 +13,7 @@ cannot break the document or inject elements.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
@@ -24,6 +25,7 @@ from pathlib import Path
 from aggregator.config import Config
 from aggregator.models import CANCELLED, Event
 from aggregator.publish.atomic import write_if_changed
+from aggregator.publish.fragments import Fragments
 from aggregator.publish.html import (
     FEED_FILE,
     HTML_FILE,
@@ -168,7 +170,23 @@ def _build_date(events: Sequence[Event]) -> datetime | None:
     return max(stamps) if stamps else None
 
 
-def render_rss(events: Sequence[Event], config: Config, now: datetime | None = None) -> bytes:
+def items(
+    events: Iterable[Event], config: Config, fragments: Fragments | None = None
+) -> list[bytes]:
+    """Each event's <item>, in the order given; from `fragments` when at hand (rendered once for
+    feed.xml and every per-filter feed)."""
+    if fragments is None:
+        return [render_item(e, config) for e in events]
+    return [fragments.piece("rss", e, functools.partial(render_item, e, config)) for e in events]
+
+
+def render_rss(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime | None = None,
+    *,
+    fragments: Fragments | None = None,
+) -> bytes:
     """feed.xml as UTF-8 XML bytes: every upcoming event, in publication order.
 
     `now` is accepted for compatibility and no longer used: the build date follows the events.
@@ -176,7 +194,7 @@ def render_rss(events: Sequence[Event], config: Config, now: datetime | None = N
     agenda = config.agenda
     ordered = sort_events(events)
     channel = channel_for(config, FEED_FILE, agenda.title, agenda.description, ordered)
-    return render_channel(channel, (render_item(e, config) for e in ordered))
+    return render_channel(channel, items(ordered, config, fragments))
 
 
 def write_rss(events: Sequence[Event], config: Config, path: Path, now: datetime) -> Path:

@@ -1,0 +1,140 @@
+"""What the last publication wrote: each output's key and the file as it was left.
+
+`publish_all` gives every output a key, the hash of everything it shows (see fragments.py), and
+renders only the outputs whose key is not the one recorded after the last publication, or whose
+file is no longer as that publication left it (another size or modification time: deleted,
+edited, restored from a backup). The record is written only once a publication has written all its
+files; a publication that fails half-way leaves the previous record, which the files it did write
+no longer match, so they are rendered again next time.
+
+The record lives next to the database (publish-outputs.json), with the folder it describes: a
+record made for another output folder, another version of this file or that cannot be read is
+ignored, which costs one full publication.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RECORD_FILE = "publish-outputs.json"
+_VERSION = 1
+
+
+def file_stamp(path: Path | str) -> tuple[int, int] | None:
+    """(size, modification time in ns), or None when the file is missing."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+class OutputRecord:
+    """The outputs of the last publication into one folder, by path relative to it."""
+
+    def __init__(self, path: Path, out_dir: Path, scope: str) -> None:
+        self.path = Path(path)
+        self.out_dir = Path(out_dir)
+        # The folder (feeds name the page in it when there is no base_url) and the code.
+        self.scope = scope
+        self.outputs: dict[str, tuple[str, int, int]] = {}
+        self.state: dict[str, Any] = {}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring the unreadable publication record %s: %s", self.path, exc)
+            return
+        if not isinstance(data, dict) or data.get("version") != _VERSION:
+            return
+        if data.get("scope") != self.scope:
+            log.info("publication record %s is for another folder or code", self.path)
+            return
+        outputs = data.get("outputs")
+        if not isinstance(outputs, dict):
+            return
+        for name, entry in outputs.items():
+            if (
+                isinstance(name, str)
+                and isinstance(entry, list)
+                and len(entry) == 3
+                and isinstance(entry[0], str)
+                and all(isinstance(n, int) for n in entry[1:])
+            ):
+                self.outputs[name] = (entry[0], entry[1], entry[2])
+        state = data.get("state")
+        if isinstance(state, dict):
+            self.state = state
+
+    def fresh(self, name: str, key: bytes | None) -> bool:
+        """Whether the output `name` was published with `key` and is still as it was left."""
+        if key is None:
+            return False
+        entry = self.outputs.get(name)
+        if entry is None or entry[0] != key.hex():
+            return False
+        return file_stamp(self.out_dir / name) == entry[1:]
+
+    def state_fresh(self, events_key: bytes, state_path: Path, now: datetime) -> bool:
+        """Whether the publication state (for changes.xml) was computed from these events, is
+        still the file it wrote, and `now` is inside the span it holds for (no change in its
+        history has expired yet)."""
+        state = self.state
+        try:
+            since = datetime.fromisoformat(state["since"])
+            until = datetime.fromisoformat(state["until"]) if state.get("until") else None
+            stamp = tuple(state["stamp"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        if state.get("events") != events_key.hex() or file_stamp(state_path) != stamp:
+            return False
+        return since <= now and (until is None or now < until)
+
+    def save(
+        self,
+        keys: Mapping[str, bytes],
+        *,
+        state: tuple[bytes, Path, datetime, datetime | None] | None,
+    ) -> None:
+        """Record `keys` (output → key) with each file's stamp as it is now, and the state file
+        (events' key, path, since, until); a failure to record costs a full publication."""
+        outputs = {}
+        for name, key in keys.items():
+            stamp = file_stamp(self.out_dir / name)
+            if stamp is not None:
+                outputs[name] = [key.hex(), *stamp]
+        payload: dict[str, Any] = {"version": _VERSION, "scope": self.scope, "outputs": outputs}
+        if state is not None:
+            events_key, path, since, until = state
+            stamp = file_stamp(path)
+            if stamp is not None:
+                payload["state"] = {
+                    "events": events_key.hex(),
+                    "stamp": list(stamp),
+                    "since": since.isoformat(),
+                    "until": until.isoformat() if until is not None else None,
+                }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as exc:
+            log.warning("cannot record the publication in %s: %s", self.path, exc)
+
+    def forget(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot remove the publication record %s: %s", self.path, exc)
