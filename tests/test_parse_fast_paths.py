@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
+import icalendar
 import pytest
 from corpus import load_manifest
+from icalendar.prop import vBroken
 from parser_helpers import corpus_dir, document_from_bytes, make_context, make_source
 
 from aggregator.errors import ParseError
 from aggregator.models import Document, Event, ParseResult
-from aggregator.parsers import feed
+from aggregator.parsers import feed, ical, ical_fast
 
 QUIRKS = Path(__file__).resolve().parent / "fixtures" / "quirks"
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -328,3 +330,253 @@ def test_html_passes_change_nothing_without_markup() -> None:
     for text in samples:
         resolved = resolve_relative_uris(text, "", "utf-8", "text/html")
         assert _sanitize_html(resolved, "utf-8", "text/html") == text
+
+
+# --- iCalendar ----------------------------------------------------------------------------------
+
+
+def _both_ical_paths(document: Document, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    fast = _outcome(lambda: ical.parse(document, make_source(), make_context()))
+    with monkeypatch.context() as patch:
+        patch.setattr(ical_fast, "parse", lambda *_: None)
+        full = _outcome(lambda: ical.parse(document, make_source(), make_context()))
+    return fast, full
+
+
+def _ical_documents() -> Iterator[Any]:
+    for path in _corpus_files("ics"):
+        yield pytest.param(path, id=f"corpus/{path.name}", marks=pytest.mark.corpus)
+    for path in _quirk_files("ics"):
+        yield pytest.param(path, id=f"quirks/{path.name}")
+
+
+@pytest.mark.parametrize("path", list(_ical_documents()))
+def test_ical_files_read_alike_by_both_paths(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    document = document_from_bytes(path.read_bytes())
+    fast, full = _both_ical_paths(document, monkeypatch)
+    assert fast == full
+
+
+@pytest.mark.parametrize("path", list(_ical_documents()))
+def test_ical_fast_components_are_icalendars(path: Path) -> None:
+    # Stronger than the events: every property of every component, as icalendar builds it.
+    text = ical._decode(document_from_bytes(path.read_bytes()))
+    repaired = ical._repair_lines(text)
+    try:
+        body, _zones = ical_fast._split_zones(repaired.lines, *_fake_request())
+        ours = ical_fast._calendar(body)
+    except ical_fast._NotSimple:
+        return  # read the full way
+    theirs = icalendar.Calendar.from_ical("\r\n".join(body) + "\r\n")
+    _assert_same_component(ours, theirs)
+
+
+def _fake_request() -> tuple[Document, Any, Any]:
+    return document_from_bytes(b""), make_source(), make_context()
+
+
+def _assert_same_component(ours: Any, theirs: Any) -> None:
+    assert ours.name == theirs.name
+    assert list(ours.keys()) == list(theirs.keys())
+    for name in ours:
+        mine, other = ours[name], theirs[name]
+        if isinstance(other, list):
+            assert isinstance(mine, list) and len(mine) == len(other), name
+            pairs = list(zip(mine, other, strict=True))
+        else:
+            pairs = [(mine, other)]
+        for a, b in pairs:
+            assert type(a) is type(b), name
+            assert dict(a.params) == dict(b.params), name
+            assert a.to_ical() == b.to_ical(), name
+            if isinstance(b, vBroken):
+                assert str(a) == str(b), name
+                continue
+            if hasattr(b, "dt"):
+                assert a.dt == b.dt and type(a.dt) is type(b.dt), name
+                assert str(getattr(a.dt, "tzinfo", None)) == str(getattr(b.dt, "tzinfo", None))
+            if hasattr(b, "cats"):
+                assert [str(c) for c in a.cats] == [str(c) for c in b.cats]
+            assert str(a) == str(b), name
+    assert len(ours.subcomponents) == len(theirs.subcomponents)
+    for a, b in zip(ours.subcomponents, theirs.subcomponents, strict=True):
+        _assert_same_component(a, b)
+
+
+_VEVENT = (
+    "BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20240101T120000Z\r\nSUMMARY:{summary}\r\n"
+    "DTSTART{start}\r\n{extra}END:VEVENT\r\n"
+)
+
+
+def _calendar_text(*events: str, header: str = "", zones: str = "") -> bytes:
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//fast//FR\r\n"
+        + header
+        + zones
+        + "".join(events)
+        + "END:VCALENDAR\r\n"
+    ).encode("utf-8")
+
+
+_PARIS_ZONE = (
+    "BEGIN:VTIMEZONE\r\nTZID:Europe/Paris\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\n"
+    "TZOFFSETTO:+0200\r\nTZNAME:CEST\r\nDTSTART:19700329T020000\r\n"
+    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\n"
+    "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r\nDTSTART:19701025T030000\r\n"
+    "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+)
+_CUSTOM_ZONE = (
+    "BEGIN:VTIMEZONE\r\nTZID:Ma zone\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0300\r\n"
+    "TZOFFSETTO:+0300\r\nDTSTART:19700101T000000\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+)
+
+
+def _event(uid: str, start: str, summary: str = "Atelier", extra: str = "") -> str:
+    return _VEVENT.format(uid=uid, summary=summary, start=start, extra=extra)
+
+
+_ICAL_CASES = {
+    "zoned": _calendar_text(
+        _event(
+            "a",
+            ";TZID=Europe/Paris:20240914T140000",
+            extra="DTEND;TZID=Europe/Paris:"
+            "20240914T170000\r\nLOCATION:Salle\\, 2 rue de la Gare\\, 35600 Redon\r\n",
+        ),
+        zones=_PARIS_ZONE,
+    ),
+    "utc-floating-date": _calendar_text(
+        _event("b", ":20240914T140000Z", extra="DTEND:20240914T160000Z\r\n"),
+        _event("c", ":20240915T140000", extra="DURATION:PT2H\r\n"),
+        _event("d", ";VALUE=DATE:20240916", extra="DTEND;VALUE=DATE:20240918\r\n"),
+        _event("e", ":20240917"),
+    ),
+    "text-escapes": _calendar_text(
+        _event(
+            "f",
+            ":20240914T140000Z",
+            summary="Tom & Jerry\\; \\\\o/ \\, le retour",
+            extra="DESCRIPTION:Ligne 1\\nLigne 2\\N<b>gras</b> &amp; co\r\n"
+            "CATEGORIES:Numérique,Atelier\\,s,numerique\r\nCATEGORIES:Fête\r\n"
+            "URL:https://example.org/a\\,b?c=1\r\nSTATUS:CANCELLED\r\nSEQUENCE:3\r\n"
+            "LAST-MODIFIED:20240101T100000Z\r\nX-CUSTOM;X-P=1:valeur\r\n"
+            'ATTENDEE;CN="Doe, J";ROLE=REQ-PARTICIPANT:mailto:j@example.org\r\n',
+        )
+    ),
+    "custom-zone-and-windows-name": _calendar_text(
+        _event("g", ";TZID=Ma zone:20240914T140000"),
+        _event("h", ";TZID=Romance Standard Time:20240914T150000"),
+        _event("i", ';TZID="Europe/Paris":20240914T160000'),
+        zones=_CUSTOM_ZONE + _PARIS_ZONE,
+    ),
+    "recurring-and-overrides": _calendar_text(
+        _event(
+            "r",
+            ";TZID=Europe/Paris:20240902T180000",
+            extra="RRULE:FREQ=WEEKLY;COUNT=4\r\nEXDATE;TZID=Europe/Paris:20240909T180000\r\n",
+        ),
+        _event(
+            "r",
+            ";TZID=Europe/Paris:20240917T190000",
+            summary="Déplacé",
+            extra="RECURRENCE-ID;TZID=Europe/Paris:20240916T180000\r\n",
+        ),
+        _event("s", ":20240903T100000Z"),
+        zones=_PARIS_ZONE,
+    ),
+    "duplicates-and-versions": _calendar_text(
+        _event("u", ":20240914T140000Z", extra="SEQUENCE:1\r\n"),
+        _event("u", ":20240914T150000Z", extra="SEQUENCE:2\r\n"),
+        _event("v", ":20240914T140000Z"),
+        _event("v", ":20240915T140000Z"),
+    ),
+    "odd-values": _calendar_text(
+        _event("w", ":20240914T140000Z", extra="DTEND:20240914T130000Z\r\n"),
+        _event("x", ":2024091"),
+        _event("y", ":20240914T140000Z", summary=""),
+        _event("z", ":20240914T140000Z", extra="SEQUENCE:abc\r\nDURATION:-PT1H\r\n"),
+    ),
+    "x-wr-timezone": _calendar_text(
+        _event("xw", ":20240914T140000Z"),
+        _event("xf", ":20240914T140000"),
+        header="X-WR-TIMEZONE:America/New_York\r\nX-WR-CALNAME:Agenda\r\n",
+    ),
+    "alarm-and-past": _calendar_text(
+        _event(
+            "al",
+            ":20240914T140000Z",
+            extra="BEGIN:VALARM\r\nACTION:DISPLAY\r\n"
+            "TRIGGER:-PT15M\r\nDESCRIPTION:Rappel\r\nEND:VALARM\r\n",
+        ),
+        _event("old", ":19990101T100000Z"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(_ICAL_CASES))
+def test_generated_calendars_read_alike_by_both_paths(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = document_from_bytes(_ICAL_CASES[name])
+    assert ical_fast.parse(document, make_source(), make_context()) is not None
+    fast, full = _both_ical_paths(document, monkeypatch)
+    assert fast == full
+    # Twice in a row: the second read takes its zones from the cache.
+    assert _both_ical_paths(document, monkeypatch) == (fast, full)
+
+
+def test_bench_calendar_is_read_by_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    site = next(s for s in _bench_sites(monkeypatch) if s.kind == "ical")
+    document = document_from_bytes(site.body, content_type="text/calendar; charset=utf-8")
+    assert ical_fast.parse(document, make_source(), make_context()) is not None
+    fast, full = _both_ical_paths(document, monkeypatch)
+    assert fast == full
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"not a calendar", id="not-ical"),
+        pytest.param(_calendar_text(_event("t", ":20240914T140000Z"))[:-30], id="cut-off"),
+        pytest.param(_calendar_text(_event("a", ":20240914T140000Z")) * 2, id="two-calendars"),
+        pytest.param(
+            _calendar_text(
+                _event("b", ":20240914T140000Z"),
+                zones="BEGIN:VTIMEZONE\r\nTZID:X\r\nTZOFFSETTO:garbage\r\nEND:VTIMEZONE\r\n",
+            ),
+            id="broken-vtimezone",
+        ),
+        pytest.param(
+            _calendar_text(_event("c", ":20240914T140000Z"), header='BAD;P="x:y\r\n'),
+            id="broken-calendar-line",
+        ),
+    ],
+)
+def test_unusual_calendars_are_read_the_full_way(
+    body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = document_from_bytes(body)
+    assert ical_fast.parse(document, make_source(), make_context()) is None
+    fast, full = _both_ical_paths(document, monkeypatch)
+    assert fast == full
+
+
+def test_plain_lines_split_as_icalendar_splits_them() -> None:
+    from icalendar.parser.content_line import Contentline
+
+    for line in [
+        "SUMMARY:a\\,b;c:d\\nx",
+        "DTSTART;TZID=Europe/Paris:20240101T100000",
+        "DTSTART;VALUE=DATE:20240101",
+        "URL:https://example.org/a?b=c:d",
+        "X-A-B:1",
+    ]:
+        match = ical_fast._PLAIN_RE.fullmatch(line)
+        assert match is not None
+        name, params, value = Contentline(line).parts()
+        assert match[1] == name
+        assert ({match[2]: match[3]} if match[2] else {}) == dict(params)
+        assert ical_fast.unescape_backslash(match[4]) == value
+    for line in ['DTSTART;TZID="Europe/Paris":2024', "A\\B:x", "DTSTART;tzid=X:1", "N;A=1;B=2:x"]:
+        assert ical_fast._PLAIN_RE.fullmatch(line) is None
