@@ -1114,7 +1114,41 @@ def _wall_day(item: Occurrence, vevent: dict[str, list[str]]) -> str:
     return moment.astimezone(zone or PARIS).date().isoformat()
 
 
+def _missing_day(case: Case) -> Explained:
+    """ical.js's instances of a yearly series on a day the year lacks (February 29), moved
+    to the next days; RFC 5545 §3.3.10 says such instances are ignored."""
+    theirs: list[Occurrence] = []
+    for vevent in _vevents(case.text):
+        rules = vevent.get("RRULE", [])
+        if len(rules) != 1 or "DTSTART" not in vevent:
+            continue
+        parts = _rule_parts(rules[0])
+        if parts.get("FREQ") != "YEARLY" or any(p.startswith("BY") for p in parts):
+            continue
+        first = _value(vevent["DTSTART"][0])[:8]
+        if not first.isdigit():
+            continue
+        month, day = int(first[4:6]), int(first[6:8])
+        title = _title_of(vevent)
+        for item in case.only_theirs:
+            when = date.fromisoformat(_wall_day(item, vevent))
+            last = (
+                (date(when.year, month % 12 + 1, 1) - timedelta(days=1)).day if month < 12 else 31
+            )
+            lacking = last < day and when.month == month % 12 + 1 and when.day <= day - last
+            if item[2] == title and lacking and item not in theirs:
+                theirs.append(item)
+    return theirs, []
+
+
 DOCUMENTED += [
+    (
+        "missing-day",
+        "a yearly series started on a day some years lack (February 29) has no instance in "
+        "those years (RFC 5545 §3.3.10: recurrence instances with an invalid date MUST be "
+        "ignored); ical.js moves them to the following days",
+        _missing_day,
+    ),
     (
         "yearly-weeks",
         "a FREQ=YEARLY rule with BYWEEKNO (every listed day of that ISO week, all seven "
