@@ -550,7 +550,10 @@ def _day_after(day: str) -> str:
 
 
 def _reversed_end(case: Case) -> Explained:
-    warned = _warned(case, "DTEND before DTSTART") or _warned(case, "end before DTSTART")
+    warned = any(
+        _warned(case, words)
+        for words in ("DTEND before DTSTART", "end before DTSTART", "DTEND cannot be read")
+    )
     theirs, ours = [], []
     for item in case.only_theirs:
         # An all-day DTEND equal to DTSTART is read as one day, as a missing one (no warning).
@@ -913,8 +916,9 @@ DOCUMENTED: list[tuple[str, str, Rule]] = [
     ),
     (
         "reversed-end",
-        "a DTEND before its DTSTART is ignored with a warning (RFC 5545 §3.8.2.2: DTEND MUST be "
-        "later), an all-day one equal to it means one day; ical.js keeps the span as written",
+        "a DTEND before its DTSTART (or a negative DURATION, or a DTEND that cannot be read) is "
+        "ignored with a warning (RFC 5545 §3.8.2.2: DTEND MUST be later), an all-day one equal "
+        "to it means one day; ical.js keeps the span as written",
         _reversed_end,
     ),
     (

@@ -39,6 +39,7 @@ EXPECTED_REASONS = {
     "yearly-by-week-number.ics": ["dtstart-first", "yearly-weeks"],
     "x-wr-timezone-utc-series.ics": ["x-wr-timezone"],
     "recurrence-on-a-missing-day.ics": ["missing-day"],
+    "garbled-dtend.ics": ["reversed-end"],
     "invalid-duration-overflow.ics": ["end-beyond-9999"],
     "override-dtend-before-dtstart.ics": ["reversed-end"],
     "recurrence-id-date-on-datetime-series.ics": ["recurrence-id-type"],

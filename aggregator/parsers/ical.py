@@ -1017,7 +1017,13 @@ class _Builder:
             raise _SkipEvent(f"DTSTART {start_value!r} is not a date")
         end_value: date | None = None
         if "DTEND" in vevent:
-            end_value = vevent["DTEND"].dt
+            try:
+                end_value = vevent["DTEND"].dt
+            except (InvalidCalendar, ValueError) as exc:
+                # A garbled end ("19970701T1100000Z") loses the end, not the event.
+                self.result.warnings.append(
+                    f"{_describe(vevent)}: DTEND cannot be read ({exc}), end ignored"
+                )
         elif "DURATION" in vevent:
             duration = vevent["DURATION"].dt
             if isinstance(duration, timedelta) and duration < timedelta(0):
