@@ -1118,6 +1118,32 @@ def _wall_day(item: Occurrence, vevent: dict[str, list[str]]) -> str:
     return moment.astimezone(zone or PARIS).date().isoformat()
 
 
+def _unknown_value_text(case: Case) -> Explained:
+    """A SUMMARY with a VALUE parameter ical.js does not know: it shows the raw escapes."""
+    if not any(
+        re.match(r"SUMMARY;(?:[^:]*;)?VALUE=", line, re.I)
+        for v in _vevents(case.text)
+        for line in v.get("SUMMARY", [])
+    ):
+        return [], []
+
+    def unescaped(raw: str) -> str:
+        return clean_title(
+            re.sub(r"\\([nN,;\\])", lambda m: {"n": "\n", "N": "\n"}.get(m[1], m[1]), raw)
+        )
+
+    theirs, ours = [], []
+    for item in case.only_theirs:
+        for twin in case.only_ours:
+            if twin in ours or (twin[:2], twin[3:]) != (item[:2], item[3:]):
+                continue
+            if unescaped(item[2]) == twin[2]:
+                theirs.append(item)
+                ours.append(twin)
+                break
+    return theirs, ours
+
+
 def _missing_day(case: Case) -> Explained:
     """ical.js's instances of a yearly series on a day the year lacks (February 29), moved
     to the next days; RFC 5545 §3.3.10 says such instances are ignored."""
@@ -1146,6 +1172,13 @@ def _missing_day(case: Case) -> Explained:
 
 
 DOCUMENTED += [
+    (
+        "unknown-value-text",
+        "a SUMMARY whose VALUE parameter names no known type is still read as TEXT, its escapes "
+        "decoded (SUMMARY's type is TEXT, RFC 5545 §3.8.1.12, and §3.3.11 says how TEXT is "
+        "escaped); ical.js shows the raw value with its backslashes",
+        _unknown_value_text,
+    ),
     (
         "missing-day",
         "a yearly series started on a day some years lack (February 29) has no instance in "

@@ -40,6 +40,7 @@ EXPECTED_REASONS = {
     "x-wr-timezone-utc-series.ics": ["x-wr-timezone"],
     "recurrence-on-a-missing-day.ics": ["missing-day"],
     "garbled-dtend.ics": ["reversed-end"],
+    "summary-with-unknown-value-type.ics": ["unknown-value-text"],
     "invalid-duration-overflow.ics": ["end-beyond-9999"],
     "override-dtend-before-dtstart.ics": ["reversed-end"],
     "recurrence-id-date-on-datetime-series.ics": ["recurrence-id-type"],
