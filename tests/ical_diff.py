@@ -1118,6 +1118,23 @@ def _wall_day(item: Occurrence, vevent: dict[str, list[str]]) -> str:
     return moment.astimezone(zone or PARIS).date().isoformat()
 
 
+def _impossible_date(case: Case) -> Explained:
+    """Events whose DTSTART names a day that does not exist (February 30), which we skip with
+    a warning and ical.js rolls over into the next month."""
+    titles = set()
+    for vevent in _vevents(case.text):
+        value = _value(vevent.get("DTSTART", [""])[0])
+        if len(value) < 8 or not value[:8].isdigit():
+            continue
+        try:
+            date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+        except ValueError:
+            title = _title_of(vevent)
+            if any(title in w and "cannot be read" in w for w in case.result.warnings):
+                titles.add(title)
+    return [o for o in case.only_theirs if o[2] in titles], []
+
+
 def _unknown_value_text(case: Case) -> Explained:
     """A SUMMARY with a VALUE parameter ical.js does not know: it shows the raw escapes."""
     if not any(
@@ -1172,6 +1189,13 @@ def _missing_day(case: Case) -> Explained:
 
 
 DOCUMENTED += [
+    (
+        "impossible-date",
+        "an event whose DTSTART names a day that does not exist (20240230) is skipped with a "
+        "warning (RFC 5545 §3.3.4: date-mday is the day of that month); ical.js rolls it over "
+        "into the next month",
+        _impossible_date,
+    ),
     (
         "unknown-value-text",
         "a SUMMARY whose VALUE parameter names no known type is still read as TEXT, its escapes "

@@ -41,6 +41,7 @@ EXPECTED_REASONS = {
     "recurrence-on-a-missing-day.ics": ["missing-day"],
     "garbled-dtend.ics": ["reversed-end"],
     "summary-with-unknown-value-type.ics": ["unknown-value-text"],
+    "impossible-date.ics": ["impossible-date"],
     "invalid-duration-overflow.ics": ["end-beyond-9999"],
     "override-dtend-before-dtstart.ics": ["reversed-end"],
     "recurrence-id-date-on-datetime-series.ics": ["recurrence-id-type"],
