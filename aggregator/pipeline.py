@@ -142,6 +142,8 @@ def parse_fetched(
 
 
 MAX_FOLLOWED_LINKS = 5
+# Downloaded bodies (bytes and text) waiting to be parsed, at most.
+PENDING_BYTES = 64 * 1024 * 1024
 """How many linked feeds/calendars of one page are read (a page may link one per category)."""
 
 
@@ -285,14 +287,31 @@ def _fetch_as_they_come(
     on_result: Callable[[FetchResult], None] | None,
 ) -> Iterator[FetchResult]:
     """Yield each source's fetch result as soon as it ends; the fetching runs in a thread (its
-    event loop keeps the other downloads going while the caller parses and stores)."""
+    event loop keeps the other downloads going while the caller parses and stores).
+
+    When the caller reads more slowly than the servers answer, the downloads pause once
+    `PENDING_BYTES` of bodies wait to be read (a single larger body still passes): memory
+    follows the budget, never the number of sources."""
     arrived: queue.SimpleQueue[FetchResult | None] = queue.SimpleQueue()
     failure: list[BaseException] = []
+    budget = threading.Condition()
+    pending = [0]  # bytes of bodies delivered and not yet read
+    closed = threading.Event()
 
     def deliver(result: FetchResult) -> None:
+        size = _body_size(result)
+        with budget:
+            while pending[0] and pending[0] + size > PENDING_BYTES and not closed.is_set():
+                budget.wait(0.5)
+            pending[0] += size
         arrived.put(result)
         if on_result is not None:
             on_result(result)
+
+    def done_with(size: int) -> None:
+        with budget:
+            pending[0] -= size
+            budget.notify_all()
 
     def work() -> None:
         try:
@@ -304,11 +323,24 @@ def _fetch_as_they_come(
 
     thread = threading.Thread(target=work, name="aggregator-fetch", daemon=True)
     thread.start()
-    while (result := arrived.get()) is not None:
-        yield result
+    try:
+        while (result := arrived.get()) is not None:
+            size = _body_size(result)  # before the reader drops the body
+            # The caller asks for the next result once it has read this one.
+            yield result
+            done_with(size)
+    finally:
+        closed.set()  # a caller that stops early never leaves the downloads waiting
+        with budget:
+            budget.notify_all()
     thread.join()
     if failure:
         raise failure[0]
+
+
+def _body_size(result: FetchResult) -> int:
+    document = result.document
+    return len(document.content) + len(document.text) if document is not None else 0
 
 
 def _in_a_thread(items: Iterator[T], work: Callable[[T], R]) -> Generator[R, None, None]:

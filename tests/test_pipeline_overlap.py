@@ -101,3 +101,33 @@ def test_a_store_failure_stops_the_parsing(
         if thread.name == "aggregator-parse":
             thread.join(10)  # let it run out: it must stop, not read every source
     assert 2 <= len(parsed) < 10
+
+
+@pytest.mark.parametrize("budget", [1, 10**9])
+def test_downloads_pause_while_the_bodies_waiting_to_be_read_fill_the_budget(
+    tmp_path: Path,
+    http_server: LoopbackServer,
+    monkeypatch: pytest.MonkeyPatch,
+    budget: int,
+) -> None:
+    config = config_for(http_server, 6)
+    delivered: list[str] = []
+    ahead: list[int] = []  # bodies downloaded but not yet read, each time one is read
+    real_parse = pipeline.parse_fetched
+
+    def parse(*args: Any, **kwargs: Any) -> Any:
+        ahead.append(len(delivered) - len(ahead))
+        time.sleep(0.1)  # a slow reader: the servers answer at once
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "PENDING_BYTES", budget)
+    monkeypatch.setattr(pipeline, "parse_fetched", parse)
+    with Store(tmp_path / "agenda.db") as store:
+        report = pipeline.fetch(config, store, NOW, on_result=lambda r: delivered.append(r.url))
+
+    assert [s.events_found for s in report.sources] == [1] * 6
+    if budget == 1:
+        # Each body is read before the next one is let in.
+        assert max(ahead) == 1
+    else:
+        assert max(ahead) > 1  # without a budget the downloads run ahead of the reading
