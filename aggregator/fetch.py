@@ -788,9 +788,10 @@ def decode_body(
     which only appear when cp1252 text was converted to Unicode as if it were Latin-1 ("don\x92t"),
     are mapped back to the cp1252 characters they stood for, as feed readers do.
 
-    Bytes that are mostly valid UTF-8 (at least twice as many valid non-ASCII characters as
-    invalid sequences) are UTF-8 with the invalid sequences replaced by U+FFFD, rather than
-    mojibake throughout; `warnings` then gets a line saying how many were replaced.
+    Bytes that are mostly valid UTF-8 (at least twice as many well-placed continuation bytes —
+    one per "é", two per CJK character — as invalid sequences) are UTF-8 with the invalid
+    sequences replaced by U+FFFD, rather than mojibake throughout; `warnings` then gets a line
+    saying how many were replaced.
     """
     text, encoding = _decode(content, content_type, warnings if warnings is not None else [])
     return _C1_CONTROLS.sub(_from_cp1252, text), encoding
@@ -880,9 +881,14 @@ def _mostly_utf8(content: bytes, warnings: list[str]) -> str | None:
     text = content.decode("utf-8", "replace")
     already = content.count(_REPLACEMENT_BYTES)
     replaced = text.count("\ufffd") - already
-    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
-    valid = non_ascii - replaced - already
-    if replaced <= 0 or valid < 2 * replaced:
+    if replaced <= 0:
+        return None
+    # The evidence is each continuation byte where UTF-8 wants one: one per "é", two per CJK
+    # character, three per emoji (a Japanese or emoji-rich text with a few damaged characters
+    # is as clearly UTF-8 as a French one with twice as many accents as damaged ones).
+    # (Each character's UTF-8 length minus one, summed, leaving out the U+FFFD, 3 bytes each.)
+    evidence = len(text.encode()) - len(text) - 2 * (replaced + already)
+    if evidence < 2 * replaced:
         return None
     warnings.append(
         f"the document is not valid UTF-8: {replaced} invalid byte sequence"

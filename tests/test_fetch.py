@@ -562,3 +562,21 @@ def test_binary_body_is_a_failure_not_an_empty_page(fault_server: FaultServer) -
     result = fetch_one(fault_server.url("/agenda.rss"))
     assert result.status == FETCH_FAILED
     assert result.error is not None and result.error.startswith("the server sent binary data")
+
+
+def test_mostly_utf8_weighs_each_well_placed_continuation_byte() -> None:
+    # Japanese UTF-8 where a conversion turned some bytes into "?": fewer intact characters than
+    # twice the damaged ones, but each intact one is three bytes in exactly the right shape.
+    intact = "東京都千代田"  # 6 characters, 12 continuation bytes
+    damaged = "区".encode()[:-2] + b"?" + "区".encode()[-1:]  # 2 invalid sequences
+    content = b"LOCATION:" + intact.encode() + b"\nSUMMARY:" + damaged * 2 + b"\n"
+    text, encoding, warnings = decode_document(content, "text/calendar")
+    assert encoding == "utf-8" and text.startswith("LOCATION:東京都千代田\n")
+    assert len(warnings) == 1 and "invalid byte sequences replaced" in warnings[0]
+
+
+def test_a_few_valid_pairs_in_latin1_text_do_not_make_it_utf8() -> None:
+    # cp1252 French where two "Ã©"-like pairs happen to be valid UTF-8: still cp1252.
+    content = FRENCH.encode("cp1252") + "Ã©Ã¨".encode("cp1252")
+    text, encoding, warnings = decode_document(content, None)
+    assert encoding != "utf-8" and text == FRENCH + "Ã©Ã¨" and warnings == ()
