@@ -25,7 +25,12 @@ from aggregator.clashes import find_clashes
 from aggregator.config import Config
 from aggregator.errors import PublishError
 from aggregator.models import Event
-from aggregator.publish.atomic import atomic_write, write_if_changed, write_in_background
+from aggregator.publish.atomic import (
+    atomic_write,
+    remove_stale,
+    write_if_changed,
+    write_in_background,
+)
 from aggregator.publish.changes import (
     KEEP_DAYS,
     STATE_FILE,
@@ -41,7 +46,7 @@ from aggregator.publish.feeds import (
     render_feeds_json,
     write_files,
 )
-from aggregator.publish.fragments import CACHE_FILE, Fragments, FragmentStore, key_of
+from aggregator.publish.fragments import CACHE_FILE, Fragments, FragmentStore, key_of, keys_of
 from aggregator.publish.html import (
     CALENDAR_FILE,
     CHANGES_FILE,
@@ -62,15 +67,17 @@ from aggregator.publish.html import (
     render_sitemap,
     sort_events,
     static_files,
+    tag_labels,
     write_html,
 )
 from aggregator.publish.ical import (
     calendar_parts,
     calendar_years,
+    event_calendar,
     event_ics_path,
     published_events,
     render_calendar,
-    render_event_files,
+    vevents,
     write_calendar,
     write_event_files,
 )
@@ -78,7 +85,7 @@ from aggregator.publish.json import render_json, write_json
 from aggregator.publish.record import RECORD_FILE, OutputRecord
 from aggregator.publish.rss import LOCAL_ROOT, render_rss, write_rss
 from aggregator.publish.sources_page import CLASH_DAYS, render_sources_page, shown_health
-from aggregator.publish.views import QUICK_DIR
+from aggregator.publish.views import QUICK_DIR, find_series
 
 __all__ = [
     "CALENDAR_FILE",
@@ -148,7 +155,9 @@ def publish_all(
         main, nested, ics_files, pages = _plan(events, config, now, health, fragments)
         # changes.xml: from the state computed against the previous publication's, which is
         # the same as last time when the events are (and no change left its history).
-        events_key = key_of(fragments.scope, "changes", *(fragments.key(e) for e in events))
+        events_key = b""
+        if record is not None:
+            events_key = keys_of((fragments.scope, "changes"), (fragments.key(e) for e in events))
         state: dict[str, Any] | None = None
         state_bytes: bytes | None = None
         if record is not None and record.state_fresh(events_key, state_path, now):
@@ -159,7 +168,9 @@ def publish_all(
             state_bytes = render_state(state)
         changes = Planned(
             CHANGES_FILE,
-            key_of(fragments.scope, CHANGES_FILE, hashlib.sha256(state_bytes).digest()),
+            key_of(fragments.scope, CHANGES_FILE, hashlib.sha256(state_bytes).digest())
+            if record is not None
+            else None,
             functools.partial(_render_changes, state, state_path, config),
         )
         main.insert(main.index(next(p for p in main if p.path == SOURCES_FILE)) + 1, changes)
@@ -195,22 +206,23 @@ def publish_all(
             log.info("%s %s", "wrote" if written else "unchanged", path)
         paths.append(path)
     # The per-event calendars and pages (events/, evenements/) come after the main files, sorted.
-    paths += sorted(out_dir / p.path for p in ics_files)
-    paths += sorted(out_dir / p.path for p in pages)
+    paths += [out_dir / name for name in sorted(p.path for p in ics_files)]
+    paths += [out_dir / name for name in sorted(p.path for p in pages)]
     folders = [MONTHS_DIR, QUICK_DIR, *(folder for folder, _ in FEED_KINDS.values())]
     nested_files = {p.path: rendered[p.path] for p in nested if p.path in rendered}
     paths += write_files(nested_files, out_dir, folders, keep={p.path for p in nested})
     # Last, so a failed publication is compared again with the same previous one next time.
     if state is not None:
         write_if_changed(state_path, state_bytes)
-    if record is not None:
+    written = {*rendered, *ics_bytes, *(p.path for p in writer.pages)}
+    if record is not None and (written or state is not None):
         keys = {p.path: p.key for group in (main, nested, ics_files, pages) for p in group if p.key}
         until = _state_until(state if state is not None else load_state(state_path))
-        record.save(keys, state=(events_key, state_path, now, until))
+        record.save(keys, written, state=(events_key, state_path, now, until))
     fragments.save()
     log.info(
         "rendered %d of %d outputs (%d pieces rendered)",
-        len(rendered) + len(ics_bytes) + len(writer.pages),
+        len(written),
         len(main) + len(nested) + len(ics_files) + len(pages),
         fragments.rendered,
     )
@@ -253,50 +265,66 @@ def _plan(
     scope = fragments.scope
     years = calendar_years(events, config, now)
     head = calendar_parts(events, config, now)
-    vevent_keys = {id(e): fragments.piece_key("vevent", e) for e in events}
-    rss_keys = {id(e): fragments.piece_key("rss", e) for e in events}
-    json_keys = [fragments.piece_key("json", e) for e in events]
+    keyed = fragments.keyed
+
+    def key(make: Callable[[], bytes]) -> bytes | None:
+        """`make()`, when outputs are compared with the last publication's (else no key)."""
+        return make() if keyed else None
+
+    vevent_keys = {id(e): fragments.piece_key("vevent", e) for e in events} if keyed else {}
+    rss_keys = {id(e): fragments.piece_key("rss", e) for e in events} if keyed else {}
+    json_keys = [fragments.piece_key("json", e) for e in events] if keyed else []
     planned = plan_feeds(events, config)
     feed_links = [feed.link for feed in planned]
+    # Series fold on the list pages and list their other dates on the event pages.
+    series = find_series(events, config.agenda.tz, now.astimezone(config.agenda.tz).date())
+    labels = tag_labels(events)
     pages = plan_pages(
-        events, config, now, feeds=feed_links, ics_href=event_ics_path, fragments=fragments
+        events,
+        config,
+        now,
+        feeds=feed_links,
+        ics_href=event_ics_path,
+        fragments=fragments,
+        series=series,
+        labels=labels,
     )
     index = pages[0]
-    clashes = [
-        (public_uid(c.first), public_uid(c.second))
-        for c in find_clashes(events, config, now, days=CLASH_DAYS)
-    ]
+
+    def clashes() -> str:
+        found = find_clashes(events, config, now, days=CLASH_DAYS)
+        return repr([(public_uid(c.first), public_uid(c.second)) for c in found])
+
     main = [
         Planned(
             CALENDAR_FILE,
-            key_of(scope, CALENDAR_FILE, repr(years), *vevent_keys.values()),
+            key(lambda: keys_of((scope, CALENDAR_FILE, repr(years)), vevent_keys.values())),
             functools.partial(render_calendar, events, config, now, fragments=fragments),
         ),
         Planned(
             FEED_FILE,
-            key_of(scope, FEED_FILE, *rss_keys.values()),
+            key(lambda: keys_of((scope, FEED_FILE), rss_keys.values())),
             functools.partial(render_rss, events, config, now, fragments=fragments),
         ),
         index,
         Planned(
             JSON_FILE,
-            key_of(scope, JSON_FILE, *json_keys),
+            key(lambda: keys_of((scope, JSON_FILE), json_keys)),
             functools.partial(render_json, events, config, fragments=fragments),
         ),
         Planned(
             SOURCES_FILE,
-            key_of(
-                scope,
-                SOURCES_FILE,
-                repr(shown_health(health)),
-                repr(clashes),
-                *(fragments.key(e) for e in events),
+            key(
+                lambda: keys_of(
+                    (scope, SOURCES_FILE, repr(shown_health(health)), clashes()),
+                    (fragments.key(e) for e in events),
+                )
             ),
             functools.partial(render_sources_page, config, events, health, now),
         ),
         Planned(
             FEEDS_FILE,
-            key_of(scope, FEEDS_FILE, repr(feed_links)),
+            key(lambda: key_of(scope, FEEDS_FILE, repr(feed_links))),
             functools.partial(render_feeds_json, planned, config),
         ),
         Planned(ROBOTS_FILE, key_of(scope, ROBOTS_FILE), functools.partial(render_robots, config)),
@@ -304,7 +332,13 @@ def _plan(
     for name, data in static_files().items():
         main.append(Planned(name, key_of(scope, name, data), lambda data=data: data))
     event_pages = plan_event_pages(
-        events, config, now, ics_href=event_ics_path, fragments=fragments
+        events,
+        config,
+        now,
+        ics_href=event_ics_path,
+        fragments=fragments,
+        series=series,
+        labels=labels,
     )
     sitemap_paths = [
         HTML_FILE,
@@ -316,7 +350,7 @@ def _plan(
         main.append(
             Planned(
                 SITEMAP_FILE,
-                key_of(scope, SITEMAP_FILE, *sitemap_paths),
+                key_of(scope, SITEMAP_FILE, "\n".join(sitemap_paths)),
                 lambda: render_sitemap(config, sitemap_paths) or b"",
             )
         )
@@ -326,12 +360,11 @@ def _plan(
         nested.append(
             Planned(
                 link.ics,
-                key_of(
-                    scope,
-                    link.ics,
-                    link.label,
-                    repr(years),
-                    *(vevent_keys[id(e)] for e in feed.events),
+                key(
+                    lambda link=link, feed=feed: keys_of(
+                        (scope, link.ics, link.label, repr(years)),
+                        (vevent_keys[id(e)] for e in feed.events),
+                    )
                 ),
                 functools.partial(render_feed, feed, config, head, fragments, link.ics),
             )
@@ -339,7 +372,11 @@ def _plan(
         nested.append(
             Planned(
                 link.rss,
-                key_of(scope, link.rss, link.label, *(rss_keys[id(e)] for e in feed.events)),
+                key(
+                    lambda link=link, feed=feed: keys_of(
+                        (scope, link.rss, link.label), (rss_keys[id(e)] for e in feed.events)
+                    )
+                ),
                 functools.partial(render_feed, feed, config, head, fragments, link.rss),
             )
         )
@@ -347,17 +384,18 @@ def _plan(
     ics_files: dict[str, Planned] = {}
     for event in events:
         path = event_ics_path(event)
-        key = key_of(scope, "event-ics", path, vevent_keys[id(event)])
         ics_files[path] = Planned(
-            path, key, functools.partial(_event_file, event, config, fragments)
+            path,
+            fragments.piece_key("event-ics", event) if keyed else None,
+            functools.partial(_event_file, event, config, fragments),
         )
     pages_by_path = {p.path: p for p in event_pages}
     return main, nested, list(ics_files.values()), list(pages_by_path.values())
 
 
 def _event_file(event: Event, config: Config, fragments: Fragments) -> bytes:
-    [data] = render_event_files([event], config, fragments=fragments).values()
-    return data
+    [vevent] = vevents([event], config, fragments)
+    return event_calendar(vevent, event, config)
 
 
 def _later(
@@ -406,12 +444,5 @@ class _EventWriter:
         paths = write_event_files(files | rendered, out_dir, proceed=gate, keep=self.keep_ics)
         if decided and not decided[0]:
             return []
-        keep = {Path(name).name for name in self.keep_pages}
-        for stale in sorted(folder.glob("*.html")):
-            if stale.name not in keep:
-                try:
-                    stale.unlink()
-                except OSError as exc:
-                    raise PublishError(f"cannot remove the stale file {stale}: {exc}") from exc
-                log.info("removed %s", stale)
+        remove_stale(folder, ".html", {name.rpartition("/")[2] for name in self.keep_pages})
         return paths

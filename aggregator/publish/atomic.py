@@ -76,9 +76,10 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 
 
 def write_many(
-    files: Mapping[Path, bytes], *, proceed: Callable[[], bool] | None = None
-) -> list[Path]:
-    """Write many small files, each atomically and only if its bytes changed; return the written.
+    files: Mapping[Path, bytes] | Mapping[str, bytes], *, proceed: Callable[[], bool] | None = None
+) -> list[Path | str]:
+    """Write many small files, each atomically and only if its bytes changed; return the keys of
+    `files` written.
 
     For the per-event calendars (one file per event, tens of thousands). Each file still goes
     through a temporary file and `os.replace`, so a reader never sees a half-written one. What is
@@ -91,53 +92,63 @@ def write_many(
     Every temporary file is written before the first rename: if one cannot be written, none is
     renamed and the temporary files are removed, so the old files stay as they were.
     """
-    staged: list[tuple[Path, Path]] = []  # (temporary, final)
-    written: list[Path] = []
+    staged: list[tuple[str, str]] = []  # (temporary, final)
+    written: list[str] = []
+    given: dict[str, Path | str] = {}
     try:
         for path, data in files.items():
-            path = Path(path)
-            try:
-                if path.read_bytes() == data:
-                    continue
-            except OSError:
-                pass  # missing or unreadable: write it, and report that failure if any
-            staged.append((_write_temporary(path, data), path))
+            name = os.fspath(path)
+            if _holds(name, data):
+                continue
+            given[name] = path
+            staged.append((_write_temporary(name, data), name))
         if proceed is not None and not proceed():
             return []  # called off: the temporary files are removed below, nothing replaced
-        for tmp, path in staged:
+        for tmp, name in staged:
             try:
-                os.replace(tmp, path)
+                os.replace(tmp, name)
             except OSError as exc:
-                raise PublishError(f"cannot write {path}: {_reason(exc)}") from exc
-            written.append(path)
+                raise PublishError(f"cannot write {name}: {_reason(exc)}") from exc
+            written.append(name)
     finally:
         for tmp, _ in staged[len(written) :]:
             with contextlib.suppress(OSError):
-                tmp.unlink()
-    for directory in sorted({path.parent for path in written}):
-        _fsync_directory(directory)
+                os.unlink(tmp)
+    for directory in sorted({os.path.dirname(name) for name in written}):
+        _fsync_directory(Path(directory or "."))
     log.debug("wrote %d of %d files", len(written), len(files))
-    return written
+    return [given[name] for name in written]
 
 
-def _write_temporary(path: Path, data: bytes) -> Path:
-    """`data` in a new temporary file beside `path`, with `path`'s mode (or 0644); no fsync."""
+def _holds(name: str, data: bytes) -> bool:
+    """Whether the file `name` holds exactly `data` (read only when the size is the same)."""
     try:
-        mode = path.stat().st_mode & 0o777
+        with open(name, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size != len(data):
+                return False
+            return handle.read() == data
+    except OSError:
+        return False  # missing or unreadable: write it, and report that failure if any
+
+
+def _write_temporary(name: str, data: bytes) -> str:
+    """`data` in a new temporary file beside `name`, with its mode (or 0644); no fsync."""
+    try:
+        mode = os.stat(name).st_mode & 0o777
     except OSError:
         mode = DEFAULT_MODE
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    folder, base = os.path.split(name)
+    tmp = os.path.join(folder, f".{base}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
         # Left by a process that died with our pid: take a fresh name rather than guess.
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder or ".")
         except OSError as exc:
-            raise PublishError(f"cannot write {path}: {_reason(exc)}") from exc
-        tmp = Path(name)
+            raise PublishError(f"cannot write {name}: {_reason(exc)}") from exc
     except OSError as exc:
-        raise PublishError(f"cannot write {path}: {_reason(exc)}") from exc
+        raise PublishError(f"cannot write {name}: {_reason(exc)}") from exc
     try:
         try:
             # The umask may have narrowed the mode given to os.open.
@@ -149,9 +160,31 @@ def _write_temporary(path: Path, data: bytes) -> Path:
             os.close(fd)
     except OSError as exc:
         with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise PublishError(f"cannot write {path}: {_reason(exc)}") from exc
+            os.unlink(tmp)
+        raise PublishError(f"cannot write {name}: {_reason(exc)}") from exc
     return tmp
+
+
+def remove_stale(folder: Path, suffixes: str | tuple[str, ...], keep: set[str]) -> None:
+    """Remove the files of `folder` with one of `suffixes` whose name is not in `keep` (files a
+    previous publication wrote for what is no longer published); raise `PublishError` if one
+    cannot be removed."""
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise PublishError(f"cannot list {folder}: {_reason(exc)}") from exc
+    for name in names:
+        if name.endswith(suffixes) and not name.startswith(".") and name not in keep:
+            stale = Path(folder) / name
+            if not stale.is_file():
+                continue
+            try:
+                stale.unlink()
+            except OSError as exc:
+                raise PublishError(f"cannot remove the stale file {stale}: {_reason(exc)}") from exc
+            log.info("removed %s", stale)
 
 
 def _fsync_directory(directory: Path) -> None:

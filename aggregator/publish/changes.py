@@ -26,6 +26,7 @@ from aggregator.publish.html import (
     CHANGES_FILE,
     event_link,
     headline_when,
+    place_line,
     public_uid,
     sort_events,
 )
@@ -63,7 +64,7 @@ def _snapshot(event: Event, config: Config) -> dict[str, Any]:
         "end": event.end.isoformat() if event.end else None,
         "effective_end": event.effective_end.isoformat(),
         "when": headline_when(event, tz),
-        "place": event.location.one_line(),
+        "place": place_line(event.location),
         "status": event.status,
         "link": event_link(event, config),
     }

@@ -19,21 +19,19 @@ published folder.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
 import os
-import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aggregator.config import Config
 from aggregator.models import Event
 from aggregator.publish.changes import KEEP_DAYS, load_state
+from aggregator.publish.fragments import code_fingerprint
 from aggregator.publish.sources_page import CLASH_DAYS, shown_health
 
 if TYPE_CHECKING:
@@ -53,32 +51,6 @@ log = logging.getLogger(__name__)
 
 DIGEST_FILE = "publish-digest.json"
 _VERSION = 2
-_PACKAGE = Path(__file__).resolve().parent.parent
-
-
-# The distributions the rendering code calls into (their upgrade may change the bytes).
-_LIBRARIES = ("babel", "icalendar", "jinja2", "markupsafe", "nh3", "pydantic", "tzdata")
-
-
-@functools.cache
-def code_fingerprint() -> str:
-    """The rendering code: the files of aggregator/publish (templates and static files too) and
-    of the package's top-level modules (models, config, normalize, clashes… which publishing
-    imports; the parsers and the matcher only shape the events, already hashed), by name, size
-    and modification time; the Python and library versions. An upgrade or an edit changes it."""
-    digest = hashlib.sha256(sys.version.encode())
-    for name in _LIBRARIES:
-        try:
-            digest.update(f"{name}={version(name)}\n".encode())
-        except PackageNotFoundError:
-            digest.update(f"{name}=-\n".encode())
-    files = [*_PACKAGE.glob("*.py"), *(_PACKAGE / "publish").rglob("*")]
-    for path in sorted(files):
-        if path.is_file() and "__pycache__" not in path.parts:
-            stat = path.stat()
-            line = f"{path.relative_to(_PACKAGE)}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
-            digest.update(line.encode())
-    return digest.hexdigest()
 
 
 def publication_digest(

@@ -38,6 +38,7 @@ from aggregator.publish.html import (
     french_date,
     jsonld_piece,
     osm_url,
+    place_line,
     public_url,
     render_template,
     slugify,
@@ -45,7 +46,7 @@ from aggregator.publish.html import (
     tag_labels,
     when_text,
 )
-from aggregator.publish.views import event_days, find_series
+from aggregator.publish.views import Series, event_days, find_series
 
 __all__ = ["EVENTS_PAGES_DIR", "event_page_path", "render_event_pages"]
 
@@ -59,7 +60,7 @@ def _meta_description(event: Event, when: str) -> str:
     text = " ".join(event.description.split())
     if len(text) > META_DESCRIPTION_CHARS:
         text = text[: META_DESCRIPTION_CHARS - 1].rsplit(" ", 1)[0] + "…"
-    place = event.location.one_line()
+    place = place_line(event.location)
     return " – ".join(part for part in (when, place, text) if part)
 
 
@@ -188,6 +189,8 @@ def plan_event_pages(
     *,
     ics_href: Callable[[Event], str | None] | None = None,
     fragments: Fragments | None = None,
+    series: dict[int, Series] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> list[Planned]:
     """Every event's page, with its key, not rendered yet (sorted by publication order).
 
@@ -199,8 +202,10 @@ def plan_event_pages(
     tz = agenda.tz
     today = now.astimezone(tz).date()
     ordered = sort_events(events)
-    series = find_series(ordered, tz, today)
-    labels = tag_labels(ordered)
+    if series is None:
+        series = find_series(ordered, tz, today)
+    if labels is None:
+        labels = tag_labels(ordered)
     root = "../"
     shell: list[_Shell] = []
 
@@ -219,15 +224,17 @@ def plan_event_pages(
         tags = list(dict.fromkeys(labels.get(slugify(c), c) for c in event.categories))
         cancelled = event.status == CANCELLED
         ics = ics_href(event) if ics_href is not None and not cancelled else None
-        key = fragments.piece_key(
-            "event-page",
-            event,
-            today.year,
-            "\0".join(tags),
-            ics,
-            own.rule if own else None,
-            *(fragments.key(e) for e in others),
-        )
+        key = None
+        if fragments.keyed:
+            key = fragments.piece_key(
+                "event-page",
+                event,
+                today.year,
+                "\0".join(tags),
+                ics,
+                own.rule if own else None,
+                *(fragments.key(e) for e in others),
+            )
         planned.append(
             Planned(
                 event_page_path(event),
@@ -265,7 +272,7 @@ def _render_page(
         when=when,
         start_iso=event.start.astimezone(tz).isoformat(),
         rule=rule,
-        place=event.location.one_line(),
+        place=place_line(event.location),
         osm=osm_url(event),
         sources=[_Link(s.name, collective_link(s, config)) for s in event.sources],
         tags=tags,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from icalendar import Calendar
 from aggregator.config import Config
 from aggregator.errors import PublishError
 from aggregator.models import Event
-from aggregator.publish.atomic import write_many
+from aggregator.publish.atomic import remove_stale, write_many
 from aggregator.publish.fragments import Fragments
 from aggregator.publish.html import (
     FEED_KINDS,
@@ -284,22 +285,17 @@ def write_files(
     already as they should be), so nobody keeps reading a feed we no longer update.
     """
     out_dir = Path(out_dir)
-    wanted = {out_dir / name for name in (files if keep is None else {*keep, *files})}
+    wanted = set(files) if keep is None else {*keep, *files}
     for folder in folders:
         try:
             (out_dir / folder).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise PublishError(f"cannot create output directory {out_dir / folder}: {exc}") from exc
     # Hundreds of derived files: batched atomic writes (see write_many for the fsync trade-off).
-    paths = sorted(wanted)
-    written = write_many({out_dir / name: files[name] for name in sorted(files)})
-    log.debug("wrote %d of %d files in folders", len(written), len(paths))
+    root = os.fspath(out_dir)
+    written = write_many({os.path.join(root, name): files[name] for name in sorted(files)})
+    log.debug("wrote %d of %d files in folders", len(written), len(wanted))
     for folder in folders:
-        for stale in sorted((out_dir / folder).glob("*")):
-            if stale.suffix in (".ics", ".xml", ".html") and stale not in wanted:
-                try:
-                    stale.unlink()
-                except OSError as exc:
-                    raise PublishError(f"cannot remove stale file {stale}: {exc}") from exc
-                log.info("removed stale %s", stale)
-    return paths
+        here = {n.rpartition("/")[2] for n in wanted if n.rpartition("/")[0] == folder}
+        remove_stale(out_dir / folder, (".ics", ".xml", ".html"), here)
+    return [out_dir / name for name in sorted(wanted)]

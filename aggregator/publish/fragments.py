@@ -23,19 +23,29 @@ import hashlib
 import logging
 import sqlite3
 import sys
+import zlib
 from collections.abc import Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from aggregator.config import Config
 from aggregator.models import Event
 
-__all__ = ["CACHE_FILE", "FragmentStore", "Fragments", "code_fingerprint", "event_key", "key_of"]
+__all__ = [
+    "CACHE_FILE",
+    "FragmentStore",
+    "Fragments",
+    "code_fingerprint",
+    "event_key",
+    "key_of",
+    "keys_of",
+]
 
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "publish-cache.sqlite"
-_SCHEMA = 1
+_SCHEMA = 2
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The distributions the rendering code calls into (their upgrade may change the bytes).
 _LIBRARIES = ("babel", "icalendar", "jinja2", "markupsafe", "nh3", "pydantic", "tzdata")
@@ -62,17 +72,21 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _encoded(parts: Iterable[bytes | str | int | None]) -> bytes:
+    """`parts` as one byte string that tells them apart (the repr of their tuple: quoted,
+    escaped, None and 1 unlike "" and "1")."""
+    return repr(tuple(parts)).encode("utf-8", "surrogatepass")
+
+
 def key_of(*parts: bytes | str | int | None) -> bytes:
     """A 16-byte hash of `parts` (each told apart from the next, None from "")."""
-    digest = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        if isinstance(part, bytes):
-            digest.update(b"b%d:" % len(part) + part)
-        elif part is None:
-            digest.update(b"n:")
-        else:
-            text = str(part).encode("utf-8", "surrogatepass")
-            digest.update(b"s%d:" % len(text) + text)
+    return hashlib.blake2b(_encoded(parts), digest_size=16).digest()
+
+
+def keys_of(head: Iterable[bytes | str | int | None], keys: Iterable[bytes]) -> bytes:
+    """`key_of(*head, *keys)` for many 16-byte `keys` (an output's pieces), in one pass."""
+    digest = hashlib.blake2b(_encoded(head) + b"keys:", digest_size=16)
+    digest.update(b"".join(keys))
     return digest.digest()
 
 
@@ -82,8 +96,9 @@ def event_key(event: Event) -> bytes:
     return hashlib.blake2b(repr(event).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _check(key: bytes, data: bytes) -> bytes:
-    return hashlib.blake2b(key + data, digest_size=8).digest()
+def _check(key: bytes, data: bytes) -> int:
+    """A checksum of a stored piece (against damage: a changed byte, a truncated row)."""
+    return zlib.crc32(data, zlib.crc32(key))
 
 
 class FragmentStore:
@@ -99,7 +114,7 @@ class FragmentStore:
         connection = sqlite3.connect(self.path)
         connection.execute(
             "CREATE TABLE IF NOT EXISTS fragments"
-            " (key BLOB PRIMARY KEY, data BLOB NOT NULL, checksum BLOB NOT NULL) WITHOUT ROWID"
+            " (key BLOB PRIMARY KEY, data BLOB NOT NULL, checksum INTEGER NOT NULL) WITHOUT ROWID"
         )
         connection.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
         row = connection.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
@@ -138,7 +153,8 @@ class FragmentStore:
                 Path(f"{self.path}{suffix}").unlink()
 
     def get(self, key: bytes) -> bytes | None:
-        return self._load().get(key)
+        stored = self._stored if self._stored is not None else self._load()
+        return stored.get(key)
 
     def put(self, key: bytes, data: bytes) -> None:
         self._new[key] = data
@@ -169,12 +185,20 @@ class FragmentStore:
 class Fragments:
     """The pieces of one publication: each rendered once, from the store when it has it."""
 
-    def __init__(self, config: Config, store: FragmentStore | None = None) -> None:
+    def __init__(
+        self, config: Config, store: FragmentStore | None = None, *, keyed: bool | None = None
+    ) -> None:
         self.config = config
         self.store = store
+        # Without a store nor a record to compare with, keys are not worth computing: each
+        # piece is then made once per event object (`piece`) and outputs have no key.
+        self.keyed = store is not None if keyed is None else keyed
         # The code and the configuration: every piece depends on both.
         self.scope = key_of(code_fingerprint(), config.model_dump_json())
         self.live: set[bytes] = set()
+        self._prefixes: dict[str, Any] = {}
+        self._simple: dict[tuple[str, int], tuple[Event, bytes]] = {}
+        self._pieces: dict[tuple[str, int], tuple[Event, bytes]] = {}
         self._memo: dict[bytes, bytes] = {}
         self._keys: dict[int, tuple[Event, bytes]] = {}
         self.rendered = 0  # pieces rendered (not found), for the tests and the log
@@ -190,8 +214,24 @@ class Fragments:
 
     def piece_key(self, kind: str, event: Event, *extra: bytes | str | int | None) -> bytes:
         """The key of one of `event`'s pieces; the piece counts as in use (see `save`)."""
-        key = key_of(self.scope, kind, self.key(event), *extra)
+        if not extra:
+            found = self._simple.get((kind, id(event)))
+            if found is not None and found[0] is event:
+                self.live.add(found[1])
+                return found[1]
+        prefix = self._prefixes.get(kind)
+        if prefix is None:
+            prefix = self._prefixes[kind] = hashlib.blake2b(
+                _encoded((self.scope, kind)), digest_size=16
+            )
+        digest = prefix.copy()
+        digest.update(self.key(event))
+        if extra:
+            digest.update(_encoded(extra))
+        key: bytes = digest.digest()
         self.live.add(key)
+        if not extra:
+            self._simple[kind, id(event)] = (event, key)
         return key
 
     def get(self, key: bytes, render: Callable[[], bytes]) -> bytes:
@@ -213,7 +253,19 @@ class Fragments:
     def piece(
         self, kind: str, event: Event, render: Callable[[], bytes], *extra: bytes | str | int | None
     ) -> bytes:
-        return self.get(self.piece_key(kind, event, *extra), render)
+        """The piece `kind` of `event` (with `extra`: see `piece_key`)."""
+        if extra:
+            return self.get(self.piece_key(kind, event, *extra), render) if self.keyed else render()
+        found = self._pieces.get((kind, id(event)))
+        if found is not None and found[0] is event:
+            return found[1]
+        if self.keyed:
+            data = self.get(self.piece_key(kind, event), render)
+        else:
+            data = render()
+            self.rendered += 1
+        self._pieces[kind, id(event)] = (event, data)
+        return data
 
     def save(self) -> None:
         """Keep the pieces for the next publication: those of every output planned, rendered or

@@ -44,7 +44,7 @@ from aggregator.config import Config
 from aggregator.errors import PublishError
 from aggregator.models import CANCELLED, Event
 from aggregator.publish.atomic import write_if_changed
-from aggregator.publish.fragments import Fragments, key_of
+from aggregator.publish.fragments import Fragments, keys_of
 from aggregator.publish.links import collective_link, event_link, http_url
 from aggregator.publish.views import (
     QUICK_DIR,
@@ -53,6 +53,7 @@ from aggregator.publish.views import (
     event_days,
     find_series,
     in_span,
+    place_line,
     span_days,
 )
 
@@ -214,7 +215,8 @@ def description_html(text: str, limit: int = DESCRIPTION_CHARS) -> Markup:
     return _description_html(text, limit if len(text) > limit else -1)
 
 
-@functools.lru_cache(maxsize=4096)
+# Large enough for an agenda's descriptions: the list page and the event's page share them.
+@functools.lru_cache(maxsize=65536)
 def _description_html(text: str, limit: int) -> Markup:
     if limit >= 0:
         cut = text[:limit]
@@ -290,7 +292,7 @@ def event_jsonld(event: Event, tz: tzinfo, config: Config | None = None) -> dict
         }
         item["location"] = {
             "@type": "Place",
-            "name": location.name or location.one_line(),
+            "name": location.name or place_line(location),
             "address": {k: v for k, v in address.items() if v},
         }
     link = event_link(event, config)
@@ -317,10 +319,14 @@ def event_page_path(event: Event) -> str:
     Readable from the title, unique and stable from the public UID: the address survives a
     change of date (a rescheduled event keeps its page).
     """
-    uid = public_uid(event)
+    return _event_page_path(public_uid(event), event.title)
+
+
+@functools.lru_cache(maxsize=65536)
+def _event_page_path(uid: str, title: str) -> str:
     digest = hashlib.sha1(uid.encode("utf-8")).hexdigest()[:10]
-    title = slugify(event.title)[:50].strip("-")
-    name = digest if title.startswith("x-") else f"{title}-{digest}"
+    slug = slugify(title)[:50].strip("-")
+    name = digest if slug.startswith("x-") else f"{slug}-{digest}"
     return f"{EVENTS_PAGES_DIR}/{name}.html"
 
 
@@ -329,7 +335,7 @@ def osm_url(event: Event) -> str | None:
     location = event.location
     if location.is_empty():
         return None
-    return "https://www.openstreetmap.org/search?query=" + quote_plus(location.one_line())
+    return "https://www.openstreetmap.org/search?query=" + quote_plus(place_line(location))
 
 
 def google_subscribe_url(calendar_url: str) -> str:
@@ -503,7 +509,7 @@ def _item(event: Event, ctx: _Context, folded: Sequence[Event] = ()) -> _Item:
         start_iso=event.start.astimezone(tz).isoformat(),
         end_iso=event.effective_end.astimezone(tz).isoformat(),
         days=_days_attr([event, *folded], tz),
-        place=event.location.one_line(),
+        place=place_line(event.location),
         sources=tuple(_Link(s.name, collective_link(s, ctx.config)) for s in event.sources),
         tags=tuple(ctx.tag_labels.get(t, t) for t in tags),
         cancelled=cancelled,
@@ -831,6 +837,14 @@ def _subscribe(config: Config, feeds: Sequence[FeedLink], root: str) -> _Subscri
     )
 
 
+def _render_subscribe(panel: _Subscribe) -> Markup:
+    try:
+        text = _environment().get_template("_subscribe.html.j2").render(subscribe=panel)
+    except jinja2.TemplateError as exc:
+        raise PublishError(f"cannot render the subscribe panel: template error: {exc}") from exc
+    return Markup(text)
+
+
 def _span_text(key: str, today: date) -> str:
     first, last = span_days(key, today)
     if first == last:
@@ -857,6 +871,8 @@ def plan_pages(
     ics_href: Callable[[Event], str | None] | None = None,
     limit: int = PAGE_EVENTS,
     fragments: Fragments | None = None,
+    series: dict[int, Series] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> list[Planned]:
     """index.html, the month pages and the quick-span pages, each with its key, not rendered yet.
 
@@ -871,11 +887,13 @@ def plan_pages(
     ordered = sort_events(events)
     pages = page_layout(ordered, tz, limit, today)
     months = [(p.month, p.path, p.title) for p in pages if p.month and p.path.count("-") == 1]
-    labels = tag_labels(ordered)
-    series = find_series(ordered, tz, today)
+    if labels is None:
+        labels = tag_labels(ordered)
+    if series is None:
+        series = find_series(ordered, tz, today)
     base = agenda.base_url
     index_complete = len(pages[0].events) == len(ordered)
-    panels: dict[str, _Subscribe] = {}
+    panels: dict[str, Markup] = {}
     planned: list[Planned] = []
     for page in pages:
         root = "../" * page.path.count("/")
@@ -890,7 +908,8 @@ def plan_pages(
             for key, label in QUICK_SPANS
         ]
         if root not in panels:
-            panels[root] = _subscribe(config, feeds, root)
+            # The same panel on every page of a depth: rendered once (hundreds of feed rows).
+            panels[root] = _render_subscribe(_subscribe(config, feeds, root))
         heading = page.title
         context: dict[str, Any] = {
             **common_context(config, root),
@@ -916,7 +935,7 @@ def plan_pages(
             "more": is_index and not index_complete,
             "prev": _Link(page.prev.text, root + (page.prev.href or "")) if page.prev else None,
             "next": _Link(page.next.text, root + (page.next.href or "")) if page.next else None,
-            "subscribe": panels[root],
+            "subscribe_html": panels[root],
             "cities": _options(
                 (slugify(e.location.city), e.location.city) for e in page.events if e.location.city
             ),
@@ -925,28 +944,26 @@ def plan_pages(
             ),
             "collectives": _options((s.id, s.name) for e in page.events for s in e.sources),
         }
-        cards = [
-            (event, folded, _card_key(event, folded, ctx, fragments))
-            for event, folded in _cards(page.events, ctx)
-        ]
-        jsonld = [fragments.piece_key("jsonld", e) for e in page.events]
-        headings = [
-            (day.isoformat(), day_heading(day, today), day == today)
-            for day in dict.fromkeys(e.start.astimezone(tz).date() for e in page.events)
-        ]
-        key = key_of(
-            fragments.scope,
-            "page",
-            page.path,
-            repr(sorted(context.items())),
-            repr(headings),
-            *(k for _, _, k in cards),
-            b"jsonld",
-            *jsonld,
-        )
-        render = functools.partial(
-            _render_page, page, context, cards, jsonld, ctx, fragments, config
-        )
+        key: bytes | None = None
+        if fragments.keyed:
+            cards = [
+                (event, folded, _card_key(event, folded, ctx, fragments))
+                for event, folded in _cards(page.events, ctx)
+            ]
+            headings = [
+                (day.isoformat(), day_heading(day, today), day == today)
+                for day in dict.fromkeys(e.start.astimezone(tz).date() for e in page.events)
+            ]
+            key = keys_of(
+                (fragments.scope, "page", page.path, repr(sorted(context.items())), repr(headings)),
+                [
+                    *(k or b"" for _, _, k in cards),
+                    *(fragments.piece_key("jsonld", e) for e in page.events),
+                ],
+            )
+        else:  # nothing to compare with: no keys, every piece rendered once
+            cards = [(event, folded, None) for event, folded in _cards(page.events, ctx)]
+        render = functools.partial(_render_page, page, context, cards, ctx, fragments, config)
         planned.append(Planned(page.path, key, render))
     return planned
 
@@ -954,25 +971,22 @@ def plan_pages(
 def _render_page(
     page: _Page,
     context: dict[str, Any],
-    cards: Sequence[tuple[Event, tuple[Event, ...], bytes]],
-    jsonld: Sequence[bytes],
+    cards: Sequence[tuple[Event, tuple[Event, ...], bytes | None]],
     ctx: _Context,
     fragments: Fragments,
     config: Config,
 ) -> bytes:
     tz = ctx.tz
-    html = [
-        (
-            event,
-            fragments.get(
-                key, lambda e=event, f=folded: _card_html(_item(e, ctx, f)).encode("utf-8")
-            ).decode("utf-8"),
-        )
-        for event, folded, key in cards
-    ]
+    html = []
+    for event, folded, key in cards:
+        if key is None:
+            html.append((event, _card_html(_item(event, ctx, folded))))
+        else:
+            render = functools.partial(_card_bytes, event, ctx, folded)
+            html.append((event, fragments.get(key, render).decode("utf-8")))
     objects = [
-        fragments.get(key, lambda e=event: _jsonld_bytes(e, tz, config))
-        for event, key in zip(page.events, jsonld, strict=True)
+        fragments.piece("jsonld", e, functools.partial(_jsonld_bytes, e, tz, config))
+        for e in page.events
     ]
     return render_template(
         "index.html.j2",
@@ -981,6 +995,10 @@ def _render_page(
         days=_days(html, tz, ctx.today),
         jsonld=Markup(b"".join([b"[", b",".join(objects), b"]"]).decode("utf-8")),
     )
+
+
+def _card_bytes(event: Event, ctx: _Context, folded: Sequence[Event]) -> bytes:
+    return _card_html(_item(event, ctx, folded)).encode("utf-8")
 
 
 def _jsonld_bytes(event: Event, tz: tzinfo, config: Config) -> bytes:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from icalendar import Calendar, vDuration
 from aggregator.config import Agenda, Config
 from aggregator.errors import PublishError
 from aggregator.models import CANCELLED, Event
-from aggregator.publish.atomic import write_if_changed, write_many
+from aggregator.publish.atomic import remove_stale, write_if_changed, write_many
 from aggregator.publish.contentline import (
     DateTimeWriter,
     date_value,
@@ -47,6 +48,7 @@ from aggregator.publish.html import (
     all_day_span,
     event_link,
     http_url,
+    place_line,
     public_uid,
     sort_events,
 )
@@ -90,7 +92,11 @@ def event_ics_path(event: Event) -> str:
     store's UIDs are); otherwise its unsafe characters are replaced and a short hash of the
     UID is added, so two UIDs never share a file.
     """
-    uid = public_uid(event)
+    return _event_ics_path(public_uid(event))
+
+
+@functools.lru_cache(maxsize=65536)
+def _event_ics_path(uid: str) -> str:
     name = _UNSAFE_NAME_CHARS.sub("-", uid).strip(".-")[:80]
     if name != uid or not name:
         digest = hashlib.sha1(uid.encode("utf-8")).hexdigest()[:10]
@@ -149,7 +155,7 @@ def _vevent(event: Event, agenda: Agenda, writer: DateTimeWriter) -> bytes:
     if event.last_modified:
         lines.append(f"LAST-MODIFIED:{stamp}".encode())
     if not event.location.is_empty():
-        lines.append(text_line("LOCATION", event.location.one_line()))
+        lines.append(text_line("LOCATION", place_line(event.location)))
     lines.append(b"STATUS:CANCELLED" if event.status == CANCELLED else b"STATUS:CONFIRMED")
     link = event_link(event)
     if link:
@@ -183,7 +189,23 @@ def _vtimezone(zone: str, first: int, last: int) -> bytes:
     return build_vtimezone(zone, first, last).to_ical()
 
 
+# One-slot cache: every file of one publication gets the same Agenda object.
+_last_header: dict[tuple[int, bool], tuple[Agenda, bytes]] = {}
+
+
 def _header(agenda: Agenda, *, subscription: bool) -> bytes:
+    """`_make_header`, made once per agenda settings object and kind."""
+    found = _last_header.get((id(agenda), subscription))
+    if found is not None and found[0] is agenda:
+        return found[1]
+    header = _make_header(agenda, subscription=subscription)
+    if len(_last_header) > 8:
+        _last_header.clear()
+    _last_header[id(agenda), subscription] = (agenda, header)
+    return header
+
+
+def _make_header(agenda: Agenda, *, subscription: bool) -> bytes:
     """The calendar's opening lines and own properties, up to its first component.
 
     `subscription` adds what a subscribed calendar needs (name, description, zone, refresh).
@@ -262,6 +284,12 @@ def render_event_calendar(event: Event, config: Config) -> bytes:
         event,
         agenda,
     )
+
+
+def event_calendar(vevent: bytes, event: Event, config: Config) -> bytes:
+    """The event's own calendar around its VEVENT block (as `render_event_files` makes it)."""
+    agenda = config.agenda
+    return _event_calendar(_header(agenda, subscription=False), vevent, event, agenda)
 
 
 def _event_calendar(header: bytes, vevent: bytes, event: Event, agenda: Agenda) -> bytes:
@@ -388,7 +416,8 @@ def write_event_files(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PublishError(f"cannot create directory {folder}: {exc}") from exc
-    targets = {Path(out_dir) / relative: files[relative] for relative in sorted(files)}
+    root = os.fspath(out_dir)
+    targets = {os.path.join(root, relative): files[relative] for relative in sorted(files)}
     decisions: list[bool] = []
 
     def gate() -> bool:
@@ -399,15 +428,9 @@ def write_event_files(
     if decisions and not decisions[0]:
         return []  # the publication was called off: nothing replaced, nothing removed
     # `keep`: the per-event files published, written now or already as they should be.
-    names = {path.name for path in targets} | {Path(name).name for name in keep or ()}
-    for stale in sorted(folder.glob("*.ics")):
-        if stale.name not in names:
-            try:
-                stale.unlink()
-            except OSError as exc:
-                raise PublishError(f"cannot remove the stale file {stale}: {exc}") from exc
-            log.info("removed %s", stale)
-    return list(targets)
+    names = {name.rpartition("/")[2] for name in (*files, *(keep or ()))}
+    remove_stale(folder, ".ics", names)
+    return [Path(name) for name in targets]
 
 
 def write_calendar(events: Sequence[Event], config: Config, path: Path) -> Path:

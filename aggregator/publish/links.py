@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from aggregator.config import Config
@@ -104,6 +104,7 @@ def _same_address(url: str) -> str:
 class _Registry:
     source_addresses: frozenset[str]
     websites: dict[str, str]  # source id → the collective's page for people
+    pages: dict[str | None, str | None] = field(default_factory=dict)  # `page_url`'s answers
 
 
 def _build_registry(config: Config) -> _Registry:
@@ -142,6 +143,18 @@ def _registry(config: Config) -> _Registry:
 def page_url(value: str | None, config: Config | None = None) -> str | None:
     """`value` if it is a page for people: absolute http(s), no calendar or feed file, and (with
     `config`) not one of the registered sources' own addresses."""
+    if config is None:
+        return _page_url(value, None)
+    # Every output asks for every event's links: answered once per configuration.
+    pages = _registry(config).pages
+    try:
+        return pages[value]
+    except KeyError:
+        found = pages[value] = _page_url(value, config)
+        return found
+
+
+def _page_url(value: str | None, config: Config | None) -> str | None:
     url = http_url(value)
     if url is None or is_machine_document(url):
         return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ class OutputRecord:
     def __init__(self, path: Path, out_dir: Path, scope: str) -> None:
         self.path = Path(path)
         self.out_dir = Path(out_dir)
+        self._root = str(self.out_dir)
         # The folder (feeds name the page in it when there is no base_url) and the code.
         self.scope = scope
         self.outputs: dict[str, tuple[str, int, int]] = {}
@@ -85,7 +86,7 @@ class OutputRecord:
         entry = self.outputs.get(name)
         if entry is None or entry[0] != key.hex():
             return False
-        return file_stamp(self.out_dir / name) == entry[1:]
+        return file_stamp(os.path.join(self._root, name)) == entry[1:]
 
     def state_fresh(self, events_key: bytes, state_path: Path, now: datetime) -> bool:
         """Whether the publication state (for changes.xml) was computed from these events, is
@@ -105,16 +106,23 @@ class OutputRecord:
     def save(
         self,
         keys: Mapping[str, bytes],
+        written: Container[str],
         *,
         state: tuple[bytes, Path, datetime, datetime | None] | None,
     ) -> None:
-        """Record `keys` (output → key) with each file's stamp as it is now, and the state file
-        (events' key, path, since, until); a failure to record costs a full publication."""
+        """Record `keys` (output → key) with each file's stamp as it is now (read again for the
+        outputs `written` and those not recorded with that key), and the state file (events'
+        key, path, since, until); a failure to record costs a full publication."""
         outputs = {}
         for name, key in keys.items():
+            hexed = key.hex()
+            entry = self.outputs.get(name)
+            if entry is not None and entry[0] == hexed and name not in written:
+                outputs[name] = list(entry)  # fresh: checked against the file just before
+                continue
             stamp = file_stamp(self.out_dir / name)
             if stamp is not None:
-                outputs[name] = [key.hex(), *stamp]
+                outputs[name] = [hexed, *stamp]
         payload: dict[str, Any] = {"version": _VERSION, "scope": self.scope, "outputs": outputs}
         if state is not None:
             events_key, path, since, until = state

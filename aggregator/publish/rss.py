@@ -31,6 +31,7 @@ from aggregator.publish.html import (
     HTML_FILE,
     event_link,
     headline_when,
+    place_line,
     public_uid,
     public_url,
     sort_events,
@@ -72,7 +73,7 @@ def item_title(event: Event, config: Config) -> str:
 
 def item_description(event: Event) -> str:
     """Where, then what: the place on its own line before the description."""
-    place = event.location.one_line()
+    place = place_line(event.location)
     return "\n\n".join(part for part in (place, event.description.strip()) if part)
 
 

@@ -24,6 +24,7 @@ from aggregator.publish.html import (
     french_date,
     french_datetime,
     http_url,
+    place_line,
     render_template,
     when_text,
 )
@@ -136,7 +137,7 @@ def _clash_event(event: Event, config: Config) -> _ClashEvent:
     return _ClashEvent(
         title=event.title,
         when=when if when.startswith("du ") else f"{french_date(day)}, {when}",
-        where=event.location.one_line(),
+        where=place_line(event.location),
         collectives=", ".join(refs or [names.get(event.source_id, event.source_id)]),
         url=http_url(event.url),
     )

@@ -13,6 +13,7 @@ the data the page's script filters on, so the two always agree:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import unicodedata
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from datetime import date, time, timedelta, tzinfo
 
 from babel.dates import format_date
 
-from aggregator.models import CANCELLED, Event
+from aggregator.models import CANCELLED, Event, Location
 
 LOCALE = "fr_FR"
 
@@ -36,6 +37,12 @@ QUICK_DIR = "quand"
 # A weekly series every 1 to MAX_WEEKS weeks, with at least MIN_OCCURRENCES dates.
 MAX_WEEKS = 4
 MIN_OCCURRENCES = 3
+
+
+@functools.lru_cache(maxsize=65536)
+def place_line(location: Location) -> str:
+    """`location.one_line()`, made once per place: every output says where each event is."""
+    return location.one_line()
 
 
 def span_days(key: str, today: date) -> tuple[date, date]:
@@ -111,7 +118,7 @@ def find_series(events: Sequence[Event], tz: tzinfo, today: date) -> dict[int, S
         key = (
             event.source_id,
             _fold(event.title),
-            _fold(event.location.one_line()),
+            _fold(place_line(event.location)),
             local.time(),
             event.effective_end - event.start,
             event.all_day,
