@@ -27,12 +27,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
+from dateutil.rrule import rrulestr
 
 from aggregator.config import Source
 from aggregator.errors import ParseError
@@ -1188,6 +1189,147 @@ def _missing_day(case: Case) -> Explained:
     return theirs, []
 
 
+_MOMENT_RE = re.compile(r"(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z?))?$")
+
+
+def _moment(line: str) -> date | datetime | None:
+    """The value of a DTSTART-like line: a date, or a date-time (UTC, in its TZID's zone, or
+    naive when floating); None when it cannot be read or its zone cannot be named."""
+    match = _MOMENT_RE.match(_value(line).upper())
+    if match is None:
+        return None
+    y, mo, d, h, mi, sec, z = match.groups()
+    try:
+        if h is None:
+            return date(int(y), int(mo), int(d))
+        moment = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec))
+    except ValueError:
+        return None
+    if z:
+        return moment.replace(tzinfo=UTC)
+    tzid = re.search(r';TZID=("[^"]*"|[^;:]*)', line, re.I)
+    if tzid is None:
+        return moment
+    zone = ical._resolve_tzid(tzid[1].strip('"'), "Europe/Paris")
+    return moment.replace(tzinfo=zone) if zone is not None else None
+
+
+def _as_start(value: date | datetime, like: datetime) -> datetime:
+    """`value` in the form of a series' start `like` (naive or aware), for dateutil."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=like.tzinfo)
+    if like.tzinfo is None and value.tzinfo is not None:
+        return value.astimezone(PARIS).replace(tzinfo=None)  # floating: the source's zone
+    if like.tzinfo is not None and value.tzinfo is None:
+        return value.replace(tzinfo=PARIS)
+    return value
+
+
+def _generates(master: dict[str, list[str]], instant: date | datetime) -> bool | None:
+    """Whether the series `master` has an instance starting at `instant` (its DTSTART, its
+    RDATEs, its RRULEs as RFC 5545 §3.3.10 expands them, EXDATEs not applied); None when
+    that cannot be told here (an unreadable or zone-less value, a type mismatch, a rule too
+    dense to walk)."""
+    first = _moment(master.get("DTSTART", [""])[0])
+    if first is None or isinstance(first, datetime) != isinstance(instant, datetime):
+        return None
+    start = first if isinstance(first, datetime) else datetime.combine(first, time())
+    target = _as_start(instant, start)
+    if _as_start(first, start) == target:
+        return True
+    for line in master.get("RDATE", []):
+        for value in _value(line).split(","):
+            moment = _moment(f"{line.split(':', 1)[0]}:{value.strip()}")
+            if moment is not None and _as_start(moment, start) == target:
+                return True
+    for line in master.get("RRULE", []):
+        parts = _rule_parts(line)
+        until_value = parts.pop("UNTIL", "")
+        try:
+            rule = rrulestr(";".join(f"{k}={v}" for k, v in parts.items() if k), dtstart=start)
+            if until_value:
+                until = _moment(f"UNTIL:{until_value}")
+                if until is None:
+                    return None
+                if not isinstance(until, datetime):  # a DATE: the whole day
+                    until = datetime.combine(until, time(23, 59, 59))
+                rule = rule.replace(until=_as_start(until, start))
+        except (ValueError, TypeError, OverflowError):
+            return None
+        for count, moment in enumerate(rule):
+            if moment == target:
+                return True
+            if moment > target:
+                break
+            if count > 200_000:
+                return None
+    return False
+
+
+def _orphan_override(case: Case) -> Explained:
+    """Overrides whose RECURRENCE-ID names no instance of their series (the rule was edited
+    after the override was written): we publish the override as written, ical.js drops it."""
+    vevents = _vevents(case.text)
+    masters: dict[str, dict[str, list[str]]] = {}
+    for vevent in vevents:
+        if "RECURRENCE-ID" not in vevent and ("RRULE" in vevent or "RDATE" in vevent):
+            masters.setdefault(_uid_of(vevent), vevent)
+    ours: list[Occurrence] = []
+    for vevent in vevents:
+        master = masters.get(_uid_of(vevent))
+        if master is None or "RECURRENCE-ID" not in vevent or "DTSTART" not in vevent:
+            continue
+        if "RRULE" in vevent or "RDATE" in vevent:
+            continue  # an override with rules of its own: another reading, not this one
+        rid = _moment(vevent["RECURRENCE-ID"][0])
+        if rid is None or _generates(master, rid) is not False:
+            continue
+        start = _moment(vevent["DTSTART"][0])
+        end = _moment(vevent["DTEND"][0]) if "DTEND" in vevent else None
+        if start is None or ("DTEND" in vevent and end is None):
+            continue
+        all_day = not isinstance(start, datetime)
+        title = _title_of(vevent) or _title_of(master)
+
+        def when(value: date | datetime, all_day: bool = all_day) -> str:
+            if all_day:
+                return value.isoformat()[:10]
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=PARIS)
+            return _when(aware, False)
+
+        for item in case.only_ours:
+            same_end = end is None or item[1] == when(end)
+            same = (item[0], item[2], item[4]) == (when(start), title, all_day)
+            if same and same_end and item not in ours:
+                ours.append(item)
+    return [], ours
+
+
+def _until_local_day(case: Case) -> Explained:
+    """The last day of an all-day series whose UNTIL is a UTC date-time at (or after) the
+    source's midnight of that day: we keep it, ical.js compares the day as midnight UTC."""
+    ours: list[Occurrence] = []
+    for vevent in _vevents(case.text):
+        start = _moment(vevent.get("DTSTART", [""])[0])
+        if start is None or isinstance(start, datetime):
+            continue
+        title = _title_of(vevent)
+        for line in vevent.get("RRULE", []):
+            until = _moment(f"UNTIL:{_rule_parts(line).get('UNTIL', '')}")
+            if not isinstance(until, datetime) or until.tzinfo is None:
+                continue
+            utc_day, local_day = until.date(), until.astimezone(PARIS).date()
+            ours += [
+                o
+                for o in case.only_ours
+                if o[2] == title
+                and o[4]
+                and utc_day < date.fromisoformat(o[0]) <= local_day
+                and o not in ours
+            ]
+    return [], ours
+
+
 DOCUMENTED += [
     (
         "impossible-date",
@@ -1217,6 +1359,25 @@ DOCUMENTED += [
         "on the days RFC 5545 §3.3.10 gives (checked here independently of both readers); "
         "ical.js expands such rules to other days (every week, or none)",
         _yearly_weeks,
+    ),
+    (
+        "orphan-override",
+        "an override whose RECURRENCE-ID names no instance of its series (Google and Outlook "
+        "keep such overrides after the series' rule is edited) is published as written, with "
+        "its own DTSTART, DTEND and SUMMARY: it is a complete VEVENT the organiser published, "
+        "and RFC 5545 §3.8.4.4 defines RECURRENCE-ID as naming the instance it replaces but "
+        "says nothing of discarding an override whose instance the rule no longer generates; "
+        "ical.js drops it",
+        _orphan_override,
+    ),
+    (
+        "until-local-day",
+        "an all-day series whose UNTIL is a UTC date-time (Exchange writes the local midnight "
+        "of the last day) keeps the days that begin, at the source's local midnight, on or "
+        "before UNTIL (RFC 5545 §3.3.10: UNTIL bounds the instances inclusively, and a DATE "
+        "is floating, §3.3.4; an UNTIL synchronized with an instance is the last one); "
+        "ical.js compares the day as midnight UTC and drops the last day",
+        _until_local_day,
     ),
 ]
 

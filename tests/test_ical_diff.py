@@ -17,6 +17,7 @@ from ical_diff import (
     compare,
     differential,
     order_dependence,
+    parse_ours,
     reference_windows,
     run_icaljs,
 )
@@ -51,6 +52,8 @@ EXPECTED_REASONS = {
     "several-rrules-union.ics": ["duplicate-instance", "first-rule-ends"],
     "vtimezone-not-covering-the-event.ics": ["zone-database"],
     "older-copy-of-a-uid.ics": ["superseded-copy"],
+    "orphan-override-after-rule-edit.ics": ["orphan-override"],
+    "all-day-series-until-date-time.ics": ["exdate-form", "until-local-day"],
     # ical.js refuses these too (the truncated rule is for bodies it reads anyway).
     "truncated-after-an-event.ics": ["refused-by-both"],
     "truncated-mid-line.ics": ["refused-by-both"],
@@ -82,6 +85,23 @@ def test_fixture_reads_like_icaljs(path: Path, reports: dict[str, FileReport]) -
 def test_every_documented_difference_has_a_fixture() -> None:
     shown = {reason for reasons in EXPECTED_REASONS.values() for reason in reasons}
     assert {name for name, _reason, _rule in DOCUMENTED} - {"untitled", "truncated"} <= shown
+
+
+def test_the_last_day_of_an_all_day_series_does_not_depend_on_its_exdates() -> None:
+    # recurring_ical_events moves an all-day series into the zone of a zoned EXDATE and
+    # compares UNTIL there: the last day came and went with the EXDATE (and its zone).
+    data = (FIXTURES / "diff" / "all-day-series-until-date-time.ics").read_bytes()
+    [window] = reference_windows(data.decode())
+    result = parse_ours(data, window)
+    last = {}
+    for event in result.events:
+        last[event.title] = max(last.get(event.title, event.start), event.start)
+    assert last["Marché du vendredi"].date().isoformat() == "2026-04-10"
+    assert last["Permanence du vendredi"] == last["Marché du vendredi"]
+    assert last["Atelier couture"].date().isoformat() == "2026-04-08"  # UNTIL=20260408
+    days = {e.start.date().isoformat() for e in result.events if e.title == "Atelier couture"}
+    assert "2026-03-18" not in days  # its EXDATE still applies
+    assert result.warnings == []
 
 
 def test_a_disagreement_is_reported_as_a_failure(tmp_path: Path) -> None:

@@ -904,6 +904,8 @@ class _Builder:
             self._clean_sequence(vevent)
             if "RRULE" in vevent:
                 self._clean_rrules(vevent)
+            with contextlib.suppress(InvalidCalendar, ValueError, TypeError, AttributeError):
+                self._all_day_recurrence(vevent)
             if "RRULE" in vevent and "DTSTART" in vevent:
                 # Left as written when unreadable: the expansion reports what it cannot read.
                 with contextlib.suppress(InvalidCalendar, ValueError, TypeError, OverflowError):
@@ -966,6 +968,41 @@ class _Builder:
                 continue
             self.seen_uids.add(event.source_uid)
             self.result.events.append(event)
+
+    def _all_day_recurrence(self, vevent: icalendar.Event) -> None:
+        """Give an all-day series' UNTIL, EXDATEs and RDATEs the DATE type, in place.
+
+        RFC 5545 §3.3.10 and §3.8.5.1: when DTSTART is a DATE, UNTIL, EXDATE and RDATE MUST be
+        dates too; Exchange writes date-times (UNTIL and EXDATE at the local midnight of the
+        day, in UTC or in its zone). Left so, recurring_ical_events moves the whole series
+        into the zone of the first zoned EXDATE or RDATE and compares UNTIL there: the last
+        day depended on whether an EXDATE had a zone, and which one. An all-day instance
+        begins at the local midnight of its day (a DATE is floating: the source's zone), so
+        UNTIL (inclusive) keeps the days that begin on or before it: its date in the source's
+        zone. An EXDATE or RDATE date-time names the day of its wall time (in the zone it is
+        written in; a UTC one in the source's zone).
+        """
+        start = getattr(vevent.get("DTSTART"), "dt", None)
+        if not isinstance(start, date) or isinstance(start, datetime):
+            return
+        rules = vevent.get("RRULE")
+        for rule in (rules if isinstance(rules, list) else [rules]) if rules else []:
+            until = (rule.get("UNTIL") or [None])[0] if isinstance(rule, dict) else None
+            if isinstance(until, datetime):
+                rule["UNTIL"] = [self._wall_day(until)]
+        for name in ("EXDATE", "RDATE"):
+            values = vevent.get(name)
+            for container in (values if isinstance(values, list) else [values]) if values else []:
+                for member in getattr(container, "dts", None) or []:
+                    if isinstance(member.dt, datetime):
+                        member.dt = self._wall_day(member.dt)
+
+    def _wall_day(self, value: datetime) -> date:
+        """The day a date-time names: its date as written (floating or in its zone), a UTC
+        one's date in the source's zone."""
+        if value.tzinfo is not None and _is_utc(value):
+            return value.astimezone(self.context.tz).date()
+        return value.date()
 
     def _clean_sequence(self, vevent: icalendar.Event) -> None:
         """A SEQUENCE that is not an integer (base64-encoded, text) is read as 0, in place:
