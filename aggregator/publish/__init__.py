@@ -16,6 +16,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from aggregator.publish.atomic import (
     remove_stale,
     write_if_changed,
     write_in_background,
+    write_many,
 )
 from aggregator.publish.changes import (
     KEEP_DAYS,
@@ -175,29 +177,36 @@ def publish_all(
         )
         main.insert(main.index(next(p for p in main if p.path == SOURCES_FILE)) + 1, changes)
         ics_bytes = {p.path: p.render() for p in ics_files if not fresh(p)}
-        writer = _EventWriter(
-            [p for p in pages if not fresh(p)],
-            keep_ics={p.path for p in ics_files},
-            keep_pages={p.path for p in pages},
-        )
-        if len(ics_bytes) + len(writer.pages) >= _BACKGROUND_FILES:
-            # Creating tens of thousands of small files (events/<uid>.ics, evenements/<slug>.html)
-            # is I/O-bound: a child process renders the event pages and writes both while this
-            # one renders the list pages and feeds; each file is still written atomically, and
-            # only renamed into place once everything rendered.
-            finish_event_files = write_in_background(writer, ics_bytes, out_dir)
-        else:
-            finish_event_files = _later(writer, ics_bytes, out_dir)
+        write_ics = functools.partial(write_event_files, keep={p.path for p in ics_files})
+        write_pages = _PagesWriter([p for p in pages if not fresh(p)], keep={p.path for p in pages})
+        # Creating tens of thousands of small files (events/<uid>.ics, evenements/<slug>.html) is
+        # I/O-bound: two child processes, one rendering and writing the event pages, the other
+        # writing the per-event calendars, work while this one renders the list pages and feeds;
+        # each file is still written atomically, and only renamed into place once everything
+        # rendered. A few files are written here, after the rest is rendered.
+        finishers = [
+            (write_in_background if len(files) >= _BACKGROUND_FILES else _later)(
+                writer, files, out_dir
+            )
+            for writer, files in ((write_pages, write_pages.files), (write_ics, ics_bytes))
+        ]
         try:
             rendered = {p.path: p.render() for p in (*main, *nested) if not fresh(p)}
         except BaseException:
-            # Never leave the writer behind; the render error is the one to report.
-            with contextlib.suppress(PublishError):
-                finish_event_files(False)
+            # Never leave the writers behind; the render error is the one to report.
+            for finish in finishers:
+                with contextlib.suppress(PublishError):
+                    finish(False)
             raise
     finally:
         LOCAL_ROOT.reset(local_root)
-    finish_event_files(True)
+    try:
+        finishers[0](True)
+    except BaseException:
+        with contextlib.suppress(PublishError):
+            finishers[1](False)
+        raise
+    finishers[1](True)
     paths: list[Path] = []
     for planned in main:
         path = out_dir / planned.path
@@ -214,7 +223,7 @@ def publish_all(
     # Last, so a failed publication is compared again with the same previous one next time.
     if state is not None:
         write_if_changed(state_path, state_bytes)
-    written = {*rendered, *ics_bytes, *(p.path for p in writer.pages)}
+    written = {*rendered, *ics_bytes, *write_pages.files}
     if record is not None and (written or state is not None):
         keys = {p.path: p.key for group in (main, nested, ics_files, pages) for p in group if p.key}
         until = _state_until(state if state is not None else load_state(state_path))
@@ -409,28 +418,23 @@ def _later(
     return finish
 
 
-class _EventWriter:
+class _PagesWriter:
     """`write(files, out_dir, proceed=...)` for `write_in_background`: renders the event pages
-    to write (in the child, beside the parent's work) and writes them with the per-event
-    calendars `files`, all staged before the first rename; files of events no longer published
-    are removed."""
+    to write (in the child, beside the parent's work) and writes them, all staged before the
+    first rename; pages of events no longer published (not in `keep`) are removed."""
 
-    def __init__(
-        self,
-        pages: list[Planned],
-        *,
-        keep_ics: set[str],
-        keep_pages: set[str],
-    ) -> None:
+    def __init__(self, pages: list[Planned], *, keep: set[str]) -> None:
         self.pages = pages
-        self.keep_ics = keep_ics
-        self.keep_pages = keep_pages
+        self.keep = keep
+        # What write_in_background expects: the files' names (rendered in the child).
+        self.files: dict[str, bytes] = dict.fromkeys((p.path for p in pages), b"")
 
     def __call__(
         self, files: dict[str, bytes], out_dir: Path, *, proceed: Callable[[], bool] | None = None
     ) -> list[Path]:
-        rendered = {p.path: p.render() for p in self.pages}
         folder = Path(out_dir) / EVENTS_PAGES_DIR
+        root = os.fspath(out_dir)
+        rendered = {os.path.join(root, p.path): p.render() for p in self.pages}
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -441,8 +445,8 @@ class _EventWriter:
             decided.append(proceed() if proceed is not None else True)
             return decided[-1]
 
-        paths = write_event_files(files | rendered, out_dir, proceed=gate, keep=self.keep_ics)
+        write_many(rendered, proceed=gate)
         if decided and not decided[0]:
             return []
-        remove_stale(folder, ".html", {name.rpartition("/")[2] for name in self.keep_pages})
-        return paths
+        remove_stale(folder, ".html", {name.rpartition("/")[2] for name in self.keep})
+        return [Path(name) for name in rendered]

@@ -96,12 +96,14 @@ def write_many(
     written: list[str] = []
     given: dict[str, Path | str] = {}
     try:
+        umask = _umask()
         for path, data in files.items():
             name = os.fspath(path)
-            if _holds(name, data):
+            mode = _mode_unless_same(name, data)
+            if mode is None:
                 continue
             given[name] = path
-            staged.append((_write_temporary(name, data), name))
+            staged.append((_write_temporary(name, data, mode, umask), name))
         if proceed is not None and not proceed():
             return []  # called off: the temporary files are removed below, nothing replaced
         for tmp, name in staged:
@@ -120,23 +122,41 @@ def write_many(
     return [given[name] for name in written]
 
 
-def _holds(name: str, data: bytes) -> bool:
-    """Whether the file `name` holds exactly `data` (read only when the size is the same)."""
+def _umask() -> int:
+    """The process's umask where the system tells it without changing it (Linux), else all
+    bits set (then every file's mode is set after creating it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o777
+
+
+def _mode_unless_same(name: str, data: bytes) -> int | None:
+    """None when the file `name` holds exactly `data` (read only when the size is the same),
+    else the mode to write it with: its own, or 0644 for a new file (one system call when it is
+    missing: there are tens of thousands of these files)."""
     try:
         with open(name, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size != len(data):
-                return False
-            return handle.read() == data
+            stat = os.fstat(handle.fileno())
+            if stat.st_size == len(data) and handle.read() == data:
+                return None
+            return stat.st_mode & 0o777
+    except FileNotFoundError:
+        return DEFAULT_MODE
     except OSError:
-        return False  # missing or unreadable: write it, and report that failure if any
+        # Unreadable: write it (and report that failure if any), keeping its mode if known.
+        try:
+            return os.stat(name).st_mode & 0o777
+        except OSError:
+            return DEFAULT_MODE
 
 
-def _write_temporary(name: str, data: bytes) -> str:
-    """`data` in a new temporary file beside `name`, with its mode (or 0644); no fsync."""
-    try:
-        mode = os.stat(name).st_mode & 0o777
-    except OSError:
-        mode = DEFAULT_MODE
+def _write_temporary(name: str, data: bytes, mode: int, umask: int) -> str:
+    """`data` in a new temporary file beside `name`, with `mode`; no fsync."""
     folder, base = os.path.split(name)
     tmp = os.path.join(folder, f".{base}.{os.getpid()}.tmp")
     try:
@@ -147,12 +167,13 @@ def _write_temporary(name: str, data: bytes) -> str:
             fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder or ".")
         except OSError as exc:
             raise PublishError(f"cannot write {name}: {_reason(exc)}") from exc
+        umask = 0o777  # mkstemp's 0600: always set the mode
     except OSError as exc:
         raise PublishError(f"cannot write {name}: {_reason(exc)}") from exc
     try:
         try:
-            # The umask may have narrowed the mode given to os.open.
-            os.fchmod(fd, mode)
+            if mode & umask:  # the umask narrowed the mode given to os.open
+                os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
