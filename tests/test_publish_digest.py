@@ -410,3 +410,41 @@ def test_a_failed_publication_is_not_skipped_next_time(
     assert files(published) == before  # nothing written
     incremental(published, items, caplog)
     assert files(published) == from_scratch(tmp_path, items)
+
+
+def test_sources_read_again_rewrite_only_the_sources_page(tmp_path: Path, calls: list[int]) -> None:
+    db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
+    fill(db, events())
+    publish(db, out)
+    before = stamps(out)
+    later = NOW + timedelta(hours=2)
+    with Store(db) as store:  # every source answered 304, two hours later
+        store.record_fetch(
+            SOURCE,
+            FetchResult(SOURCE.id, SOURCE.url, FETCH_NOT_MODIFIED, http_status=304),
+            None,
+            later,
+        )
+
+    publish(db, out, later)
+
+    assert calls == [1, 1]  # the sources page shows when the sources were read
+    assert {name for name, stamp in stamps(out).items() if before[name] != stamp} == {
+        "sources.html"
+    }
+    fresh = tmp_path / "fresh"
+    with Store(db) as store:
+        publish_all(
+            pipeline.upcoming(CONFIG, store, later),
+            CONFIG,
+            fresh,
+            later,
+            health=store.health(CONFIG.sources),
+            state_path=db.parent / "publish-state.json",
+        )
+    # Without base_url the feeds link the page in their folder: the same, but for its name.
+    moved = {
+        k: v.replace(fresh.resolve().as_uri().encode(), out.resolve().as_uri().encode())
+        for k, v in files(fresh).items()
+    }
+    assert files(out) == moved

@@ -283,6 +283,9 @@ def _plan(
     vevent_keys = {id(e): fragments.piece_key("vevent", e) for e in events} if keyed else {}
     rss_keys = {id(e): fragments.piece_key("rss", e) for e in events} if keyed else {}
     json_keys = [fragments.piece_key("json", e) for e in events] if keyed else []
+    if keyed:  # in use by the list pages and the event pages (for `Fragments.save`)
+        for event in events:
+            fragments.piece_key("jsonld", event)
     planned = plan_feeds(events, config)
     feed_links = [feed.link for feed in planned]
     # Series fold on the list pages and list their other dates on the event pages.

@@ -32,6 +32,7 @@ from aggregator.config import Config
 from aggregator.models import Event
 from aggregator.publish.changes import KEEP_DAYS, load_state
 from aggregator.publish.fragments import code_fingerprint
+from aggregator.publish.record import RECORD_FILE, recorded_stamps
 from aggregator.publish.sources_page import CLASH_DAYS, shown_health
 
 if TYPE_CHECKING:
@@ -166,8 +167,15 @@ def remember_publication(
     until: datetime | None,
 ) -> None:
     """Record the publication just written, valid from `since` until `until` (see
-    `stable_until`); a failure to record only costs a publication next time."""
-    files = [[str(path), _file_stamp(path)] for path in paths]
+    `stable_until`); a failure to record only costs a publication next time.
+
+    The files' stamps are those publish_all just recorded beside it (publish-outputs.json),
+    read again only for a file it does not list."""
+    recorded = recorded_stamps(record.parent / RECORD_FILE)
+    files = []
+    for path in paths:
+        stamp = recorded.get(str(path))
+        files.append([str(path), list(stamp) if stamp is not None else _file_stamp(path)])
     payload = json.dumps(
         {
             "version": _VERSION,

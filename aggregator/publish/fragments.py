@@ -7,10 +7,11 @@ of outputs it appears in, and with a `FragmentStore` (publish-cache.sqlite, besi
 keeps them for the next publication: a run where one source changed renders that source's pieces
 and joins the others as they were.
 
-A piece is stored under the hash of everything it is made from: the rendering code and the
-configuration (`Fragments.scope`), the event's content (`event_key`: its whole value, every field),
-and whatever else the piece shows (a card's page depth, its series' other dates…), so a stored
-piece is the very bytes rendering it would give. Each row also carries a checksum of its bytes: a
+A piece is stored under the hash of everything it is made from: the event's content (`event_key`:
+its whole value, every field) and whatever else the piece shows (a card's page depth, its series'
+other dates…), in a store that holds the pieces of one rendering code and configuration only
+(`Fragments.scope`, kept in the file: another scope's pieces are never read), so a stored piece is
+the very bytes rendering it would give. Each row also carries a checksum of its bytes: a
 row that does not match (an edited or damaged cache) is ignored and the piece rendered again, and
 a cache that cannot be read at all is started afresh.
 """
@@ -105,9 +106,13 @@ class FragmentStore:
     """The pieces of the last publications, in one SQLite file (read at the first piece asked
     for, written by `save` after the publication succeeded)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, scope: bytes = b"") -> None:
         self.path = Path(path)
+        # The code and configuration the pieces were rendered with: pieces of another scope are
+        # never read (and dropped at the next save).
+        self.scope = scope.hex()
         self._stored: dict[bytes, bytes] | None = None
+        self._foreign = False  # the file holds another scope's pieces
         self._new: dict[bytes, bytes] = {}
 
     def _connect(self) -> sqlite3.Connection:
@@ -122,7 +127,12 @@ class FragmentStore:
             connection.execute("INSERT INTO meta VALUES ('schema', ?)", (str(_SCHEMA),))
         elif row[0] != str(_SCHEMA):
             raise sqlite3.DatabaseError(f"schema {row[0]}, not {_SCHEMA}")
+        connection.commit()
         return connection
+
+    def _scope_of(self, connection: sqlite3.Connection) -> str | None:
+        row = connection.execute("SELECT value FROM meta WHERE name = 'scope'").fetchone()
+        return row[0] if row is not None else None
 
     def _load(self) -> dict[bytes, bytes]:
         if self._stored is not None:
@@ -131,6 +141,11 @@ class FragmentStore:
         if self.path.exists():
             try:
                 with contextlib.closing(self._connect()) as connection:
+                    if self._scope_of(connection) != self.scope:
+                        log.info("%s: pieces of other code or settings, not used", self.path)
+                        self._stored = {}
+                        self._foreign = True
+                        return self._stored
                     rows = connection.execute("SELECT key, data, checksum FROM fragments")
                     damaged = 0
                     for key, data, checksum in rows:
@@ -165,10 +180,16 @@ class FragmentStore:
         keep = set(live)
         new = [(k, d, _check(k, d)) for k, d in self._new.items() if k in keep]
         stale = [(k,) for k in self._stored or () if k not in keep]
-        if not new and not stale:
+        if not new and not stale and not self._foreign:
             return
         try:
             with contextlib.closing(self._connect()) as connection, connection:
+                if self._foreign or self._scope_of(connection) != self.scope:
+                    connection.execute("DELETE FROM fragments")
+                    connection.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('scope', ?)", (self.scope,)
+                    )
+                    self._foreign = False
                 connection.executemany("INSERT OR REPLACE INTO fragments VALUES (?, ?, ?)", new)
                 connection.executemany("DELETE FROM fragments WHERE key = ?", stale)
         except sqlite3.Error as exc:
@@ -195,9 +216,10 @@ class Fragments:
         self.keyed = store is not None if keyed is None else keyed
         # The code and the configuration: every piece depends on both.
         self.scope = key_of(code_fingerprint(), config.model_dump_json())
+        if store is not None:
+            store.scope = self.scope.hex()
         self.live: set[bytes] = set()
         self._prefixes: dict[str, Any] = {}
-        self._simple: dict[tuple[str, int], tuple[Event, bytes]] = {}
         self._pieces: dict[tuple[str, int], tuple[Event, bytes]] = {}
         self._memo: dict[bytes, bytes] = {}
         self._keys: dict[int, tuple[Event, bytes]] = {}
@@ -215,23 +237,19 @@ class Fragments:
     def piece_key(self, kind: str, event: Event, *extra: bytes | str | int | None) -> bytes:
         """The key of one of `event`'s pieces; the piece counts as in use (see `save`)."""
         if not extra:
-            found = self._simple.get((kind, id(event)))
-            if found is not None and found[0] is event:
-                self.live.add(found[1])
-                return found[1]
+            # The kind and the event's key as they are: the store holds pieces of one scope
+            # (code and configuration) only, see FragmentStore.
+            key = kind.encode() + b":" + self.key(event)
+            self.live.add(key)
+            return key
         prefix = self._prefixes.get(kind)
         if prefix is None:
-            prefix = self._prefixes[kind] = hashlib.blake2b(
-                _encoded((self.scope, kind)), digest_size=16
-            )
+            prefix = self._prefixes[kind] = hashlib.blake2b(_encoded((kind,)), digest_size=16)
         digest = prefix.copy()
         digest.update(self.key(event))
-        if extra:
-            digest.update(_encoded(extra))
-        key: bytes = digest.digest()
+        digest.update(_encoded(extra))
+        key = digest.digest()
         self.live.add(key)
-        if not extra:
-            self._simple[kind, id(event)] = (event, key)
         return key
 
     def get(self, key: bytes, render: Callable[[], bytes]) -> bytes:

@@ -956,10 +956,8 @@ def plan_pages(
             ]
             key = keys_of(
                 (fragments.scope, "page", page.path, repr(sorted(context.items())), repr(headings)),
-                [
-                    *(k or b"" for _, _, k in cards),
-                    *(fragments.piece_key("jsonld", e) for e in page.events),
-                ],
+                # The JSON-LD objects are the events' own (their pieces depend on nothing else).
+                [*(k or b"" for _, _, k in cards), *(fragments.key(e) for e in page.events)],
             )
         else:  # nothing to compare with: no keys, every piece rendered once
             cards = [(event, folded, None) for event, folded in _cards(page.events, ctx)]

@@ -123,12 +123,18 @@ class OutputRecord:
             stamp = file_stamp(self.out_dir / name)
             if stamp is not None:
                 outputs[name] = [hexed, *stamp]
-        payload: dict[str, Any] = {"version": _VERSION, "scope": self.scope, "outputs": outputs}
+        payload: dict[str, Any] = {
+            "version": _VERSION,
+            "scope": self.scope,
+            "out_dir": self._root,
+            "outputs": outputs,
+        }
         if state is not None:
             events_key, path, since, until = state
             stamp = file_stamp(path)
             if stamp is not None:
                 payload["state"] = {
+                    "path": str(path),
                     "events": events_key.hex(),
                     "stamp": list(stamp),
                     "since": since.isoformat(),
@@ -146,3 +152,21 @@ class OutputRecord:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot remove the publication record %s: %s", self.path, exc)
+
+
+def recorded_stamps(path: Path) -> dict[str, tuple[int, int]]:
+    """The stamps the record at `path` holds, by file path (the output folder joined with each
+    output's name, and the state file): what was checked or written by the last publication."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        root = data["out_dir"]
+        stamps = {
+            os.path.join(root, name): (entry[1], entry[2])
+            for name, entry in data["outputs"].items()
+        }
+        state = data.get("state")
+        if isinstance(state, dict) and "path" in state:
+            stamps[state["path"]] = (state["stamp"][0], state["stamp"][1])
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return {}
+    return stamps
