@@ -448,3 +448,38 @@ def test_sources_read_again_rewrite_only_the_sources_page(tmp_path: Path, calls:
         for k, v in files(fresh).items()
     }
     assert files(out) == moved
+
+
+def test_pieces_of_other_settings_are_not_used(
+    tmp_path: Path, published: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    renamed = helpers.CONFIG.model_copy(
+        update={"agenda": helpers.CONFIG.agenda.model_copy(update={"title": "Agenda du Léon"})}
+    )
+
+    def publish_with(out: Path, **kwargs: Any) -> None:
+        publish_all(
+            helpers.lively_events(),
+            renamed,
+            out,
+            helpers.NOW,
+            health=helpers.agenda_health(),
+            state_path=out.parent / "publish-state.json",
+            **kwargs,
+        )
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="aggregator.publish"):
+        publish_with(published, cache_dir=published.parent)
+    [(rendered, total, pieces)] = [
+        r.args for r in caplog.records if r.msg.startswith("rendered %d of %d outputs")
+    ]
+    assert rendered == total and pieces > 0  # nothing taken from the other settings' pieces
+    scratch = tmp_path / "scratch" / "output"
+    scratch.parent.mkdir()
+    shutil.copy(
+        published.parent / "publish-state.before.json", scratch.parent / "publish-state.json"
+    )
+    publish_with(scratch)
+    assert files(published) == files(scratch)
+    assert "Agenda du Léon" in (published / "index.html").read_text(encoding="utf-8")
