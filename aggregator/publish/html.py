@@ -954,8 +954,17 @@ def plan_pages(
                 (day.isoformat(), day_heading(day, today), day == today)
                 for day in dict.fromkeys(e.start.astimezone(tz).date() for e in page.events)
             ]
+            # The panel (hundreds of feed rows, the same on every page of a depth) by its hash.
+            shown = {k: v for k, v in context.items() if k != "subscribe_html"}
             key = keys_of(
-                (fragments.scope, "page", page.path, repr(sorted(context.items())), repr(headings)),
+                (
+                    fragments.scope,
+                    "page",
+                    page.path,
+                    repr(sorted(shown.items())),
+                    repr(headings),
+                    hashlib.blake2b(panels[root].encode(), digest_size=16).digest(),
+                ),
                 # The JSON-LD objects are the events' own (their pieces depend on nothing else).
                 [*(k or b"" for _, _, k in cards), *(fragments.key(e) for e in page.events)],
             )
