@@ -90,6 +90,11 @@ def test_a_store_failure_stops_the_parsing(
         return real_parse(*args, **kwargs)
 
     def store_source(*args: Any, **kwargs: Any) -> Any:
+        # Fail once the parsing is ahead of the store (reading the second source), so the test
+        # does not depend on how fast the downloads arrive.
+        deadline = time.monotonic() + 10
+        while len(parsed) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         failed.set()
         raise StoreError("disk full")
 
