@@ -493,14 +493,19 @@ def compare_times(a: MatchRecord, b: MatchRecord) -> Contribution:
     return _level("time", "hours apart", f"starts {delta / 60:.1f} h apart")
 
 
-def compare_places(a: MatchRecord, b: MatchRecord) -> Contribution:
-    pa, pb = a.place, b.place
-    if (
+def _different_towns(pa: Place, pb: Place) -> bool:
+    """Both towns known and different, and no shared postcode saying they are one place."""
+    return bool(
         pa.town
         and pb.town
         and pa.town != pb.town
         and not (pa.postcode and pa.postcode == pb.postcode)
-    ):
+    )
+
+
+def compare_places(a: MatchRecord, b: MatchRecord) -> Contribution:
+    pa, pb = a.place, b.place
+    if _different_towns(pa, pb):
         return _level("place", "different towns", f"{pa.town} / {pb.town}")
     if pa.number and pb.number and pa.street and pb.street:
         same_street = _street_alike(pa.street, pb.street)
@@ -677,13 +682,7 @@ def contradiction(a: MatchRecord, b: MatchRecord) -> str | None:
 def certainly_apart(a: MatchRecord, b: MatchRecord) -> bool:
     """A cheaper subset of `contradiction` (hours apart, different towns), so that bulk
     matching skips the full scoring of pairs that can never match."""
-    pa, pb = a.place, b.place
-    if (
-        pa.town
-        and pb.town
-        and pa.town != pb.town
-        and not (pa.postcode and pa.postcode == pb.postcode)
-    ):
+    if _different_towns(a.place, b.place):
         return True
     if a.date_only or b.date_only or a.multi_day or b.multi_day:
         return False
