@@ -203,23 +203,11 @@ def test_health_the_sources_page_does_not_show_changes_nothing(
     db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
     fill(db, events())
     publish(db, out)
-    with Store(db) as store:  # the same fetch answered 304: only the HTTP status differs
-        store.record_fetch(
-            SOURCE,
-            FetchResult(SOURCE.id, SOURCE.url, FETCH_NOT_MODIFIED, http_status=304),
-            None,
-            NOW,
-        )
+    not_modified(db, NOW)  # the same fetch answered 304: only the HTTP status differs
     publish(db, out)
     assert calls == [1]
-    with Store(db) as store:  # read again later: sources.html says when
-        later = NOW + timedelta(minutes=30)
-        store.record_fetch(
-            SOURCE,
-            FetchResult(SOURCE.id, SOURCE.url, FETCH_NOT_MODIFIED, http_status=304),
-            None,
-            later,
-        )
+    later = NOW + timedelta(minutes=30)
+    not_modified(db, later)  # read again later: sources.html says when
     publish(db, out, later)
     assert calls == [1, 1]
     assert "à 12 h 30" in (out / "sources.html").read_text(encoding="utf-8")
@@ -230,6 +218,13 @@ def test_health_the_sources_page_does_not_show_changes_nothing(
 
 def files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def not_modified(db: Path, at: datetime) -> None:
+    """Record that the source answered 304 at `at`."""
+    with Store(db) as store:
+        result = FetchResult(SOURCE.id, SOURCE.url, FETCH_NOT_MODIFIED, http_status=304)
+        store.record_fetch(SOURCE, result, None, at)
 
 
 def stamps(folder: Path) -> dict[str, tuple[int, int]]:
@@ -418,13 +413,7 @@ def test_sources_read_again_rewrite_only_the_sources_page(tmp_path: Path, calls:
     publish(db, out)
     before = stamps(out)
     later = NOW + timedelta(hours=2)
-    with Store(db) as store:  # every source answered 304, two hours later
-        store.record_fetch(
-            SOURCE,
-            FetchResult(SOURCE.id, SOURCE.url, FETCH_NOT_MODIFIED, http_status=304),
-            None,
-            later,
-        )
+    not_modified(db, later)  # every source answered 304, two hours later
 
     publish(db, out, later)
 
