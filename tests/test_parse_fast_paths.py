@@ -180,14 +180,15 @@ def _generated_feeds() -> Iterator[tuple[str, bytes]]:
     yield "no-items", _rss()
 
 
-def _feed_documents() -> Iterator[Any]:
-    for path in _corpus_files("feeds"):
+def _documents(kind: str) -> Iterator[Any]:
+    """The corpus and quirk files of one kind ("feeds", "ics"), as test parameters."""
+    for path in _corpus_files(kind):
         yield pytest.param(path, id=f"corpus/{path.name}", marks=pytest.mark.corpus)
-    for path in _quirk_files("feeds"):
+    for path in _quirk_files(kind):
         yield pytest.param(path, id=f"quirks/{path.name}")
 
 
-@pytest.mark.parametrize("path", list(_feed_documents()))
+@pytest.mark.parametrize("path", list(_documents("feeds")))
 def test_feed_files_read_alike_by_both_paths(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     document = document_from_bytes(path.read_bytes())
     fast, full = _both_feed_paths(document, monkeypatch)
@@ -343,21 +344,14 @@ def _both_ical_paths(document: Document, monkeypatch: pytest.MonkeyPatch) -> tup
     return fast, full
 
 
-def _ical_documents() -> Iterator[Any]:
-    for path in _corpus_files("ics"):
-        yield pytest.param(path, id=f"corpus/{path.name}", marks=pytest.mark.corpus)
-    for path in _quirk_files("ics"):
-        yield pytest.param(path, id=f"quirks/{path.name}")
-
-
-@pytest.mark.parametrize("path", list(_ical_documents()))
+@pytest.mark.parametrize("path", list(_documents("ics")))
 def test_ical_files_read_alike_by_both_paths(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     document = document_from_bytes(path.read_bytes())
     fast, full = _both_ical_paths(document, monkeypatch)
     assert fast == full
 
 
-@pytest.mark.parametrize("path", list(_ical_documents()))
+@pytest.mark.parametrize("path", list(_documents("ics")))
 def test_ical_fast_components_are_icalendars(path: Path) -> None:
     # Stronger than the events: every property of every component, as icalendar builds it.
     text = ical._decode(document_from_bytes(path.read_bytes()))
