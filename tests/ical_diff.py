@@ -328,6 +328,20 @@ def _value(line: str) -> str:
     return match[1].strip() if match else ""
 
 
+def _pair(case: Case, matches: Callable[[Occurrence, Occurrence], bool]) -> Explained:
+    """Each of ical.js's occurrences with the first of ours not yet taken that `matches` it
+    (`matches(ours, theirs)`): the pairs a rule explains."""
+    theirs: list[Occurrence] = []
+    ours: list[Occurrence] = []
+    for item in case.only_theirs:
+        for twin in case.only_ours:
+            if twin not in ours and matches(twin, item):
+                theirs.append(item)
+                ours.append(twin)
+                break
+    return theirs, ours
+
+
 def _warned(case: Case, words: str) -> bool:
     return any(words in warning for warning in case.result.warnings)
 
@@ -466,16 +480,12 @@ def _zone_database(case: Case) -> Explained:
             for offset in offsets
         )
 
-    theirs, ours = [], []
-    for item in case.only_theirs:
-        for twin in case.only_ours:
-            if twin in ours or twin[2:] != item[2:]:
-                continue
-            if same_wall(twin[0], item[0]) and same_wall(twin[1], item[1]):
-                theirs.append(item)
-                ours.append(twin)
-                break
-    return theirs, ours
+    return _pair(
+        case,
+        lambda twin, item: (
+            twin[2:] == item[2:] and same_wall(twin[0], item[0]) and same_wall(twin[1], item[1])
+        ),
+    )
 
 
 _SEQUENCE_RE = re.compile(r"^\s*(-?\d+)\s*$")
@@ -725,20 +735,15 @@ def _dst_edge(case: Case) -> Explained:
             and _near_transition(a, zones)
         )
 
-    theirs, ours = [], []
-    for item in case.only_theirs:
-        for twin in case.only_ours:
-            if twin in ours or twin[2:] != item[2:]:
-                continue
-            if (
-                (twin[0] != item[0] or twin[1] != item[1])
-                and close(twin[0], item[0])
-                and close(twin[1], item[1])
-            ):
-                theirs.append(item)
-                ours.append(twin)
-                break
-    return theirs, ours
+    return _pair(
+        case,
+        lambda twin, item: (
+            twin[2:] == item[2:]
+            and (twin[0] != item[0] or twin[1] != item[1])
+            and close(twin[0], item[0])
+            and close(twin[1], item[1])
+        ),
+    )
 
 
 def _same_text(ours: str, theirs: str) -> bool:
@@ -750,16 +755,13 @@ def _same_text(ours: str, theirs: str) -> bool:
 
 
 def _not_utf8(case: Case) -> Explained:
-    theirs, ours = [], []
-    for item in case.only_theirs:
-        for twin in case.only_ours:
-            if twin in ours or (twin[0], twin[1], *twin[3:]) != (item[0], item[1], *item[3:]):
-                continue
-            if _same_text(twin[2], item[2]):
-                theirs.append(item)
-                ours.append(twin)
-                break
-    return theirs, ours
+    return _pair(
+        case,
+        lambda twin, item: (
+            (twin[0], twin[1], *twin[3:]) == (item[0], item[1], *item[3:])
+            and _same_text(twin[2], item[2])
+        ),
+    )
 
 
 _X_WR_RE = re.compile(r"^X-WR-TIMEZONE[^:\n]*:(.*)$", re.I | re.M)
@@ -801,16 +803,14 @@ def _x_wr_timezone(case: Case) -> Explained:
         a0, a1, b0, b1 = (_instant(v) for v in (ours[0], ours[1], theirs[0], theirs[1]))
         return None not in (a0, a1, b0, b1) and a1 - a0 == b1 - b0  # type: ignore[operator]
 
-    theirs, ours = [], []
-    for item in case.only_theirs:
-        for twin in case.only_ours:
-            if twin in ours or twin[2:] != item[2:]:
-                continue
-            if shifted(twin[0], item[0]) and (shifted(twin[1], item[1]) or same_length(twin, item)):
-                theirs.append(item)
-                ours.append(twin)
-                break
-    return theirs, ours
+    return _pair(
+        case,
+        lambda twin, item: (
+            twin[2:] == item[2:]
+            and shifted(twin[0], item[0])
+            and (shifted(twin[1], item[1]) or same_length(twin, item))
+        ),
+    )
 
 
 def _tzid_by_name(case: Case) -> Explained:
@@ -836,16 +836,12 @@ def _tzid_by_name(case: Case) -> Explained:
         wall = b.astimezone(PARIS).replace(tzinfo=None)
         return any(a.astimezone(z).replace(tzinfo=None) == wall for z in zones)
 
-    theirs, ours = [], []
-    for item in case.only_theirs:
-        for twin in case.only_ours:
-            if twin in ours or twin[2:] != item[2:]:
-                continue
-            if same_wall(twin[0], item[0]) and same_wall(twin[1], item[1]):
-                theirs.append(item)
-                ours.append(twin)
-                break
-    return theirs, ours
+    return _pair(
+        case,
+        lambda twin, item: (
+            twin[2:] == item[2:] and same_wall(twin[0], item[0]) and same_wall(twin[1], item[1])
+        ),
+    )
 
 
 def _dtstart_first(case: Case) -> Explained:
@@ -885,19 +881,16 @@ def _dtstart_first(case: Case) -> Explained:
 
 
 def _mixed_type_end(case: Case) -> Explained:
-    theirs, ours = [], []
-    for item in case.only_theirs:
-        if not (item[4] and "T" in item[1]):
-            continue
-        end_day = date.fromisoformat(item[1][:10])
-        for twin in case.only_ours:
-            if twin in ours or (twin[0], *twin[2:]) != (item[0], *item[2:]) or "T" in twin[1]:
-                continue
-            if abs((date.fromisoformat(twin[1]) - end_day).days) <= 1:
-                theirs.append(item)
-                ours.append(twin)
-                break
-    return theirs, ours
+    return _pair(
+        case,
+        lambda twin, item: (
+            item[4]
+            and "T" in item[1]
+            and (twin[0], *twin[2:]) == (item[0], *item[2:])
+            and "T" not in twin[1]
+            and abs((date.fromisoformat(twin[1]) - date.fromisoformat(item[1][:10])).days) <= 1
+        ),
+    )
 
 
 def _local_day(moment: str) -> str:
@@ -1150,16 +1143,12 @@ def _unknown_value_text(case: Case) -> Explained:
             re.sub(r"\\([nN,;\\])", lambda m: {"n": "\n", "N": "\n"}.get(m[1], m[1]), raw)
         )
 
-    theirs, ours = [], []
-    for item in case.only_theirs:
-        for twin in case.only_ours:
-            if twin in ours or (twin[:2], twin[3:]) != (item[:2], item[3:]):
-                continue
-            if unescaped(item[2]) == twin[2]:
-                theirs.append(item)
-                ours.append(twin)
-                break
-    return theirs, ours
+    return _pair(
+        case,
+        lambda twin, item: (
+            (twin[:2], twin[3:]) == (item[:2], item[3:]) and unescaped(item[2]) == twin[2]
+        ),
+    )
 
 
 def _missing_day(case: Case) -> Explained:
