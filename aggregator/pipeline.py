@@ -475,16 +475,16 @@ def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple
         events = upcoming(config, store, now)
         return publish_all(events, config, out_dir, now, health=health), len(events)
     # Nothing to render when every input of the outputs is what the last publication had; the
-    # stored events are hashed as stored, so an unchanged agenda is not even read into events.
+    # stored agenda enters as its version (a token its every write changes), so an unchanged
+    # agenda is not even read.
     record = store.path.parent / DIGEST_FILE
-    stored, count = store.upcoming_digest(config, now)
+    stored = f"store {store.events_version()}"
     digest = publication_digest(stored, config, out_dir, now, health=health, state_path=state)
     previous = unchanged_publication(record, digest, now)
     if previous is not None:
-        log.info(
-            "publication unchanged since the last run: %d files left as they are", len(previous)
-        )
-        return previous, count
+        paths, count = previous
+        log.info("publication unchanged since the last run: %d files left as they are", len(paths))
+        return paths, count
     forget_publication(record)
     events = upcoming(config, store, now)
     paths = publish_all(
@@ -492,8 +492,10 @@ def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple
     )
     # The state file just written is the next publication's input: record the digest with it.
     digest = publication_digest(stored, config, out_dir, now, health=health, state_path=state)
-    until = stable_until(events, config, now, state)
-    remember_publication(record, digest, paths, since=now, until=until)
+    # Valid until the time alone changes an output or what `upcoming` returns.
+    moments = [stable_until(events, config, now, state), store.next_arrival(config, now)]
+    until = min((m for m in moments if m is not None), default=None)
+    remember_publication(record, digest, paths, since=now, until=until, count=len(events))
     return paths, len(events)
 
 

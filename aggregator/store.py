@@ -61,7 +61,7 @@ from aggregator.normalize import local_midnight
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The mass-deletion guard: hold removals above this share of a source's upcoming events...
 GUARD_MIN_EVENTS = 4
 GUARD_SHARE = 0.5
@@ -156,6 +156,25 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE sources ADD COLUMN held_runs INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sources ADD COLUMN notice TEXT
     """,
+    # The version of what `upcoming` reads: a new random token at every change of an event or
+    # of a record's provenance, whoever writes it (this code, a volunteer's sqlite3 shell, a
+    # restored backup's own history), so an unchanged token proves an unchanged agenda without
+    # reading it. Records' `last_seen` (rewritten at every fetch) is not read, so not watched.
+    3: """
+    CREATE TABLE IF NOT EXISTS store_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT OR IGNORE INTO store_state VALUES ('events_version', lower(hex(randomblob(16))));
+    CREATE TRIGGER IF NOT EXISTS events_inserted AFTER INSERT ON events BEGIN {bump}; END;
+    CREATE TRIGGER IF NOT EXISTS events_updated AFTER UPDATE ON events BEGIN {bump}; END;
+    CREATE TRIGGER IF NOT EXISTS events_deleted AFTER DELETE ON events BEGIN {bump}; END;
+    CREATE TRIGGER IF NOT EXISTS records_inserted AFTER INSERT ON source_events BEGIN {bump}; END;
+    CREATE TRIGGER IF NOT EXISTS records_updated
+        AFTER UPDATE OF event_uid, source_id, url, active, first_seen ON source_events
+        BEGIN {bump}; END;
+    CREATE TRIGGER IF NOT EXISTS records_deleted AFTER DELETE ON source_events BEGIN {bump}; END
+    """.replace(
+        "{bump}",
+        "UPDATE store_state SET value = lower(hex(randomblob(16))) WHERE name = 'events_version'",
+    ),
 }
 
 
@@ -344,7 +363,8 @@ class Store:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 # executescript() would commit mid-migration; run statement by statement instead.
-                for statement in _MIGRATIONS[target].split(";"):
+                # A statement ends with ";" at the end of a line (a trigger's body holds ";").
+                for statement in re.split(r";\s*$", _MIGRATIONS[target], flags=re.M):
                     if statement.strip() and not self._column_exists(statement):
                         conn.execute(statement)
                 if target == 2:
@@ -897,24 +917,24 @@ class Store:
         refs = self._provenance([e.uid for e in events if e.uid], names)
         return [e.with_changes(sources=refs.get(e.uid or "", ())) for e in events]
 
-    def upcoming_digest(self, config: Config, now: datetime) -> tuple[str, int]:
-        """A hash of every stored value `upcoming` reads (the same queries), and how many events
-        it returns: with the same configuration and time, the same hash means the same events,
-        known without building them."""
-        digest = hashlib.sha256()
-        names = {s.id: s for s in config.sources if s.enabled}
-        if not names:
-            return digest.hexdigest(), 0
-        uids = []
-        cursor = self.db.conn.execute(*_upcoming_query(names, config, now))
-        column = [d[0] for d in cursor.description].index("uid")
-        for row in cursor:
-            digest.update(repr(row).encode("utf-8", "surrogatepass"))
-            uids.append(row[column])
-        for chunk in _chunks(uids, 500):
-            for row in self.db.conn.execute(_provenance_query(len(chunk)), chunk):
-                digest.update(repr(row).encode("utf-8", "surrogatepass"))
-        return digest.hexdigest(), len(uids)
+    def events_version(self) -> str:
+        """A token that changes whenever anything `upcoming` reads is written (schema 3's
+        triggers): the same token means the same stored agenda."""
+        row = self.db.conn.execute(
+            "SELECT value FROM store_state WHERE name = 'events_version'"
+        ).fetchone()
+        return str(row[0])
+
+    def next_arrival(self, config: Config, now: datetime) -> datetime | None:
+        """When the first stored event beyond the window enters `upcoming` (its start comes
+        within `future_days`), or None: until then the window's start alone changes what
+        `upcoming` returns, which the events' ends tell."""
+        horizon = now + timedelta(days=config.agenda.future_days)
+        row = self.db.conn.execute(
+            "SELECT min(start) FROM events WHERE active = 1 AND start > ?", [_iso(horizon)]
+        ).fetchone()
+        first = _from_iso(row[0])
+        return first - timedelta(days=config.agenda.future_days) if first else None
 
     def _provenance(
         self, uids: list[str], sources: dict[str, Source]
@@ -940,7 +960,7 @@ class Store:
 def _upcoming_query(
     names: Mapping[str, Source], config: Config, now: datetime
 ) -> tuple[str, list[Any]]:
-    """The canonical events residents see (for `upcoming` and `upcoming_digest`)."""
+    """The canonical events residents see."""
     horizon = now + timedelta(days=config.agenda.future_days)
     marks = ",".join("?" for _ in names)
     return (

@@ -154,21 +154,46 @@ def test_any_change_publishes_again(tmp_path: Path, calls: list[int], change: st
         assert "Café vie privée" in (out / "calendar.ics").read_text(encoding="utf-8")
 
 
-def test_stored_events_digest_follows_what_upcoming_reads(tmp_path: Path) -> None:
+def test_the_store_version_follows_what_upcoming_reads(tmp_path: Path) -> None:
     db = tmp_path / "agenda.db"
     fill(db, events())
     with Store(db) as store:
-        first, count = store.upcoming_digest(CONFIG, NOW)
-        assert count == len(store.upcoming(CONFIG, NOW)) == 3
-        assert store.upcoming_digest(CONFIG, NOW) == (first, count)
-        # The window moves past the first event: one event fewer.
-        later = NOW + timedelta(days=4)
-        assert store.upcoming_digest(CONFIG, later)[1] == len(store.upcoming(CONFIG, later)) == 2
+        first = store.events_version()
+    # The same events fetched again: records are seen again, nothing `upcoming` reads changed.
+    fill(db, events(), NOW + timedelta(minutes=5))
+    with Store(db) as store:
+        assert store.events_version() == first
     moved = events()
     moved[1] = moved[1].with_changes(url="https://bidouille.example.org/atelier-2")
-    fill(db, moved, NOW + timedelta(minutes=5))
+    fill(db, moved, NOW + timedelta(minutes=10))
     with Store(db) as store:
-        assert store.upcoming_digest(CONFIG, NOW)[0] != first
+        second = store.events_version()
+        assert second != first
+        # Any writer counts, not only this code: the token is kept by the database itself.
+        store.db.conn.execute("UPDATE events SET title = title || ' !'")
+        store.db.conn.commit()
+        assert store.events_version() not in (first, second)
+
+
+def test_an_event_entering_the_window_ends_the_record(tmp_path: Path, calls: list[int]) -> None:
+    """An event beyond `future_days` enters the agenda when its start comes within them: the
+    publication of the same day before that moment is skipped, the one after it is not."""
+    db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
+    far = events()[0].with_changes(
+        source_uid="far",
+        title="Assemblée générale",
+        start=NOW + timedelta(days=365, hours=2),
+        end=NOW + timedelta(days=365, hours=4),
+    )
+    fill(db, [*events(), far])
+    publish(db, out)
+    assert "Assemblée générale" not in (out / "calendar.ics").read_text(encoding="utf-8")
+
+    publish(db, out, NOW + timedelta(hours=1))
+    assert calls == [1]
+    publish(db, out, NOW + timedelta(hours=2))
+    assert calls == [1, 1]
+    assert "Assemblée générale" in (out / "calendar.ics").read_text(encoding="utf-8")
 
 
 def test_later_the_same_day_is_skipped(tmp_path: Path, calls: list[int]) -> None:

@@ -26,7 +26,7 @@ from aggregator.models import (
     Location,
     ParseResult,
 )
-from aggregator.store import _MIGRATIONS, SourceChanges, Store
+from aggregator.store import _MIGRATIONS, SCHEMA_VERSION, SourceChanges, Store
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=PARIS)
@@ -595,7 +595,8 @@ def test_a_schema_1_database_is_upgraded_without_losing_data(tmp_path: Path) -> 
     db.commit()
     db.close()
     with Store(path) as s:
-        assert s.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        version = s.events_version()
         [row] = s.db.query("SELECT * FROM source_events")
         assert row["origin"] == "" and row["fingerprint"].startswith("fp:")
         assert row["first_seen"] == stamp and row["event_uid"] == uid
@@ -606,6 +607,9 @@ def test_a_schema_1_database_is_upgraded_without_losing_data(tmp_path: Path) -> 
         assert (changes.new, changes.updated, changes.removed) == (0, 0, 0)
         [again] = s.upcoming(CONFIG, NOW)
         assert again.uid == uid
+        # Schema 3's triggers watch what `upcoming` reads.
+        s.db.conn.execute("UPDATE source_events SET active = 0")
+        assert s.events_version() != version
 
 
 # -- order independence (issue 12) ----------------------------------------------------------------

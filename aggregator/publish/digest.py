@@ -10,7 +10,7 @@ previous publication's paths when the digest is the one recorded after it, the t
 the span the record holds for (`stable_until`: the next moment at which the time itself changes
 an output) and every file it wrote is still there as it was left (same size and modification
 time). Anything else — an edited or deleted output, another day, one changed event, an upgraded
-aggregator — means a publication (see incremental.py for what it then renders), so the outputs
+aggregator — means a publication (see publish_all for what it then renders), so the outputs
 are the same bytes a full publication would write.
 
 The record lives next to the database (the folder kept between scheduled runs), never in the
@@ -51,7 +51,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DIGEST_FILE = "publish-digest.json"
-_VERSION = 2
+_VERSION = 3
 
 
 def publication_digest(
@@ -64,7 +64,7 @@ def publication_digest(
     state_path: Path,
 ) -> str:
     """The hash of everything a publication's bytes depend on (see the module docstring);
-    `events` is the hash of the stored events (`Store.upcoming_digest`).
+    `events` stands for the stored events (their version, `Store.events_version`).
 
     The publication state enters as the state file's bytes. Call it again after publishing
     and record that: the next publication from the same inputs computes, from that file, the
@@ -127,9 +127,11 @@ def stable_until(
     return min(later) if later else None
 
 
-def unchanged_publication(record: Path, digest: str, now: datetime) -> list[Path] | None:
-    """The paths of the previous publication if `digest` is its digest, `now` is inside the span
-    it holds for and its files are intact."""
+def unchanged_publication(
+    record: Path, digest: str, now: datetime
+) -> tuple[list[Path], int] | None:
+    """The paths and the event count of the previous publication if `digest` is its digest,
+    `now` is inside the span it holds for and its files are intact."""
     try:
         data: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -147,7 +149,8 @@ def unchanged_publication(record: Path, digest: str, now: datetime) -> list[Path
         log.info("publication digest: the time has changed what the outputs show")
         return None
     files = data.get("files")
-    if not isinstance(files, list):
+    count = data.get("count")
+    if not isinstance(files, list) or not isinstance(count, int):
         return None
     for entry in files:
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
@@ -155,7 +158,7 @@ def unchanged_publication(record: Path, digest: str, now: datetime) -> list[Path
         if _file_stamp(entry[0]) != entry[1]:
             log.info("publication digest: %s changed since it was written", entry[0])
             return None
-    return [Path(name) for name, _ in files]
+    return [Path(name) for name, _ in files], count
 
 
 def remember_publication(
@@ -165,9 +168,10 @@ def remember_publication(
     *,
     since: datetime,
     until: datetime | None,
+    count: int,
 ) -> None:
-    """Record the publication just written, valid from `since` until `until` (see
-    `stable_until`); a failure to record only costs a publication next time.
+    """Record the publication just written (of `count` events), valid from `since` until
+    `until` (see `stable_until`); a failure to record only costs a publication next time.
 
     The files' stamps are those publish_all just recorded beside it (publish-outputs.json),
     read again only for a file it does not list."""
@@ -183,6 +187,7 @@ def remember_publication(
             "since": since.isoformat(),
             "until": until.isoformat() if until is not None else None,
             "files": files,
+            "count": count,
         }
     )
     try:
