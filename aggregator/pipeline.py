@@ -10,7 +10,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from aggregator.errors import ConfigError, ConfigProblem, ParseError
 from aggregator.fetch import FetchSettings, Validators, fetch_sources, inward_link
 from aggregator.models import (
     FETCH_FAILED,
+    FETCH_NOT_MODIFIED,
     FETCH_OK,
     Event,
     FetchResult,
@@ -76,7 +77,7 @@ class RunReport:
     """The result of a run: one report per source and the files published."""
 
     sources: list[SourceReport] = field(default_factory=list)
-    published: list[Path] = field(default_factory=list)
+    published: Sequence[Path] = field(default_factory=list)
     upcoming: int = 0
 
     def count(self, outcome: str) -> int:
@@ -263,17 +264,28 @@ def _fetch_and_parse(
     # ones.
     fetched = _fetch_as_they_come(sources, validators, settings, on_result)
     waiting: dict[int, tuple[FetchResult, ParseResult | None, str | None]] = {}
+    # Sources that answered 304 write only their health, all at once when the next source
+    # with news is stored and at the end (see Store.record_not_modified).
+    unchanged: list[tuple[Source, FetchResult]] = []
     with contextlib.closing(_in_a_thread(fetched, read)) as parsed_sources:
         for index, result, parsed, error in parsed_sources:
             waiting[index] = (result, parsed, error)
             while len(every) in waiting:
                 source = sources[len(every)]
                 result, parsed, error = waiting.pop(len(every))
+                if result.status == FETCH_NOT_MODIFIED and error is None:
+                    unchanged.append((source, result))
+                    every.append(SourceChanges())
+                    report.sources.append(_source_report(source, result, None, None, every[-1]))
+                    continue
+                store.record_not_modified(unchanged, now)
+                unchanged.clear()
                 every.append(
                     _store_and_report(
                         store, report, source, result, parsed, now, error, accept_removals
                     )
                 )
+    store.record_not_modified(unchanged, now)
     # One matching pass for the whole run, after every source: its cost follows what changed,
     # and its result does not depend on the order the sources came in.
     match_changes(config, store, every, now)
@@ -397,26 +409,33 @@ def _store_and_report(
         error=error,
         accept_removals=source.id in accept_removals,
     )
-    outcome = FETCH_FAILED if error else result.status
-    report.sources.append(
-        SourceReport(
-            source_id=source.id,
-            name=source.name,
-            outcome=outcome,
-            http_status=result.http_status,
-            events_found=len(parsed.events) if parsed else 0,
-            new=changes.new,
-            updated=changes.updated,
-            removed=changes.removed,
-            held=changes.held,
-            error=error or result.error,
-            warnings=list(parsed.warnings) if parsed else [],
-            notices=list(changes.notices),
-        )
-    )
-    if outcome == FETCH_FAILED:
+    report.sources.append(_source_report(source, result, parsed, error, changes))
+    if error or result.status == FETCH_FAILED:
         log.warning("source %s failed: %s", source.id, error or result.error)
     return changes
+
+
+def _source_report(
+    source: Source,
+    result: FetchResult,
+    parsed: ParseResult | None,
+    error: str | None,
+    changes: SourceChanges,
+) -> SourceReport:
+    return SourceReport(
+        source_id=source.id,
+        name=source.name,
+        outcome=FETCH_FAILED if error else result.status,
+        http_status=result.http_status,
+        events_found=len(parsed.events) if parsed else 0,
+        new=changes.new,
+        updated=changes.updated,
+        removed=changes.removed,
+        held=changes.held,
+        error=error or result.error,
+        warnings=list(parsed.warnings) if parsed else [],
+        notices=list(changes.notices),
+    )
 
 
 def store_source(
@@ -464,7 +483,9 @@ def upcoming(config: Config, store: Store, now: datetime) -> list[Event]:
     return unify_tags(store.upcoming(config, now), preferred)
 
 
-def publish(config: Config, store: Store, out_dir: Path, now: datetime) -> tuple[list[Path], int]:
+def publish(
+    config: Config, store: Store, out_dir: Path, now: datetime
+) -> tuple[Sequence[Path], int]:
     """Write every output from the stored events; return the paths and the number of events."""
     # changes.xml compares with the previous publication, remembered next to the database:
     # that folder is what survives between scheduled runs (output/ is rebuilt each time).

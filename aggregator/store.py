@@ -325,6 +325,10 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.conn.in_transaction
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One transaction (a savepoint when already inside one); a database error rolls it
@@ -469,64 +473,37 @@ class Store:
         """
         changes = SourceChanges()
         outcome = result.status if error is None else FETCH_FAILED
-        message = error or result.error
-        stamp = _iso(now)
         try:
             with self.db.atomic():
-                health: dict[str, Any] = {
-                    "id": source.id,
-                    "name": source.name,
-                    "url": source.url,
-                    "last_attempt": stamp,
-                    "last_outcome": outcome,
-                    "http_status": result.http_status,
-                }
+                flags: dict[str, Any] = {}
                 if outcome == FETCH_OK and parsed is not None:
                     changes, flags = self._apply_events(source, parsed.events, now, accept_removals)
-                    health |= flags
-                if outcome in (FETCH_OK, FETCH_NOT_MODIFIED):
-                    health |= {"last_success": stamp, "last_error": None}
-                    # A 200 replaces the validators, also with none: keeping the previous ones
-                    # could make a server answer 304 to a body we never read in full.
-                    health |= {"etag": result.etag, "http_last_modified": result.last_modified}
-                else:
-                    health["last_error"] = message
-                    if error is not None:
-                        # A 200 we could not read (cut off, malformed): download it in full next
-                        # time instead of trusting validators that came with the broken body.
-                        health |= {"etag": None, "http_last_modified": None}
-                if changes.held:
-                    # Download in full next time (no 304), so the held removals are looked at
-                    # again: counted towards the 3 runs, or accepted with --accept-removals.
-                    health |= {"etag": None, "http_last_modified": None}
-                if outcome == FETCH_OK and parsed is not None:
-                    health |= {
-                        "events_found": len(parsed.events),
-                        "items_seen": parsed.items,
-                        "warnings": json.dumps(parsed.warnings[:50], ensure_ascii=False),
-                    }
+                health, attempt = _fetch_rows(source, result, parsed, now, error, changes, flags)
                 self._upsert("sources", "id", health)
-                self._insert(
-                    "fetch_attempts",
-                    {
-                        "source_id": source.id,
-                        "at": stamp,
-                        "outcome": outcome,
-                        "http_status": result.http_status,
-                        "size": result.size,
-                        "elapsed": round(result.elapsed, 3),
-                        "events_found": len(parsed.events)
-                        if parsed and outcome == FETCH_OK
-                        else None,
-                        "new": changes.new,
-                        "updated": changes.updated,
-                        "removed": changes.removed,
-                        "error": message if outcome == FETCH_FAILED else None,
-                    },
-                )
+                self._insert("fetch_attempts", attempt)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot save the results of source {source.id!r}: {exc}") from exc
         return changes
+
+    def record_not_modified(
+        self, fetches: Sequence[tuple[Source, FetchResult]], now: datetime
+    ) -> None:
+        """`record_fetch` for sources that answered 304 (their health and attempt only), in
+        two statements: while the downloads go on in another thread, each statement waits for
+        the interpreter's lock, so a run of unchanged sources costs what its statements count."""
+        if not fetches:
+            return
+        rows = [
+            _fetch_rows(source, result, None, now, None, SourceChanges(), {})
+            for source, result in fetches
+        ]
+        try:
+            with self.db.atomic():
+                self._upsert_many("sources", "id", [health for health, _ in rows])
+                self._insert_many("fetch_attempts", [attempt for _, attempt in rows])
+        except sqlite3.Error as exc:
+            names = ", ".join(repr(source.id) for source, _ in fetches)
+            raise StoreError(f"cannot save the results of sources {names}: {exc}") from exc
 
     def _apply_events(
         self,
@@ -879,16 +856,28 @@ class Store:
             f"{verb} INTO [{table}] ({names}) VALUES ({marks})", list(row.values())
         )
 
+    def _insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """`_insert` of rows with the same columns, in one statement."""
+        names = ", ".join(f"[{name}]" for name in rows[0])
+        marks = ", ".join("?" for _ in rows[0])
+        self.db.conn.executemany(
+            f"INSERT INTO [{table}] ({names}) VALUES ({marks})", [list(r.values()) for r in rows]
+        )
+
     def _upsert(self, table: str, key: str, row: Mapping[str, Any]) -> None:
         """Insert `row`, or set its columns on the row with the same `key` (sqlite-utils'
         upsert, in one statement)."""
-        names = ", ".join(f"[{name}]" for name in row)
-        marks = ", ".join("?" for _ in row)
-        assignments = ", ".join(f"[{name}] = excluded.[{name}]" for name in row if name != key)
-        self.db.conn.execute(
+        self._upsert_many(table, key, [row])
+
+    def _upsert_many(self, table: str, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """`_upsert` of rows with the same columns, in one statement."""
+        names = ", ".join(f"[{name}]" for name in rows[0])
+        marks = ", ".join("?" for _ in rows[0])
+        assignments = ", ".join(f"[{name}] = excluded.[{name}]" for name in rows[0] if name != key)
+        self.db.conn.executemany(
             f"INSERT INTO [{table}] ({names}) VALUES ({marks}) "
             f"ON CONFLICT([{key}]) DO UPDATE SET {assignments}",
-            list(row.values()),
+            [list(row.values()) for row in rows],
         )
 
     def _update(self, table: str, key: str, value: str, row: Mapping[str, Any]) -> None:
@@ -1002,6 +991,65 @@ _COLUMN_NAMES = (
 _MERGE_COLUMNS = "event_uid, source_id, origin, first_seen, active, " + ", ".join(
     f"[{name}]" for name in _COLUMN_NAMES
 )
+
+
+def _fetch_rows(
+    source: Source,
+    result: FetchResult,
+    parsed: ParseResult | None,
+    now: datetime,
+    error: str | None,
+    changes: SourceChanges,
+    flags: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The source's new health row and its fetch attempt's row (see `Store.record_fetch`)."""
+    outcome = result.status if error is None else FETCH_FAILED
+    message = error or result.error
+    stamp = _iso(now)
+    health: dict[str, Any] = {
+        "id": source.id,
+        "name": source.name,
+        "url": source.url,
+        "last_attempt": stamp,
+        "last_outcome": outcome,
+        "http_status": result.http_status,
+        **flags,
+    }
+    if outcome in (FETCH_OK, FETCH_NOT_MODIFIED):
+        health |= {"last_success": stamp, "last_error": None}
+        # A 200 replaces the validators, also with none: keeping the previous ones
+        # could make a server answer 304 to a body we never read in full.
+        health |= {"etag": result.etag, "http_last_modified": result.last_modified}
+    else:
+        health["last_error"] = message
+        if error is not None:
+            # A 200 we could not read (cut off, malformed): download it in full next
+            # time instead of trusting validators that came with the broken body.
+            health |= {"etag": None, "http_last_modified": None}
+    if changes.held:
+        # Download in full next time (no 304), so the held removals are looked at
+        # again: counted towards the 3 runs, or accepted with --accept-removals.
+        health |= {"etag": None, "http_last_modified": None}
+    if outcome == FETCH_OK and parsed is not None:
+        health |= {
+            "events_found": len(parsed.events),
+            "items_seen": parsed.items,
+            "warnings": json.dumps(parsed.warnings[:50], ensure_ascii=False),
+        }
+    attempt = {
+        "source_id": source.id,
+        "at": stamp,
+        "outcome": outcome,
+        "http_status": result.http_status,
+        "size": result.size,
+        "elapsed": round(result.elapsed, 3),
+        "events_found": len(parsed.events) if parsed and outcome == FETCH_OK else None,
+        "new": changes.new,
+        "updated": changes.updated,
+        "removed": changes.removed,
+        "error": message if outcome == FETCH_FAILED else None,
+    }
+    return health, attempt
 
 
 def _record_id(source_id: str, source_uid: str) -> str:

@@ -98,7 +98,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def publish(db: Path, out: Path, now: datetime = NOW) -> list[Path]:
     with Store(db) as store:
         paths, _ = pipeline.publish(CONFIG, store, out, now)
-    return paths
+    return list(paths)
 
 
 def test_unchanged_inputs_render_and_write_nothing(tmp_path: Path, calls: list[int]) -> None:

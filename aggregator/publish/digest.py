@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from aggregator.config import Config
 from aggregator.models import Event
@@ -129,7 +129,7 @@ def stable_until(
 
 def unchanged_publication(
     record: Path, digest: str, now: datetime
-) -> tuple[list[Path], int] | None:
+) -> tuple[Sequence[Path], int] | None:
     """The paths and the event count of the previous publication if `digest` is its digest,
     `now` is inside the span it holds for and its files are intact."""
     try:
@@ -158,7 +158,27 @@ def unchanged_publication(
         if _file_stamp(entry[0]) != entry[1]:
             log.info("publication digest: %s changed since it was written", entry[0])
             return None
-    return [Path(name) for name, _ in files], count
+    return _Paths([name for name, _ in files]), count
+
+
+class _Paths(Sequence[Path]):
+    """The previous publication's paths, each made a `Path` when asked for: a skipped
+    publication of a large agenda lists tens of thousands that its caller mostly counts."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._names = names
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @overload
+    def __getitem__(self, index: int) -> Path: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Path]: ...
+    def __getitem__(self, index: int | slice) -> Path | list[Path]:
+        if isinstance(index, slice):
+            return [Path(name) for name in self._names[index]]
+        return Path(self._names[index])
 
 
 def remember_publication(
