@@ -149,6 +149,52 @@ def test_not_modified_is_a_success(store: Store) -> None:
     assert len(store.upcoming(CONFIG, NOW)) == 1
 
 
+def test_many_not_modified_are_written_at_once_as_one_by_one(tmp_path: Path) -> None:
+    """`record_not_modified` writes what `record_fetch` writes for each 304, in order."""
+    later = NOW + timedelta(hours=1)
+    tables: list[tuple[list[Any], list[Any]]] = []
+    for name, batch in (("one", False), ("all", True)):
+        with Store(tmp_path / f"{name}.db") as s:
+            s.sync_sources(CONFIG.sources)
+            for source in CONFIG.sources:
+                first = ok(source.id)
+                first.etag = f'"{source.id}-v1"'
+                s.record_fetch(source, first, ParseResult(), NOW)
+            version = s.events_version()
+            results = [
+                (
+                    source,
+                    # As fetch_sources returns a 304: with the validators that were sent.
+                    FetchResult(
+                        source.id,
+                        source.url,
+                        FETCH_NOT_MODIFIED,
+                        http_status=304,
+                        etag=f'"{source.id}-v1"',
+                    ),
+                )
+                for source in CONFIG.sources
+            ]
+            if batch:
+                s.record_not_modified(results, later)
+            else:
+                for source, result in results:
+                    s.record_fetch(source, result, None, later)
+            assert s.events_version() == version
+            assert s.validators()["bidouille"] == ('"bidouille-v1"', None)
+            sources = [tuple(r) for r in s.db.execute("SELECT * FROM sources ORDER BY id")]
+            attempts = [
+                tuple(r)
+                for r in s.db.execute(
+                    "SELECT source_id, at, outcome, http_status FROM fetch_attempts"
+                )
+            ]
+            tables.append((sources, attempts))
+    assert tables[0] == tables[1]
+    assert [a[0] for a in tables[1][1][-len(CONFIG.sources) :]] == [s.id for s in CONFIG.sources]
+    assert {a[2] for a in tables[1][1][-len(CONFIG.sources) :]} == {FETCH_NOT_MODIFIED}
+
+
 def test_validators_are_kept_for_conditional_get(store: Store) -> None:
     result = ok("bidouille")
     result.etag, result.last_modified = '"v1"', "Fri, 01 May 2026 10:00:00 GMT"
