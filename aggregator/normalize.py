@@ -6,6 +6,7 @@ same whichever format an event came from. Nothing here does I/O or keeps state.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -153,6 +154,7 @@ def clean_title(text: str | None) -> str:
 _TAG_SEPARATORS_RE = re.compile(r"[\s_-]+")
 
 
+@functools.lru_cache(maxsize=4096)  # an agenda has few tags, on every one of its events
 def tag_key(name: str) -> str:
     """What makes two tags the same: 'Repair café', 'repair-cafe' and 'REPAIR_CAFÉ' are one."""
     decomposed = unicodedata.normalize("NFKD", name.casefold())

@@ -901,10 +901,9 @@ class Store:
         names = {s.id: s for s in config.sources if s.enabled}
         if not names:
             return []
-        rows = self.db.query(*_upcoming_query(names, config, now))
-        events = [_row_to_event(row, tz) for row in rows]
-        refs = self._provenance([e.uid for e in events if e.uid], names)
-        return [e.with_changes(sources=refs.get(e.uid or "", ())) for e in events]
+        rows = list(self.db.query(*_upcoming_query(names, config, now)))
+        refs = self._provenance([row["uid"] for row in rows], names)
+        return [_row_to_event(row, tz, refs.get(row["uid"], ())) for row in rows]
 
     def events_version(self) -> str:
         """A token that changes whenever anything `upcoming` reads is written (schema 3's
@@ -1061,7 +1060,7 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[i : i + size]
 
 
-def _row_to_event(row: dict[str, Any], tz: ZoneInfo) -> Event:
+def _row_to_event(row: dict[str, Any], tz: ZoneInfo, sources: tuple[SourceRef, ...] = ()) -> Event:
     zone = tz if row.get("all_day") else _zone(row.get("tz"), tz)
     start = _from_iso(row["start"], zone)
     assert start is not None
@@ -1080,6 +1079,7 @@ def _row_to_event(row: dict[str, Any], tz: ZoneInfo) -> Event:
         last_modified=_from_iso(row.get("last_modified")),
         uid=row.get("uid"),
         sequence=int(row.get("sequence") or 0),
+        sources=sources,
     )
 
 
