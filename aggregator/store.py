@@ -553,6 +553,19 @@ class Store:
                 if (key := columns["fingerprint"] if unstable else source_uid) not in existing
             ]
         )
+        # New records and their events are written together (two statements per source, not
+        # two per record); before anything that reads them back (`_own_event`), and at the end.
+        new_records: list[dict[str, Any]] = []
+        new_events: list[dict[str, Any]] = []
+
+        def write_new() -> None:
+            if new_events:
+                self._insert_many("events", new_events)
+            if new_records:
+                self._insert_many("source_events", new_records, replace=True)
+            new_events.clear()
+            new_records.clear()
+
         for source_uid, (_event, columns) in incoming.items():
             key = columns["fingerprint"] if unstable else source_uid
             if key in seen:
@@ -571,11 +584,12 @@ class Store:
                 }
                 uid = fresh.pop(record_id, None)
                 if uid is None:
+                    write_new()
                     uid = self._own_event(record_id, None, record)
                 elif uid not in known:
-                    self._create_event(uid, record)
+                    new_events.append(_event_row(uid, record))
                 record["event_uid"] = uid
-                self._insert("source_events", record, replace=True)
+                new_records.append(record)
                 touched.append(record_id)
                 dirty.add(uid)
                 changes.new += 1
@@ -590,6 +604,7 @@ class Store:
                 unchanged.append((stamp, row["id"]))  # the common case: one batched UPDATE
             else:
                 self._update("source_events", "id", row["id"], record)
+        write_new()
         self.db.conn.executemany("UPDATE source_events SET last_seen = ? WHERE id = ?", unchanged)
         # What the source stopped announcing leaves the agenda. Past events that merely fell out
         # of the source's export are history, not removals.
@@ -830,20 +845,7 @@ class Store:
         )
 
     def _create_event(self, uid: str, row: dict[str, Any]) -> None:
-        columns = {k: row[k] for k in _COLUMN_NAMES}
-        self._insert(
-            "events",
-            columns
-            | {
-                "uid": uid,
-                "match_key": match_key(row),
-                "sequence": 0,
-                "created": row["last_seen"],
-                "last_modified": row["last_seen"],
-                "content_hash": "",
-                "active": 1,
-            },
-        )
+        self._insert("events", _event_row(uid, row))
 
     # Per-row writes in plain SQL: sqlite-utils' insert/update look the table's schema up on each
     # call (several PRAGMA queries per row); the same SQL text is a prepared statement that
@@ -856,12 +858,15 @@ class Store:
             f"{verb} INTO [{table}] ({names}) VALUES ({marks})", list(row.values())
         )
 
-    def _insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _insert_many(
+        self, table: str, rows: Sequence[Mapping[str, Any]], *, replace: bool = False
+    ) -> None:
         """`_insert` of rows with the same columns, in one statement."""
         names = ", ".join(f"[{name}]" for name in rows[0])
         marks = ", ".join("?" for _ in rows[0])
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
         self.db.conn.executemany(
-            f"INSERT INTO [{table}] ({names}) VALUES ({marks})", [list(r.values()) for r in rows]
+            f"{verb} INTO [{table}] ({names}) VALUES ({marks})", [list(r.values()) for r in rows]
         )
 
     def _upsert(self, table: str, key: str, row: Mapping[str, Any]) -> None:
@@ -990,6 +995,20 @@ _COLUMN_NAMES = (
 _MERGE_COLUMNS = "event_uid, source_id, origin, first_seen, active, " + ", ".join(
     f"[{name}]" for name in _COLUMN_NAMES
 )
+
+
+def _event_row(uid: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The canonical event a new record starts (until merging fills it in)."""
+    columns = {k: row[k] for k in _COLUMN_NAMES}
+    return columns | {
+        "uid": uid,
+        "match_key": match_key(row),
+        "sequence": 0,
+        "created": row["last_seen"],
+        "last_modified": row["last_seen"],
+        "content_hash": "",
+        "active": 1,
+    }
 
 
 def _fetch_rows(
