@@ -44,6 +44,7 @@ from aggregator.publish.digest import (
     stable_until,
     unchanged_publication,
 )
+from aggregator.publish.sources_page import write_sources_page
 from aggregator.runlock import run_lock
 from aggregator.sandbox import ParseSandbox
 from aggregator.store import SourceChanges, Store
@@ -501,22 +502,45 @@ def publish(
     record = store.path.parent / DIGEST_FILE
     stored = f"store {store.events_version()}"
     digest = publication_digest(stored, config, out_dir, now, health=health, state_path=state)
-    previous = unchanged_publication(record, digest, now)
-    if previous is not None:
-        paths, count = previous
-        log.info("publication unchanged since the last run: %d files left as they are", len(paths))
-        return paths, count
+    # The same without the sources' health, which only sources.html shows: each run reads the
+    # sources again, so that page changes at every run even when nothing else does.
+    rest = publication_digest(stored, config, out_dir, now, health=None, state_path=state)
+    previous = unchanged_publication(record, digest, now, rest=rest)
+    if previous is not None and not previous.health_only:
+        log.info(
+            "publication unchanged since the last run: %d files left as they are",
+            len(previous.paths),
+        )
+        return previous.paths, previous.count
     forget_publication(record)
+    if previous is not None:
+        log.info("only the sources' health changed since the last run: writing sources.html")
+        events = upcoming(config, store, now)
+        page = write_sources_page(config, events, health, now, out_dir)
+        remember_publication(
+            record,
+            digest,
+            previous.paths,
+            since=previous.since,
+            until=previous.until,
+            count=previous.count,
+            rest=rest,
+            rewritten=[page],
+        )
+        return previous.paths, previous.count
     events = upcoming(config, store, now)
     paths = publish_all(
         events, config, out_dir, now, health=health, state_path=state, cache_dir=store.path.parent
     )
     # The state file just written is the next publication's input: record the digest with it.
     digest = publication_digest(stored, config, out_dir, now, health=health, state_path=state)
+    rest = publication_digest(stored, config, out_dir, now, health=None, state_path=state)
     # Valid until the time alone changes an output or what `upcoming` returns.
     moments = [stable_until(events, config, now, state), store.next_arrival(config, now)]
     until = min((m for m in moments if m is not None), default=None)
-    remember_publication(record, digest, paths, since=now, until=until, count=len(events))
+    remember_publication(
+        record, digest, paths, since=now, until=until, count=len(events), rest=rest
+    )
     return paths, len(events)
 
 

@@ -231,11 +231,22 @@ def test_health_the_sources_page_does_not_show_changes_nothing(
     not_modified(db, NOW)  # the same fetch answered 304: only the HTTP status differs
     publish(db, out)
     assert calls == [1]
+    before = stamps(out)
     later = NOW + timedelta(minutes=30)
-    not_modified(db, later)  # read again later: sources.html says when
+    not_modified(db, later)  # read again later: sources.html says when, and nothing else
     publish(db, out, later)
-    assert calls == [1, 1]
+    assert calls == [1]  # not a whole publication: sources.html alone
     assert "à 12 h 30" in (out / "sources.html").read_text(encoding="utf-8")
+    after = stamps(out)
+    assert {name for name in after if after[name] != before[name]} == {"sources.html"}
+    # The record knows the new sources.html: the next run with nothing new writes nothing.
+    publish(db, out, later + timedelta(minutes=1))
+    assert calls == [1] and stamps(out) == after
+    # Anything else that changes makes a whole publication again.
+    fill(db, events("Café vie privée"), later + timedelta(minutes=2))
+    publish(db, out, later + timedelta(minutes=2))
+    assert calls == [1, 1]
+    assert "Café vie privée" in (out / "calendar.ics").read_text(encoding="utf-8")
 
 
 # --- per output: only what changed is rendered and written ------------------------------------
@@ -442,7 +453,9 @@ def test_sources_read_again_rewrite_only_the_sources_page(tmp_path: Path, calls:
 
     publish(db, out, later)
 
-    assert calls == [1, 1]  # the sources page shows when the sources were read
+    # The sources page shows when the sources were read: it alone is written, without a
+    # whole publication.
+    assert calls == [1]
     assert {name for name, stamp in stamps(out).items() if before[name] != stamp} == {
         "sources.html"
     }

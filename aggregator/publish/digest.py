@@ -24,6 +24,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DIGEST_FILE",
+    "Previous",
     "code_fingerprint",
     "forget_publication",
     "publication_digest",
@@ -127,18 +129,35 @@ def stable_until(
     return min(later) if later else None
 
 
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The previous publication, still what the outputs should be (`health_only`: all but
+    sources.html, whose sources' health changed)."""
+
+    paths: Sequence[Path]
+    count: int
+    since: datetime
+    until: datetime | None
+    health_only: bool = False
+
+
 def unchanged_publication(
-    record: Path, digest: str, now: datetime
-) -> tuple[Sequence[Path], int] | None:
-    """The paths and the event count of the previous publication if `digest` is its digest,
-    `now` is inside the span it holds for and its files are intact."""
+    record: Path, digest: str, now: datetime, *, rest: str | None = None
+) -> Previous | None:
+    """The previous publication if `digest` is its digest (or `rest`, the digest of all but
+    the sources' health, is its `rest`: then `health_only`), `now` is inside the span it
+    holds for and its files are intact."""
     try:
         data: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or data.get("version") != _VERSION:
         return None
-    if data.get("version") != _VERSION or data.get("digest") != digest:
+    if data.get("digest") == digest:
+        health_only = False
+    elif rest is not None and data.get("rest") == rest:
+        health_only = True
+    else:
         return None
     try:
         since = datetime.fromisoformat(data["since"])
@@ -158,7 +177,7 @@ def unchanged_publication(
         if _file_stamp(entry[0]) != entry[1]:
             log.info("publication digest: %s changed since it was written", entry[0])
             return None
-    return _Paths([name for name, _ in files]), count
+    return Previous(_Paths([name for name, _ in files]), count, since, until, health_only)
 
 
 class _Paths(Sequence[Path]):
@@ -189,21 +208,26 @@ def remember_publication(
     since: datetime,
     until: datetime | None,
     count: int,
+    rest: str | None = None,
+    rewritten: Iterable[Path] = (),
 ) -> None:
     """Record the publication just written (of `count` events), valid from `since` until
-    `until` (see `stable_until`); a failure to record only costs a publication next time.
+    `until` (see `stable_until`); `rest` is its digest without the sources' health (see
+    `unchanged_publication`). A failure to record only costs a publication next time.
 
     The files' stamps are those publish_all just recorded beside it (publish-outputs.json),
-    read again only for a file it does not list."""
+    read again for a file it does not list and for those `rewritten` since."""
     recorded = recorded_stamps(record.parent / RECORD_FILE)
+    again = {str(path) for path in rewritten}
     files = []
     for path in paths:
-        stamp = recorded.get(str(path))
+        stamp = recorded.get(str(path)) if str(path) not in again else None
         files.append([str(path), list(stamp) if stamp is not None else _file_stamp(path)])
     payload = json.dumps(
         {
             "version": _VERSION,
             "digest": digest,
+            "rest": rest,
             "since": since.isoformat(),
             "until": until.isoformat() if until is not None else None,
             "files": files,

@@ -12,11 +12,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregator.clashes import Clash, find_clashes
 from aggregator.config import Config
 from aggregator.models import FETCH_FAILED, Event
+from aggregator.publish.atomic import write_if_changed
 from aggregator.publish.html import (
     SOURCES_FILE,
     all_day_span,
@@ -26,8 +28,10 @@ from aggregator.publish.html import (
     http_url,
     place_line,
     render_template,
+    sort_events,
     when_text,
 )
+from aggregator.publish.ical import published_events
 
 if TYPE_CHECKING:
     from aggregator.store import SourceHealth
@@ -248,3 +252,18 @@ def render_sources_page(
         last_checked=french_datetime(checked, tz) if checked else None,
         last_checked_iso=checked.astimezone(tz).isoformat(timespec="seconds") if checked else None,
     )
+
+
+def write_sources_page(
+    config: Config,
+    events: Sequence[Event],
+    health: Sequence[SourceHealth] | None,
+    now: datetime,
+    out_dir: Path,
+) -> Path:
+    """Write sources.html alone, as `publish_all` would from the same upcoming `events` (a
+    publication where only the sources' health changed); return its path."""
+    shown = sort_events(published_events(events, config.agenda))
+    path = Path(out_dir) / SOURCES_FILE
+    write_if_changed(path, render_sources_page(config, shown, health, now))
+    return path
