@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,11 +28,12 @@ from aggregator.config import Config
 from aggregator.errors import PublishError
 from aggregator.models import Event
 from aggregator.publish.atomic import (
+    BackgroundWrite,
+    Staging,
     atomic_write,
     remove_stale,
     write_if_changed,
     write_in_background,
-    write_many,
 )
 from aggregator.publish.changes import (
     KEEP_DAYS,
@@ -41,12 +43,13 @@ from aggregator.publish.changes import (
     render_changes,
     render_state,
 )
-from aggregator.publish.event_pages import EVENTS_PAGES_DIR, plan_event_pages
+from aggregator.publish.event_pages import EVENTS_PAGES_DIR, event_page_path, plan_event_pages
 from aggregator.publish.feeds import (
+    make_folders,
     plan_feeds,
+    remove_stale_files,
     render_feed,
     render_feeds_json,
-    write_files,
 )
 from aggregator.publish.fragments import CACHE_FILE, Fragments, FragmentStore, key_of, keys_of
 from aggregator.publish.html import (
@@ -73,6 +76,7 @@ from aggregator.publish.html import (
     write_html,
 )
 from aggregator.publish.ical import (
+    EVENTS_DIR,
     calendar_parts,
     calendar_years,
     event_calendar,
@@ -81,7 +85,6 @@ from aggregator.publish.ical import (
     render_calendar,
     vevents,
     write_calendar,
-    write_event_files,
 )
 from aggregator.publish.json import render_json, write_json
 from aggregator.publish.record import RECORD_FILE, OutputRecord
@@ -154,7 +157,8 @@ def publish_all(
     # Without base_url the feeds' <link> is the page in this folder (see rss.home_url).
     local_root = LOCAL_ROOT.set(out_dir.resolve().as_uri() + "/")
     try:
-        main, nested, ics_files, pages = _plan(events, config, now, health, fragments)
+        plan = _plan(events, config, now, health, fragments)
+        main = plan.main
         # changes.xml: from the state computed against the previous publication's, which is
         # the same as last time when the events are (and no change left its history).
         events_key = b""
@@ -176,66 +180,127 @@ def publish_all(
             functools.partial(_render_changes, state, state_path, config),
         )
         main.insert(main.index(next(p for p in main if p.path == SOURCES_FILE)) + 1, changes)
-        ics_bytes = {p.path: p.render() for p in ics_files if not fresh(p)}
-        write_ics = functools.partial(write_event_files, keep={p.path for p in ics_files})
-        write_pages = _PagesWriter([p for p in pages if not fresh(p)], keep={p.path for p in pages})
-        # Creating tens of thousands of small files (events/<uid>.ics, evenements/<slug>.html) is
-        # I/O-bound: two child processes, one rendering and writing the event pages, the other
-        # writing the per-event calendars, work while this one renders the list pages and feeds;
-        # each file is still written atomically, and only renamed into place once everything
-        # rendered. A few files are written here, after the rest is rendered.
-        finishers = [
-            (write_in_background if len(files) >= _BACKGROUND_FILES else _later)(
-                writer, files, out_dir
-            )
-            for writer, files in ((write_pages, write_pages.files), (write_ics, ics_bytes))
-        ]
-        try:
-            rendered = {p.path: p.render() for p in (*main, *nested) if not fresh(p)}
-        except BaseException:
-            # Never leave the writers behind; the render error is the one to report.
-            for finish in finishers:
-                with contextlib.suppress(PublishError):
-                    finish(False)
-            raise
+        writers = (
+            _FilesWriter(EVENTS_DIR, ".ics", [p for p in plan.ics_files if not fresh(p)]),
+            _FilesWriter(EVENTS_PAGES_DIR, ".html", [p for p in plan.pages if not fresh(p)]),
+        )
+        outputs = [p for p in (*main, *plan.nested) if not fresh(p)]
+        changed = _write_outputs(outputs, {p.path for p in main}, writers, plan, config, out_dir)
     finally:
         LOCAL_ROOT.reset(local_root)
-    try:
-        finishers[0](True)
-    except BaseException:
-        with contextlib.suppress(PublishError):
-            finishers[1](False)
-        raise
-    finishers[1](True)
     paths: list[Path] = []
     for planned in main:
         path = out_dir / planned.path
-        if planned.path in rendered:
-            written = write_if_changed(path, rendered[planned.path])
-            log.info("%s %s", "wrote" if written else "unchanged", path)
+        if planned.path in changed:
+            log.info("%s %s", "wrote" if changed[planned.path] else "unchanged", path)
         paths.append(path)
     # The per-event calendars and pages (events/, evenements/) come after the main files, sorted.
-    paths += [out_dir / name for name in sorted(p.path for p in ics_files)]
-    paths += [out_dir / name for name in sorted(p.path for p in pages)]
-    folders = [MONTHS_DIR, QUICK_DIR, *(folder for folder, _ in FEED_KINDS.values())]
-    nested_files = {p.path: rendered[p.path] for p in nested if p.path in rendered}
-    paths += write_files(nested_files, out_dir, folders, keep={p.path for p in nested})
+    for writer, planned_files in zip(writers, (plan.ics_files, plan.pages), strict=True):
+        names = sorted(p.path for p in planned_files)
+        writer.remove_stale(out_dir, names)
+        paths += [out_dir / name for name in names]
+    paths += remove_stale_files(out_dir, _FOLDERS, [p.path for p in plan.nested])
     # Last, so a failed publication is compared again with the same previous one next time.
     if state is not None:
         write_if_changed(state_path, state_bytes)
-    written = {*rendered, *ics_bytes, *write_pages.files}
+    written = {*changed, *(name for writer in writers for name in writer.files)}
     if record is not None and (written or state is not None):
-        keys = {p.path: p.key for group in (main, nested, ics_files, pages) for p in group if p.key}
+        keys = {
+            p.path: p.key
+            for group in (main, plan.nested, plan.ics_files, plan.pages)
+            for p in group
+            if p.key
+        }
         until = _state_until(state if state is not None else load_state(state_path))
         record.save(keys, written, state=(events_key, state_path, now, until))
     fragments.save()
     log.info(
         "rendered %d of %d outputs (%d pieces rendered)",
         len(written),
-        len(main) + len(nested) + len(ics_files) + len(pages),
+        len(main) + len(plan.nested) + len(plan.ics_files) + len(plan.pages),
         fragments.rendered,
     )
     return [*paths, state_path]
+
+
+# The folders of the main outputs' companions: pages by month and span, per-filter feeds.
+_FOLDERS = (MONTHS_DIR, QUICK_DIR, *(folder for folder, _ in FEED_KINDS.values()))
+
+# Below this many per-event files to write, a child process costs more than it saves.
+_BACKGROUND_FILES = 400
+
+# The order outputs are rendered in, by the kinds of piece they are joined from (those of no
+# kind last): the VEVENT blocks made for the per-event calendars first.
+_RENDER_ORDER = ("vevent", "jsonld", "card", "rss", "json")
+
+
+def _write_outputs(
+    outputs: list[Planned],
+    durable: set[str],
+    writers: tuple[_FilesWriter, _FilesWriter],
+    plan: _Plan,
+    config: Config,
+    out_dir: Path,
+) -> dict[str, bool]:
+    """Render `outputs` and the per-event files of `writers` (calendars, pages), each written
+    to a temporary file as soon as it is rendered and let go of; once all of them are, rename
+    them into place (a failure before leaves every previous file as it was). Return the
+    outputs rendered, each with whether its file changed. The outputs named in `durable` (the
+    main files) are flushed to disk before their rename.
+
+    Creating tens of thousands of small files (events/<uid>.ics, evenements/<slug>.html) is
+    I/O-bound: two child processes, one writing the per-event calendars, the other rendering
+    and writing the event pages, work while this one renders the rest (a few files are written
+    here). The VEVENT blocks of the per-event calendars are made here first, once: calendar.ics
+    and the .ics feeds join them too. The outputs are rendered kind of piece by kind of piece
+    (`_RENDER_ORDER`), and each kind let go of once the outputs joined from it are rendered
+    (`Fragments.release`): the pieces held are about one kind's, not all of them.
+    """
+    fragments = plan.fragments
+    calendars, _ = writers
+    vevents([plan.events_of[p.path] for p in calendars.planned], config, fragments)
+    rank = {kind: number for number, kind in enumerate(_RENDER_ORDER)}
+    order = sorted(
+        outputs, key=lambda p: min((rank.get(k, len(rank)) for k in p.pieces), default=len(rank))
+    )
+    last = {kind: number for number, planned in enumerate(order) for kind in planned.pieces}
+    root = os.fspath(out_dir)
+    changed: dict[str, bool] = {}
+    with Staging() as staging:
+        children: list[BackgroundWrite] = []
+        try:
+            for writer in writers:
+                if len(writer.planned) >= _BACKGROUND_FILES:
+                    children.append(write_in_background(writer, writer.files, out_dir))
+                else:
+                    writer.stage(staging, out_dir)
+            fragments.release(*(kind for kind in _RENDER_ORDER if kind not in last))
+            make_folders(out_dir, _FOLDERS)
+            for number, planned in enumerate(order):
+                path = os.path.join(root, planned.path)
+                changed[planned.path] = staging.add(
+                    path, planned.render(), sync=planned.path in durable
+                )
+                fragments.release(*(k for k in planned.pieces if last[k] == number))
+            for child in children:
+                child.ready()
+        except BaseException:
+            # Never leave the writers behind; the first error is the one to report.
+            for child in children:
+                with contextlib.suppress(PublishError):
+                    child(False)
+            raise
+        # Every file is written: the children's go into place, then this process's.
+        for number, child in enumerate(children):
+            try:
+                child(True)
+            except BaseException:
+                for other in children[number + 1 :]:
+                    with contextlib.suppress(PublishError):
+                        other(False)
+                raise
+        staging.commit()
+    return changed
 
 
 def _render_changes(state: dict[str, Any] | None, state_path: Path, config: Config) -> bytes:
@@ -244,10 +309,6 @@ def _render_changes(state: dict[str, Any] | None, state_path: Path, config: Conf
     if state is None:
         raise PublishError(f"cannot read the publication state {state_path}")
     return render_changes(state, config)
-
-
-# Below this many per-event files to write, a child process costs more than it saves.
-_BACKGROUND_FILES = 400
 
 
 def _state_until(state: dict[str, Any] | None) -> datetime | None:
@@ -259,7 +320,18 @@ def _state_until(state: dict[str, Any] | None) -> datetime | None:
     return min(moments) if moments else None
 
 
-_Plan = tuple[list[Planned], list[Planned], list[Planned], list[Planned]]
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Every output with its key: the main files (in the order they are returned), the files in
+    folders (pages by month and span, per-filter feeds), the per-event calendars and pages, and
+    the event of each per-event file."""
+
+    main: list[Planned]
+    nested: list[Planned]
+    ics_files: list[Planned]
+    pages: list[Planned]
+    events_of: dict[str, Event]
+    fragments: Fragments
 
 
 def _plan(
@@ -269,8 +341,7 @@ def _plan(
     health: Sequence[SourceHealth] | None,
     fragments: Fragments,
 ) -> _Plan:
-    """Every output with its key: the main files (in the order they are returned), the files in
-    folders (pages by month and span, per-filter feeds), the per-event calendars and pages."""
+    """Every output to publish, with its key (see `_Plan`)."""
     scope = fragments.scope
     years = calendar_years(events, config, now)
     head = calendar_parts(events, config, now)
@@ -311,18 +382,23 @@ def _plan(
         Planned(
             CALENDAR_FILE,
             key(lambda: keys_of((scope, CALENDAR_FILE, repr(years)), vevent_keys.values())),
-            functools.partial(render_calendar, events, config, now, fragments=fragments),
+            functools.partial(
+                render_calendar, events, config, now, fragments=fragments, joined=False
+            ),
+            ("vevent",),
         ),
         Planned(
             FEED_FILE,
             key(lambda: keys_of((scope, FEED_FILE), rss_keys.values())),
-            functools.partial(render_rss, events, config, now, fragments=fragments),
+            functools.partial(render_rss, events, config, now, fragments=fragments, joined=False),
+            ("rss",),
         ),
         index,
         Planned(
             JSON_FILE,
             key(lambda: keys_of((scope, JSON_FILE), json_keys)),
-            functools.partial(render_json, events, config, fragments=fragments),
+            functools.partial(render_json, events, config, fragments=fragments, joined=False),
+            ("json",),
         ),
         Planned(
             SOURCES_FILE,
@@ -378,7 +454,10 @@ def _plan(
                         (vevent_keys[id(e)] for e in feed.events),
                     )
                 ),
-                functools.partial(render_feed, feed, config, head, fragments, link.ics),
+                functools.partial(
+                    render_feed, feed, config, head, fragments, link.ics, joined=False
+                ),
+                ("vevent",),
             )
         )
         nested.append(
@@ -389,20 +468,30 @@ def _plan(
                         (scope, link.rss, link.label), (rss_keys[id(e)] for e in feed.events)
                     )
                 ),
-                functools.partial(render_feed, feed, config, head, fragments, link.rss),
+                functools.partial(
+                    render_feed, feed, config, head, fragments, link.rss, joined=False
+                ),
+                ("rss",),
             )
         )
     # One file per path (two events sharing one keep the last, as a dict of files did).
     ics_files: dict[str, Planned] = {}
+    events_of: dict[str, Event] = {}
     for event in events:
         path = event_ics_path(event)
+        events_of[path] = event
         ics_files[path] = Planned(
             path,
             fragments.piece_key("event-ics", event) if keyed else None,
             functools.partial(_event_file, event, config, fragments),
+            ("vevent",),
         )
+    # plan_event_pages keeps the order of `events` (sorted already).
     pages_by_path = {p.path: p for p in event_pages}
-    return main, nested, list(ics_files.values()), list(pages_by_path.values())
+    events_of |= {event_page_path(e): e for e in events}
+    return _Plan(
+        main, nested, list(ics_files.values()), list(pages_by_path.values()), events_of, fragments
+    )
 
 
 def _event_file(event: Event, config: Config, fragments: Fragments) -> bytes:
@@ -410,46 +499,41 @@ def _event_file(event: Event, config: Config, fragments: Fragments) -> bytes:
     return event_calendar(vevent, event, config)
 
 
-def _later(
-    write: Callable[..., list[Path]], files: dict[str, bytes], out_dir: Path
-) -> Callable[[bool], list[Path]]:
-    """`write_in_background`'s `finish`, doing the work in this process when it is called."""
+class _FilesWriter:
+    """The per-event files of one folder to write (events/<uid>.ics, evenements/<slug>.html):
+    each rendered, written to its temporary file and let go of (`stage`), in this process or in
+    the child process `write_in_background` forks (calling it), which renames them into place
+    when the parent says so."""
 
-    def finish(commit: bool) -> list[Path]:
-        return write(files, out_dir) if commit else []
-
-    return finish
-
-
-class _PagesWriter:
-    """`write(files, out_dir, proceed=...)` for `write_in_background`: renders the event pages
-    to write (in the child, beside the parent's work) and writes them, all staged before the
-    first rename; pages of events no longer published (not in `keep`) are removed."""
-
-    def __init__(self, pages: list[Planned], *, keep: set[str]) -> None:
-        self.pages = pages
-        self.keep = keep
+    def __init__(self, folder: str, suffix: str, planned: list[Planned]) -> None:
+        self.folder = folder
+        self.suffix = suffix
+        self.planned = planned
         # What write_in_background expects: the files' names (rendered in the child).
-        self.files: dict[str, bytes] = dict.fromkeys((p.path for p in pages), b"")
+        self.files: dict[str, bytes] = dict.fromkeys((p.path for p in planned), b"")
 
-    def __call__(
-        self, files: dict[str, bytes], out_dir: Path, *, proceed: Callable[[], bool] | None = None
-    ) -> list[Path]:
-        folder = Path(out_dir) / EVENTS_PAGES_DIR
-        root = os.fspath(out_dir)
-        rendered = {os.path.join(root, p.path): p.render() for p in self.pages}
+    def stage(self, staging: Staging, out_dir: Path) -> None:
+        folder = Path(out_dir) / self.folder
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise PublishError(f"cannot create directory {folder}: {exc}") from exc
-        decided: list[bool] = []
+        root = os.fspath(out_dir)
+        for planned in self.planned:
+            staging.add(os.path.join(root, planned.path), planned.render())
 
-        def gate() -> bool:
-            decided.append(proceed() if proceed is not None else True)
-            return decided[-1]
+    def __call__(
+        self, files: dict[str, bytes], out_dir: Path, *, proceed: Callable[[], bool] | None = None
+    ) -> list[Path]:
+        with Staging() as staging:
+            self.stage(staging, out_dir)
+            if proceed is not None and not proceed():
+                return []  # called off: nothing replaced
+            staging.commit()
+        return [Path(out_dir) / name for name in sorted(files)]
 
-        write_many(rendered, proceed=gate)
-        if decided and not decided[0]:
-            return []
-        remove_stale(folder, ".html", {name.rpartition("/")[2] for name in self.keep})
-        return [Path(name) for name in rendered]
+    def remove_stale(self, out_dir: Path, keep: list[str]) -> None:
+        """Remove the files of events no longer published (not in `keep`, the folder's files
+        published: written now or already as they should be)."""
+        names = {name.rpartition("/")[2] for name in keep}
+        remove_stale(Path(out_dir) / self.folder, self.suffix, names)

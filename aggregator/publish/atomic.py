@@ -11,8 +11,9 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from aggregator.errors import PublishError
 
@@ -75,6 +76,81 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
+class Staging:
+    """Files written beside their targets under temporary names, put in place together.
+
+    `add` writes one file's new bytes to a temporary file in the target's folder (nothing when
+    the target already holds exactly these bytes: it keeps its inode and modification time), so
+    the caller can let go of them at once; `commit` renames every temporary file over its target
+    once all of them are written; `discard`, or leaving the `with` block without committing,
+    removes them and leaves every target as it was. Outputs can thus be written one by one as
+    they are rendered, without keeping them all in memory, and a reader still never sees a
+    half-written file, nor a failed publication a mix of old and new files.
+
+    A file added with `sync` is flushed to disk before its rename (as `atomic_write` does); the
+    others are not (see `write_many` for that trade-off). Every folder is fsynced once after
+    the renames.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[str, str]] = []  # (temporary, target)
+        self._umask: int | None = None
+
+    def add(self, path: Path | str, data: bytes | Sequence[bytes], *, sync: bool = False) -> bool:
+        """Write `data` (bytes, or the parts to write one after the other: a big file need not
+        be joined in memory) to a temporary file beside `path`, unless `path` holds exactly
+        these bytes; return True if it will be replaced at `commit`. Raises `PublishError`."""
+        name = os.fspath(path)
+        mode = _mode_unless_same(name, data)
+        if mode is None:
+            log.debug("unchanged %s", name)
+            return False
+        if self._umask is None:
+            self._umask = _umask()
+        self._staged.append((_write_temporary(name, data, mode, self._umask, sync=sync), name))
+        return True
+
+    def __len__(self) -> int:
+        return len(self._staged)
+
+    def commit(self) -> list[str]:
+        """Rename every staged file over its target, in the order added; return the targets.
+
+        Raises `PublishError` if a rename fails; the files not renamed yet are then removed."""
+        staged, self._staged = self._staged, []
+        done = 0
+        try:
+            for tmp, name in staged:
+                try:
+                    os.replace(tmp, name)
+                except OSError as exc:
+                    raise PublishError(f"cannot write {name}: {_reason(exc)}") from exc
+                done += 1
+        finally:
+            _remove(tmp for tmp, _ in staged[done:])
+        names = [name for _, name in staged]
+        for directory in sorted({os.path.dirname(name) for name in names}):
+            _fsync_directory(Path(directory or "."))
+        return names
+
+    def discard(self) -> None:
+        """Remove the temporary files: every target stays as it was."""
+        staged, self._staged = self._staged, []
+        _remove(tmp for tmp, _ in staged)
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()
+
+
+def _remove(names: Iterable[str]) -> None:
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
 def write_many(
     files: Mapping[Path, bytes] | Mapping[str, bytes], *, proceed: Callable[[], bool] | None = None
 ) -> list[Path | str]:
@@ -89,35 +165,18 @@ def write_many(
     sees that its bytes differ and writes it again, since these files are only derived from the
     store. Files that already hold the same bytes are not touched.
 
-    Every temporary file is written before the first rename: if one cannot be written, none is
-    renamed and the temporary files are removed, so the old files stay as they were.
+    Every temporary file is written before the first rename (`Staging`): if one cannot be
+    written, none is renamed and the temporary files are removed, so the old files stay as they
+    were; `proceed`, called once they are all written, can still call the writing off.
     """
-    staged: list[tuple[str, str]] = []  # (temporary, final)
-    written: list[str] = []
     given: dict[str, Path | str] = {}
-    try:
-        umask = _umask()
+    with Staging() as staging:
         for path, data in files.items():
-            name = os.fspath(path)
-            mode = _mode_unless_same(name, data)
-            if mode is None:
-                continue
-            given[name] = path
-            staged.append((_write_temporary(name, data, mode, umask), name))
+            if staging.add(path, data):
+                given[os.fspath(path)] = path
         if proceed is not None and not proceed():
-            return []  # called off: the temporary files are removed below, nothing replaced
-        for tmp, name in staged:
-            try:
-                os.replace(tmp, name)
-            except OSError as exc:
-                raise PublishError(f"cannot write {name}: {_reason(exc)}") from exc
-            written.append(name)
-    finally:
-        for tmp, _ in staged[len(written) :]:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    for directory in sorted({os.path.dirname(name) for name in written}):
-        _fsync_directory(Path(directory or "."))
+            return []  # called off: the temporary files are removed, nothing replaced
+        written = staging.commit()
     log.debug("wrote %d of %d files", len(written), len(files))
     return [given[name] for name in written]
 
@@ -135,14 +194,14 @@ def _umask() -> int:
     return 0o777
 
 
-def _mode_unless_same(name: str, data: bytes) -> int | None:
-    """None when the file `name` holds exactly `data` (read only when the size is the same),
-    else the mode to write it with: its own, or 0644 for a new file (one system call when it is
-    missing: there are tens of thousands of these files)."""
+def _mode_unless_same(name: str, data: bytes | Sequence[bytes]) -> int | None:
+    """None when the file `name` holds exactly `data` (read only when the size is the same,
+    and piece by piece), else the mode to write it with: its own, or 0644 for a new file (one
+    system call when it is missing: there are tens of thousands of these files)."""
     try:
         with open(name, "rb") as handle:
             stat = os.fstat(handle.fileno())
-            if stat.st_size == len(data) and handle.read() == data:
+            if stat.st_size == _size(data) and _holds(handle, data):
                 return None
             return stat.st_mode & 0o777
     except FileNotFoundError:
@@ -155,8 +214,47 @@ def _mode_unless_same(name: str, data: bytes) -> int | None:
             return DEFAULT_MODE
 
 
-def _write_temporary(name: str, data: bytes, mode: int, umask: int) -> str:
-    """`data` in a new temporary file beside `name`, with `mode`; no fsync."""
+# Files are compared with the bytes to write, and parts written, a megabyte at a time.
+_CHUNK = 1 << 20
+
+
+def _size(data: bytes | Sequence[bytes]) -> int:
+    return len(data) if isinstance(data, bytes) else sum(map(len, data))
+
+
+def _blocks(data: bytes | Sequence[bytes]) -> Iterator[bytes]:
+    """`data` in blocks of about `_CHUNK` bytes (small parts joined, bytes sliced)."""
+    if isinstance(data, bytes):
+        if len(data) <= _CHUNK:
+            yield data
+        else:
+            for start in range(0, len(data), _CHUNK):
+                yield data[start : start + _CHUNK]
+        return
+    batch: list[bytes] = []
+    size = 0
+    for part in data:
+        batch.append(part)
+        size += len(part)
+        if size >= _CHUNK:
+            yield b"".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
+
+
+def _holds(handle: BinaryIO, data: bytes | Sequence[bytes]) -> bool:
+    """Whether the rest of `handle` is exactly `data`."""
+    for block in _blocks(data):
+        if handle.read(len(block)) != block:
+            return False
+    return handle.read(1) == b""
+
+
+def _write_temporary(
+    name: str, data: bytes | Sequence[bytes], mode: int, umask: int, *, sync: bool = False
+) -> str:
+    """`data` in a new temporary file beside `name`, with `mode`; flushed to disk if `sync`."""
     folder, base = os.path.split(name)
     tmp = os.path.join(folder, f".{base}.{os.getpid()}.tmp")
     try:
@@ -174,9 +272,12 @@ def _write_temporary(name: str, data: bytes, mode: int, umask: int) -> str:
         try:
             if mode & umask:  # the umask narrowed the mode given to os.open
                 os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            for block in (data,) if isinstance(data, bytes) else _blocks(data):
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(fd, view) :]
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
     except OSError as exc:
@@ -227,23 +328,20 @@ def _reason(exc: OSError) -> str:
 
 
 def write_in_background(
-    write: Callable[..., list[Path]], files: dict[str, bytes], out_dir: Path
-) -> Callable[[bool], list[Path]]:
-    """Run `write(files, out_dir, proceed=...)` in a forked child; return `finish(commit)`.
+    write: Callable[..., list[Path]], files: Mapping[str, bytes], out_dir: Path
+) -> BackgroundWrite:
+    """Run `write(files, out_dir, proceed=...)` in a forked child; return its `BackgroundWrite`.
 
     The child creates every temporary file at once (the slow, I/O-bound part) while the caller
-    goes on rendering; it renames them into place only when `finish(True)` is called, and
-    removes them on `finish(False)`, so a publication that fails later leaves every file as it
-    was. `finish` returns the files' paths or raises `PublishError` with the child's message.
-    Where fork is unavailable, the work happens in `finish`.
+    goes on rendering, and then calls `proceed()`, which tells the parent it is ready and waits:
+    it renames the files into place only when told to commit, and removes them otherwise, so a
+    publication that fails later leaves every file as it was. Only the names of `files` matter
+    to the parent (the child may render the files itself). Where fork is unavailable, the work
+    happens when the parent commits.
     """
     expected = [Path(out_dir) / name for name in sorted(files)]
     if not hasattr(os, "fork"):
-
-        def finish_here(commit: bool) -> list[Path]:
-            return write(files, out_dir) if commit else []
-
-        return finish_here
+        return _WriteLater(write, files, Path(out_dir), expected)
     go_read, go_write = os.pipe()
     result_read, result_write = os.pipe()
     pid = os.fork()
@@ -254,26 +352,103 @@ def write_in_background(
         try:
 
             def proceed() -> bool:
+                os.write(result_write, _READY)
                 return os.read(go_read, 1) == b"1"
 
             write(files, out_dir, proceed=proceed)
             status = 0
         except BaseException as exc:
-            os.write(result_write, str(exc).encode("utf-8", "replace")[:8192])
+            os.write(result_write, _FAILED + str(exc).encode("utf-8", "replace")[:8192])
         finally:
             os._exit(status)
     os.close(go_read)
     os.close(result_write)
+    return _ForkedWrite(pid, go_write, result_read, expected, Path(out_dir))
 
-    def finish(commit: bool) -> list[Path]:
-        with contextlib.suppress(OSError):
-            os.write(go_write, b"1" if commit else b"0")
-        os.close(go_write)
-        with os.fdopen(result_read, "rb") as pipe:
-            message = pipe.read().decode("utf-8", "replace")
-        _, status = os.waitpid(pid, 0)
+
+# What the child says on the result pipe: every temporary file is written, or what failed.
+_READY = b"+"
+_FAILED = b"!"
+
+
+class BackgroundWrite:
+    """The files `write_in_background` writes: `ready()` waits until every temporary file is
+    written (raising `PublishError` if the writing failed), then calling it with `commit` puts
+    them in place (True: returns their paths) or removes them (False). Raises `PublishError`
+    with the writer's message if it failed."""
+
+    def ready(self) -> None:
+        raise NotImplementedError
+
+    def __call__(self, commit: bool) -> list[Path]:
+        raise NotImplementedError
+
+
+class _ForkedWrite(BackgroundWrite):
+    def __init__(self, pid: int, go: int, result: int, expected: list[Path], out_dir: Path) -> None:
+        self._pid = pid
+        self._go = go
+        self._result = result
+        self._expected = expected
+        self._out_dir = out_dir
+        self._ready = False
+        self._ended = False
+        self._error: PublishError | None = None
+
+    def ready(self) -> None:
+        if not self._ready and not self._ended:
+            try:
+                first = os.read(self._result, 1)
+            except OSError:
+                first = b""
+            if first == _READY:
+                self._ready = True
+            else:
+                self._end(first)
+        if self._error is not None:
+            raise self._error
+
+    def __call__(self, commit: bool) -> list[Path]:
+        if not self._ended:
+            with contextlib.suppress(OSError):
+                os.write(self._go, b"1" if commit else b"0")
+            self._end(b"")
+        if self._error is not None:
+            raise self._error
+        return self._expected if commit else []
+
+    def _end(self, head: bytes) -> None:
+        """Wait for the child to exit; keep its error, if it failed."""
+        self._ended = True
+        os.close(self._go)
+        with os.fdopen(self._result, "rb") as pipe:
+            said = head + pipe.read()
+        _, status = os.waitpid(self._pid, 0)
         if status != 0:
-            raise PublishError(message or f"writing the files under {out_dir} failed")
-        return expected if commit else []
+            message = said.removeprefix(_READY).removeprefix(_FAILED).decode("utf-8", "replace")
+            self._error = PublishError(message or f"writing the files under {self._out_dir} failed")
 
-    return finish
+
+class _WriteLater(BackgroundWrite):
+    """Without fork: `write` runs in this process when the files are committed."""
+
+    def __init__(
+        self,
+        write: Callable[..., list[Path]],
+        files: Mapping[str, bytes],
+        out_dir: Path,
+        expected: list[Path],
+    ) -> None:
+        self._write = write
+        self._files = files
+        self._out_dir = out_dir
+        self._expected = expected
+
+    def ready(self) -> None:
+        pass
+
+    def __call__(self, commit: bool) -> list[Path]:
+        if commit:
+            self._write(self._files, self._out_dir)
+            return self._expected
+        return []

@@ -38,6 +38,7 @@ from aggregator.publish.html import (
     event_link,
     event_page_path,
     french_date,
+    joined,
     jsonld_piece,
     osm_url,
     place_line,
@@ -239,6 +240,7 @@ def plan_event_pages(
                 event_page_path(event),
                 key,
                 functools.partial(render, event, others, tags, ics),
+                ("jsonld",),
             )
         )
     return planned
@@ -308,4 +310,4 @@ def render_event_pages(
 ) -> dict[str, bytes]:
     """Every event's page as UTF-8 bytes, by path relative to the output folder."""
     planned = plan_event_pages(events, config, now, ics_href=ics_href, fragments=fragments)
-    return {page.path: page.render() for page in planned}
+    return {page.path: joined(page.render()) for page in planned}

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal, overload
 
 from icalendar import Calendar
 
@@ -46,7 +47,7 @@ from aggregator.publish.ical import (
     split_calendar,
     vevents,
 )
-from aggregator.publish.rss import channel_for, render_channel, render_item
+from aggregator.publish.rss import channel_for, channel_parts, render_channel, render_item
 from aggregator.publish.rss import items as rss_items
 
 log = logging.getLogger(__name__)
@@ -208,16 +209,38 @@ def render_feeds(
     return outputs
 
 
+@overload
 def render_feed(
     feed: PlannedFeed,
     config: Config,
     head: tuple[bytes, bytes],
     fragments: Fragments,
     path: str,
-) -> bytes:
-    """One per-filter file, `path` being the feed's .ics or .xml, joined from the events' pieces;
-    `head` is calendar.ics's header and VTIMEZONE (`ical.calendar_parts`), which each .ics takes
-    with its own name."""
+    *,
+    joined: Literal[True] = True,
+) -> bytes: ...
+@overload
+def render_feed(
+    feed: PlannedFeed,
+    config: Config,
+    head: tuple[bytes, bytes],
+    fragments: Fragments,
+    path: str,
+    *,
+    joined: Literal[False],
+) -> list[bytes]: ...
+def render_feed(
+    feed: PlannedFeed,
+    config: Config,
+    head: tuple[bytes, bytes],
+    fragments: Fragments,
+    path: str,
+    *,
+    joined: bool = True,
+) -> bytes | list[bytes]:
+    """One per-filter file, `path` being the feed's .ics or .xml, joined from the events' pieces
+    (with `joined=False`, its parts in order); `head` is calendar.ics's header and VTIMEZONE
+    (`ical.calendar_parts`), which each .ics takes with its own name."""
     link = feed.link
     description = _feed_description(link)
     if path == link.ics:
@@ -225,11 +248,13 @@ def render_feed(
         name = f"{link.label} – {config.agenda.title}"
         lines = _named_header(header.split(b"\r\n")[:-1], name, description)
         blocks = vevents(feed.events, config, fragments)
-        return b"".join([b"\r\n".join(lines), b"\r\n", vtimezone, *blocks, b"END:VCALENDAR\r\n"])
-    if path == link.rss:
+        parts = [b"\r\n".join(lines), b"\r\n", vtimezone, *blocks, b"END:VCALENDAR\r\n"]
+    elif path == link.rss:
         channel = channel_for(config, link.rss, feed.title, description, feed.events)
-        return render_channel(channel, rss_items(feed.events, config, fragments))
-    raise ValueError(f"{path} is not a file of the feed {link.slug}")
+        parts = channel_parts(channel, rss_items(feed.events, config, fragments))
+    else:
+        raise ValueError(f"{path} is not a file of the feed {link.slug}")
+    return b"".join(parts) if joined else parts
 
 
 def _feed_description(link: FeedLink) -> str:
@@ -285,16 +310,28 @@ def write_files(
     already as they should be), so nobody keeps reading a feed we no longer update.
     """
     out_dir = Path(out_dir)
-    wanted = set(files) if keep is None else {*keep, *files}
-    for folder in folders:
-        try:
-            (out_dir / folder).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PublishError(f"cannot create output directory {out_dir / folder}: {exc}") from exc
+    make_folders(out_dir, folders)
     # Hundreds of derived files: batched atomic writes (see write_many for the fsync trade-off).
     root = os.fspath(out_dir)
     written = write_many({os.path.join(root, name): files[name] for name in sorted(files)})
-    log.debug("wrote %d of %d files in folders", len(written), len(wanted))
+    log.debug("wrote %d of %d files in folders", len(written), len(files))
+    return remove_stale_files(out_dir, folders, set(files) if keep is None else {*keep, *files})
+
+
+def make_folders(out_dir: Path, folders: Sequence[str]) -> None:
+    """Create `folders` under `out_dir` (the per-filter feeds', the pages by month and span)."""
+    for folder in folders:
+        try:
+            (Path(out_dir) / folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PublishError(f"cannot create output directory {out_dir / folder}: {exc}") from exc
+
+
+def remove_stale_files(out_dir: Path, folders: Sequence[str], keep: Iterable[str]) -> list[Path]:
+    """Remove the files with our extensions in `folders` that are not in `keep` (paths relative
+    to `out_dir`: the files published); return the paths of `keep`, sorted."""
+    out_dir = Path(out_dir)
+    wanted = set(keep)
     for folder in folders:
         here = {n.rpartition("/")[2] for n in wanted if n.rpartition("/")[0] == folder}
         remove_stale(out_dir / folder, (".ics", ".xml", ".html"), here)

@@ -22,6 +22,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import sqlite3
 import sys
 import zlib
@@ -46,7 +47,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "publish-cache.sqlite"
-_SCHEMA = 2
+_SCHEMA = 3
 _PACKAGE = Path(__file__).resolve().parent.parent
 # The distributions the rendering code calls into (their upgrade may change the bytes).
 _LIBRARIES = ("babel", "icalendar", "jinja2", "markupsafe", "nh3", "pydantic", "tzdata")
@@ -102,30 +103,55 @@ def _check(key: bytes, data: bytes) -> int:
     return zlib.crc32(data, zlib.crc32(key))
 
 
+def _kind_of(key: bytes) -> bytes:
+    """The kind a piece's key starts with (`Fragments.piece_key`: b"vevent:…")."""
+    return key.partition(b":")[0]
+
+
+# What the store knows of its file: not looked at yet; missing (or unreadable, then removed);
+# holding this scope's pieces; holding another scope's (never read, dropped at the first write);
+# not to be used any more (a write failed).
+_UNKNOWN, _ABSENT, _OURS, _FOREIGN, _BROKEN = "unknown", "absent", "ours", "foreign", "broken"
+
+
 class FragmentStore:
-    """The pieces of the last publications, in one SQLite file (read at the first piece asked
-    for, written by `save` after the publication succeeded)."""
+    """The pieces of the last publications, in one SQLite file.
+
+    The pieces of one kind (all the VEVENT blocks, all the cards…) are read together, at the
+    first one asked for, and let go of by `release`, once the outputs joined from them are
+    rendered; the pieces rendered meanwhile are written then, and the rest by `save`, which
+    also drops the pieces no output uses any more. So the memory held is about one kind's
+    pieces, not all of them. Only the process that made the store reads or writes the file:
+    in a child (forked to write the per-event files) it only has the pieces read before.
+    """
 
     def __init__(self, path: Path, scope: bytes = b"") -> None:
         self.path = Path(path)
         # The code and configuration the pieces were rendered with: pieces of another scope are
-        # never read (and dropped at the next save).
+        # never read (and dropped at the next write).
         self.scope = scope.hex()
-        self._stored: dict[bytes, bytes] | None = None
-        self._foreign = False  # the file holds another scope's pieces
-        self._new: dict[bytes, bytes] = {}
+        self._owner = os.getpid()
+        self._state = _UNKNOWN
+        self._had_pieces = False  # the file held this scope's pieces: some may be stale
+        self._used = False  # pieces were read or written: drop the stale ones at `save`
+        self._read: dict[bytes, dict[bytes, bytes]] = {}  # by kind
+        self._new: dict[bytes, dict[bytes, bytes]] = {}  # by kind
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path)
+        # A rowid table: its rows (a kilobyte or two each) are kept whole in the table's pages.
+        # WITHOUT ROWID, which suits small rows only, put most of each piece in an overflow
+        # page of its own (schema 2: 371 MB of file for 119 MB of pieces).
         connection.execute(
             "CREATE TABLE IF NOT EXISTS fragments"
-            " (key BLOB PRIMARY KEY, data BLOB NOT NULL, checksum INTEGER NOT NULL) WITHOUT ROWID"
+            " (key BLOB PRIMARY KEY, data BLOB NOT NULL, checksum INTEGER NOT NULL)"
         )
         connection.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
         row = connection.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
         if row is None:
             connection.execute("INSERT INTO meta VALUES ('schema', ?)", (str(_SCHEMA),))
         elif row[0] != str(_SCHEMA):
+            connection.close()
             raise sqlite3.DatabaseError(f"schema {row[0]}, not {_SCHEMA}")
         connection.commit()
         return connection
@@ -134,33 +160,71 @@ class FragmentStore:
         row = connection.execute("SELECT value FROM meta WHERE name = 'scope'").fetchone()
         return row[0] if row is not None else None
 
-    def _load(self) -> dict[bytes, bytes]:
-        if self._stored is not None:
-            return self._stored
-        stored: dict[bytes, bytes] = {}
-        if self.path.exists():
-            try:
-                with contextlib.closing(self._connect()) as connection:
-                    if self._scope_of(connection) != self.scope:
-                        log.info("%s: pieces of other code or settings, not used", self.path)
-                        self._stored = {}
-                        self._foreign = True
-                        return self._stored
-                    rows = connection.execute("SELECT key, data, checksum FROM fragments")
-                    damaged = 0
-                    for key, data, checksum in rows:
-                        if _check(key, data) == checksum:
-                            stored[key] = data
+    def _usable(self) -> bool:
+        """Whether this process may use the file; the first time, what the file holds."""
+        if self._state == _UNKNOWN and os.getpid() == self._owner:
+            self._state = _ABSENT
+            if self.path.exists():
+                try:
+                    with contextlib.closing(self._connect()) as connection:
+                        if self._scope_of(connection) == self.scope:
+                            self._state = _OURS
+                            self._had_pieces = True
                         else:
-                            damaged += 1
-                    if damaged:
-                        log.warning("%s: %d damaged pieces ignored", self.path, damaged)
-            except sqlite3.Error as exc:
-                log.warning("ignoring the unreadable publication cache %s: %s", self.path, exc)
-                self._discard()
-                stored = {}
-        self._stored = stored
+                            self._state = _FOREIGN
+                            log.info("%s: pieces of other code or settings, not used", self.path)
+                except sqlite3.Error as exc:
+                    log.warning("ignoring the unreadable publication cache %s: %s", self.path, exc)
+                    self._discard()
+        return self._state not in (_UNKNOWN, _BROKEN) and os.getpid() == self._owner
+
+    def _load(self, kind: bytes) -> dict[bytes, bytes]:
+        stored: dict[bytes, bytes] = {}
+        self._read[kind] = stored
+        if not self._usable() or self._state != _OURS:
+            return stored
+        self._used = True
+        damaged = 0
+        try:
+            with contextlib.closing(self._connect()) as connection:
+                rows = connection.execute(
+                    "SELECT key, data, checksum FROM fragments WHERE key >= ? AND key < ?",
+                    (kind + b":", kind + b";"),
+                )
+                for key, data, checksum in rows:
+                    if _check(key, data) == checksum:
+                        stored[key] = data
+                    else:
+                        damaged += 1
+        except sqlite3.Error as exc:
+            log.warning("ignoring the unreadable publication cache %s: %s", self.path, exc)
+            self._discard()
+            self._state = _ABSENT
+            stored.clear()
+        if damaged:
+            log.warning("%s: %d damaged pieces ignored", self.path, damaged)
         return stored
+
+    def _write(self, rows: list[tuple[bytes, bytes, int]]) -> None:
+        """Store `rows` (claiming the file if it held another scope's pieces); a failure only
+        costs rendering them next time."""
+        if not self._usable():
+            return
+        try:
+            with contextlib.closing(self._connect()) as connection, connection:
+                if self._state != _OURS or self._scope_of(connection) != self.scope:
+                    connection.execute("DELETE FROM fragments")
+                    connection.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('scope', ?)", (self.scope,)
+                    )
+                connection.executemany("INSERT OR REPLACE INTO fragments VALUES (?, ?, ?)", rows)
+        except sqlite3.Error as exc:
+            log.warning("cannot keep the rendered pieces in %s: %s", self.path, exc)
+            self._discard()
+            self._state = _BROKEN
+            return
+        self._state = _OURS
+        self._used = True
 
     def _discard(self) -> None:
         for suffix in ("", "-journal", "-wal", "-shm"):
@@ -168,43 +232,54 @@ class FragmentStore:
                 Path(f"{self.path}{suffix}").unlink()
 
     def get(self, key: bytes) -> bytes | None:
-        stored = self._stored if self._stored is not None else self._load()
+        kind = _kind_of(key)
+        stored = self._read.get(kind)
+        if stored is None:
+            stored = self._load(kind)
         return stored.get(key)
 
     def put(self, key: bytes, data: bytes) -> None:
-        self._new[key] = data
+        if os.getpid() == self._owner:
+            self._new.setdefault(_kind_of(key), {})[key] = data
+
+    def release(self, kind: str) -> None:
+        """Write the pieces of `kind` made since they were read, and let go of them all."""
+        kind_bytes = kind.encode()
+        self._read.pop(kind_bytes, None)
+        new = self._new.pop(kind_bytes, None)
+        if new:
+            self._write(_rows(new))
 
     def save(self, live: Iterable[bytes]) -> None:
-        """Store the pieces made since the last save and drop those no output uses any more
-        (when the stored ones were read); a failure only costs rendering them next time."""
-        keep = set(live)
-        new = [(k, d, _check(k, d)) for k, d in self._new.items() if k in keep]
-        stale = [(k,) for k in self._stored or () if k not in keep]
-        if not new and not stale and not self._foreign:
+        """Store the pieces made since their kind was last released and drop those no output
+        uses any more (when pieces were read or written); a failure only costs rendering
+        them next time."""
+        new = [row for pieces in self._new.values() for row in _rows(pieces)]
+        self._new.clear()
+        if new or self._state == _FOREIGN:
+            self._write(new)
+        if not (self._had_pieces and self._used and self._state == _OURS and self._usable()):
             return
+        keep = live if isinstance(live, (set, frozenset)) else set(live)
         try:
             with contextlib.closing(self._connect()) as connection, connection:
-                if self._foreign or self._scope_of(connection) != self.scope:
-                    connection.execute("DELETE FROM fragments")
-                    connection.execute(
-                        "INSERT OR REPLACE INTO meta VALUES ('scope', ?)", (self.scope,)
-                    )
-                    self._foreign = False
-                connection.executemany("INSERT OR REPLACE INTO fragments VALUES (?, ?, ?)", new)
+                stale = [(k,) for (k,) in connection.execute("SELECT key FROM fragments")]
+                stale = [row for row in stale if row[0] not in keep]
                 connection.executemany("DELETE FROM fragments WHERE key = ?", stale)
         except sqlite3.Error as exc:
             log.warning("cannot keep the rendered pieces in %s: %s", self.path, exc)
             self._discard()
-            return
-        if self._stored is not None:
-            for (key,) in stale:
-                del self._stored[key]
-            self._stored.update((k, d) for k, d, _ in new)
-        self._new.clear()
+            self._state = _BROKEN
+
+
+def _rows(pieces: dict[bytes, bytes]) -> list[tuple[bytes, bytes, int]]:
+    """`pieces` as rows, in the order of their keys (the key index is filled in order)."""
+    return [(key, pieces[key], _check(key, pieces[key])) for key in sorted(pieces)]
 
 
 class Fragments:
-    """The pieces of one publication: each rendered once, from the store when it has it."""
+    """The pieces of one publication: each rendered once, from the store when it has it, and
+    held until `release` says the outputs joined from that kind of piece are all rendered."""
 
     def __init__(
         self, config: Config, store: FragmentStore | None = None, *, keyed: bool | None = None
@@ -219,9 +294,10 @@ class Fragments:
         if store is not None:
             store.scope = self.scope.hex()
         self.live: set[bytes] = set()
-        self._prefixes: dict[str, Any] = {}
-        self._pieces: dict[tuple[str, int], tuple[Event, bytes]] = {}
-        self._memo: dict[bytes, bytes] = {}
+        self._prefixes: dict[str, tuple[bytes, Any]] = {}
+        # By kind: each event object's piece (`piece`), and each key's (`get`).
+        self._pieces: dict[str, dict[int, tuple[Event, bytes]]] = {}
+        self._memo: dict[bytes, dict[bytes, bytes]] = {}
         self._keys: dict[int, tuple[Event, bytes]] = {}
         self.rendered = 0  # pieces rendered (not found), for the tests and the log
 
@@ -235,27 +311,33 @@ class Fragments:
         return key
 
     def piece_key(self, kind: str, event: Event, *extra: bytes | str | int | None) -> bytes:
-        """The key of one of `event`'s pieces; the piece counts as in use (see `save`)."""
+        """The key of one of `event`'s pieces, b"<kind>:" and a hash; the piece counts as in
+        use (see `save`)."""
+        found = self._prefixes.get(kind)
+        if found is None:
+            hasher = hashlib.blake2b(_encoded((kind,)), digest_size=16)
+            found = self._prefixes[kind] = (kind.encode() + b":", hasher)
+        prefix, hasher = found
         if not extra:
-            # The kind and the event's key as they are: the store holds pieces of one scope
-            # (code and configuration) only, see FragmentStore.
-            key = kind.encode() + b":" + self.key(event)
-            self.live.add(key)
-            return key
-        prefix = self._prefixes.get(kind)
-        if prefix is None:
-            prefix = self._prefixes[kind] = hashlib.blake2b(_encoded((kind,)), digest_size=16)
-        digest = prefix.copy()
-        digest.update(self.key(event))
-        digest.update(_encoded(extra))
-        key = digest.digest()
+            # The event's key as it is: the store holds pieces of one scope (code and
+            # configuration) only, see FragmentStore.
+            key = prefix + self.key(event)
+        else:
+            digest = hasher.copy()
+            digest.update(self.key(event))
+            digest.update(_encoded(extra))
+            key = prefix + digest.digest()
         self.live.add(key)
         return key
 
     def get(self, key: bytes, render: Callable[[], bytes]) -> bytes:
         """The piece stored under `key`, rendered by `render` when no publication made it yet."""
         self.live.add(key)
-        data = self._memo.get(key)
+        kind = _kind_of(key)
+        memo = self._memo.get(kind)
+        if memo is None:
+            memo = self._memo[kind] = {}
+        data = memo.get(key)
         if data is not None:
             return data
         if self.store is not None:
@@ -265,7 +347,7 @@ class Fragments:
             self.rendered += 1
             if self.store is not None:
                 self.store.put(key, data)
-        self._memo[key] = data
+        memo[key] = data
         return data
 
     def piece(
@@ -274,7 +356,10 @@ class Fragments:
         """The piece `kind` of `event` (with `extra`: see `piece_key`)."""
         if extra:
             return self.get(self.piece_key(kind, event, *extra), render) if self.keyed else render()
-        found = self._pieces.get((kind, id(event)))
+        pieces = self._pieces.get(kind)
+        if pieces is None:
+            pieces = self._pieces[kind] = {}
+        found = pieces.get(id(event))
         if found is not None and found[0] is event:
             return found[1]
         if self.keyed:
@@ -282,8 +367,17 @@ class Fragments:
         else:
             data = render()
             self.rendered += 1
-        self._pieces[kind, id(event)] = (event, data)
+        pieces[id(event)] = (event, data)
         return data
+
+    def release(self, *kinds: str) -> None:
+        """Let go of the pieces of `kinds` (every output joined from them is rendered), those
+        rendered handed to the store first; a piece asked for again is read or made again."""
+        for kind in kinds:
+            self._pieces.pop(kind, None)
+            self._memo.pop(kind.encode(), None)
+            if self.store is not None:
+                self.store.release(kind)
 
     def save(self) -> None:
         """Keep the pieces for the next publication: those of every output planned, rendered or

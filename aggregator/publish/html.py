@@ -215,8 +215,10 @@ def description_html(text: str, limit: int = DESCRIPTION_CHARS) -> Markup:
     return _description_html(text, limit if len(text) > limit else -1)
 
 
-# Large enough for an agenda's descriptions: the list page and the event's page share them.
-@functools.lru_cache(maxsize=65536)
+# For the cards of an event on the list pages (index.html, its month, the quick spans): a few
+# thousand, not every description of the agenda (tens of megabytes, held to the end of the
+# process); the event pages, rendered in a child process, cut descriptions at another length.
+@functools.lru_cache(maxsize=4096)
 def _description_html(text: str, limit: int) -> Markup:
     if limit >= 0:
         cut = text[:limit]
@@ -855,11 +857,19 @@ def _span_text(key: str, today: date) -> str:
 @dataclass(frozen=True, slots=True)
 class Planned:
     """An output to publish: its path (relative to the output folder), the hash of everything it
-    shows (`fragments.key_of`; None: not known, always render) and how to render it."""
+    shows (`fragments.key_of`; None: not known, always render), how to render it (its bytes,
+    or its parts in order: see `joined`) and the kinds of per-event pieces it is joined from
+    (`Fragments.release`: when they can go)."""
 
     path: str
     key: bytes | None
-    render: Callable[[], bytes]
+    render: Callable[[], bytes | list[bytes]]
+    pieces: tuple[str, ...] = ()
+
+
+def joined(data: bytes | list[bytes]) -> bytes:
+    """A rendered output's bytes (`Planned.render` may give the parts of a big one)."""
+    return data if isinstance(data, bytes) else b"".join(data)
 
 
 def plan_pages(
@@ -971,7 +981,7 @@ def plan_pages(
         else:  # nothing to compare with: no keys, every piece rendered once
             cards = [(event, folded, None) for event, folded in _cards(page.events, ctx)]
         render = functools.partial(_render_page, page, context, cards, ctx, fragments, config)
-        planned.append(Planned(page.path, key, render))
+        planned.append(Planned(page.path, key, render, ("card", "jsonld")))
     return planned
 
 
@@ -1038,7 +1048,7 @@ def render_pages(
     planned = plan_pages(
         events, config, now, feeds=feeds, ics_href=ics_href, limit=limit, fragments=fragments
     )
-    return {page.path: page.render() for page in planned}
+    return {page.path: joined(page.render()) for page in planned}
 
 
 def render_robots(config: Config) -> bytes:

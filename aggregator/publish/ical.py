@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Literal, overload
 
 from icalendar import Calendar, vDuration
 
@@ -258,21 +259,42 @@ def calendar_years(
     return _years(published_events(events, config.agenda), config.agenda, now)
 
 
+@overload
 def render_calendar(
     events: Sequence[Event],
     config: Config,
     now: datetime | None = None,
     *,
     fragments: Fragments | None = None,
-) -> bytes:
-    """The calendar as bytes (CRLF lines, folded at 75 octets, UTF-8).
+    joined: Literal[True] = True,
+) -> bytes: ...
+@overload
+def render_calendar(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime | None = None,
+    *,
+    fragments: Fragments | None = None,
+    joined: Literal[False],
+) -> list[bytes]: ...
+def render_calendar(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime | None = None,
+    *,
+    fragments: Fragments | None = None,
+    joined: bool = True,
+) -> bytes | list[bytes]:
+    """The calendar as bytes (CRLF lines, folded at 75 octets, UTF-8); with `joined=False`, its
+    parts in order (a big agenda's calendar is tens of megabytes: publish_all writes the parts
+    one after the other rather than join them).
 
     `events` are the upcoming events; cancelled ones are dropped under `cancelled: hide`.
     """
     events = published_events(events, config.agenda)
     header, vtimezone = calendar_parts(events, config, now)
-    blocks = vevents(sort_events(events), config, fragments)
-    return b"".join([header, vtimezone, *blocks, _END])
+    parts = [header, vtimezone, *vevents(sort_events(events), config, fragments), _END]
+    return b"".join(parts) if joined else parts
 
 
 def render_event_calendar(event: Event, config: Config) -> bytes:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Literal, overload
 
 from aggregator.config import Config
 from aggregator.models import CANCELLED, Event
@@ -110,6 +111,11 @@ class Channel:
 
 def render_channel(channel: Channel, items: Iterable[bytes]) -> bytes:
     """A complete RSS 2.0 document around already rendered items."""
+    return b"".join(channel_parts(channel, items))
+
+
+def channel_parts(channel: Channel, items: Iterable[bytes]) -> list[bytes]:
+    """`render_channel`'s document in parts: its head, the items, its end."""
     head = [
         "<?xml version='1.0' encoding='UTF-8'?>",
         '<rss xmlns:atom="http://www.w3.org/2005/Atom" version="2.0">',
@@ -131,7 +137,7 @@ def render_channel(channel: Channel, items: Iterable[bytes]) -> bytes:
     if channel.build_date is not None:
         head.append(f"    <lastBuildDate>{rss_date(channel.build_date)}</lastBuildDate>")
     head.append(f"    <ttl>{TTL_MINUTES}</ttl>\n")
-    return b"".join(["\n".join(head).encode("utf-8"), *items, b"  </channel>\n</rss>\n"])
+    return ["\n".join(head).encode("utf-8"), *items, b"  </channel>\n</rss>\n"]
 
 
 def channel_for(
@@ -181,21 +187,42 @@ def items(
     return [fragments.piece("rss", e, functools.partial(render_item, e, config)) for e in events]
 
 
+@overload
 def render_rss(
     events: Sequence[Event],
     config: Config,
     now: datetime | None = None,
     *,
     fragments: Fragments | None = None,
-) -> bytes:
-    """feed.xml as UTF-8 XML bytes: every upcoming event, in publication order.
+    joined: Literal[True] = True,
+) -> bytes: ...
+@overload
+def render_rss(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime | None = None,
+    *,
+    fragments: Fragments | None = None,
+    joined: Literal[False],
+) -> list[bytes]: ...
+def render_rss(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime | None = None,
+    *,
+    fragments: Fragments | None = None,
+    joined: bool = True,
+) -> bytes | list[bytes]:
+    """feed.xml as UTF-8 XML bytes: every upcoming event, in publication order; with
+    `joined=False`, its parts in order (see `ical.render_calendar`).
 
     `now` is accepted for compatibility and no longer used: the build date follows the events.
     """
     agenda = config.agenda
     ordered = sort_events(events)
     channel = channel_for(config, FEED_FILE, agenda.title, agenda.description, ordered)
-    return render_channel(channel, items(ordered, config, fragments))
+    parts = channel_parts(channel, items(ordered, config, fragments))
+    return b"".join(parts) if joined else parts
 
 
 def write_rss(events: Sequence[Event], config: Config, path: Path, now: datetime) -> Path:
