@@ -141,7 +141,10 @@ class FragmentStore:
         connection = sqlite3.connect(self.path)
         # A rowid table: its rows (a kilobyte or two each) are kept whole in the table's pages.
         # WITHOUT ROWID, which suits small rows only, put most of each piece in an overflow
-        # page of its own (schema 2: 371 MB of file for 119 MB of pieces).
+        # page of its own (schema 2: 371 MB of file for 119 MB of pieces). Pages of 16 KB, set
+        # when the file is created, leave less of each page unused than 4 KB ones (which hold
+        # one row of 2.1 KB: half empty).
+        connection.execute("PRAGMA page_size = 16384")
         connection.execute(
             "CREATE TABLE IF NOT EXISTS fragments"
             " (key BLOB PRIMARY KEY, data BLOB NOT NULL, checksum INTEGER NOT NULL)"

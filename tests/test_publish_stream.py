@@ -1,0 +1,161 @@
+"""Publishing streams its outputs to temporary files and renames them all at the end (issue 13):
+a failure anywhere before leaves every previous file as it was, with no temporary file behind,
+and what did not change keeps its inode and modification time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import publish_helpers as helpers
+import pytest
+
+import aggregator.publish
+from aggregator.errors import PublishError
+from aggregator.models import Event
+from aggregator.publish import publish_all
+from aggregator.publish.feeds import plan_feeds, render_feed
+from aggregator.publish.fragments import Fragments
+from aggregator.publish.ical import calendar_parts, render_calendar
+from aggregator.publish.json import render_json
+from aggregator.publish.rss import render_rss
+
+
+def publish(out: Path, items: list[Event] | None = None, **kwargs: Any) -> list[Path]:
+    return publish_all(
+        helpers.lively_events() if items is None else items,
+        helpers.CONFIG,
+        out,
+        helpers.NOW,
+        health=helpers.agenda_health(),
+        state_path=out.parent / "publish-state.json",
+        **kwargs,
+    )
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file under `folder` (hidden ones too): bytes, inode, modification time."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob(".*") if p.is_file()]
+
+
+@pytest.fixture(params=["here", "children"])
+def writers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The per-event files written in this process, or by the two child processes (forced for
+    a small agenda)."""
+    if request.param == "children":
+        if not hasattr(os, "fork"):
+            pytest.skip("no fork on this system")
+        monkeypatch.setattr(aggregator.publish, "_BACKGROUND_FILES", 1)
+    return str(request.param)
+
+
+def changed_events() -> list[Event]:
+    """The agenda with one event retitled: its page, calendar and every list change."""
+    return [
+        e.with_changes(title="Atelier réparation (complet)") if e.source_uid == "repair" else e
+        for e in helpers.lively_events()
+    ]
+
+
+@pytest.mark.parametrize("failing", ["render_json", "render_feed", "render_sitemap"])
+def test_a_render_error_midway_leaves_every_previous_file_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: str, failing: str
+) -> None:
+    out = tmp_path / "output"
+    publish(out)
+    before = snapshot(out)
+    real = getattr(aggregator.publish, failing)
+    calls: list[int] = []
+
+    def broken(*args: object, **kwargs: object) -> object:
+        # Let a few outputs be rendered (and staged) first.
+        calls.append(1)
+        if len(calls) > 2 or failing != "render_feed":
+            raise RuntimeError("renderer crashed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aggregator.publish, failing, broken)
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        publish(out, changed_events())
+    assert snapshot(out) == before  # same bytes, same inodes, nothing left behind
+    assert not temporaries(out)
+
+
+def test_a_child_that_cannot_write_leaves_the_other_files_as_they_were(
+    tmp_path: Path, writers: str
+) -> None:
+    out = tmp_path / "output"
+    publish(out)
+    # events/ replaced by a file: the per-event calendars cannot be written.
+    for path in (out / "events").iterdir():
+        path.unlink()
+    (out / "events").rmdir()
+    (out / "events").write_text("a file where the folder should be", encoding="utf-8")
+    before = snapshot(out)
+
+    with pytest.raises(PublishError, match="events"):
+        publish(out, changed_events())
+
+    # The changed event's page and the list pages were written to temporary files, but none
+    # was put in place: the other writer and this process wait until every file is written.
+    assert snapshot(out) == before
+    assert not temporaries(out)
+
+
+def test_unchanged_outputs_keep_their_inode_and_time(tmp_path: Path, writers: str) -> None:
+    out = tmp_path / "output"
+    publish(out)
+    before = snapshot(out)
+
+    publish(out, changed_events())
+
+    after = snapshot(out)
+    moved = {name for name in after if before.get(name) != after[name]}
+    assert {"calendar.ics", "feed.xml", "events.json", "index.html"} <= moved
+    assert "villes/landerneau.ics" in moved
+    for name in ("style.css", "robots.txt", "villes/brest.ics", "collectifs/tyfab.xml"):
+        assert name not in moved
+        assert after[name] == before[name]
+    assert not temporaries(out)
+    # What was rewritten is what a publication into an empty folder writes.
+    fresh = tmp_path / "fresh" / "output"
+    publish(fresh, changed_events())
+    assert {n: v[0] for n, v in after.items()} == {n: v[0] for n, v in snapshot(fresh).items()}
+
+
+def test_same_size_different_bytes_is_rewritten(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    publish(out)
+    expected = (out / "calendar.ics").read_bytes()
+    (out / "calendar.ics").write_bytes(b"x" * len(expected))
+
+    publish(out)
+
+    assert (out / "calendar.ics").read_bytes() == expected
+
+
+def test_outputs_written_in_parts_are_the_joined_bytes() -> None:
+    events = helpers.lively_events()
+    config = helpers.CONFIG
+    fragments = Fragments(config)
+    calendar = render_calendar(events, config, helpers.NOW, fragments=fragments, joined=False)
+    assert b"".join(calendar) == render_calendar(events, config, helpers.NOW)
+    feed = render_rss(events, config, fragments=fragments, joined=False)
+    assert b"".join(feed) == render_rss(events, config)
+    listing = render_json(events, config, fragments=fragments, joined=False)
+    assert b"".join(listing) == render_json(events, config)
+    assert render_json([], config, joined=False) == [render_json([], config)]
+    head = calendar_parts(events, config, helpers.NOW)
+    for feed in plan_feeds(events, config):
+        for path in (feed.link.ics, feed.link.rss):
+            parts = render_feed(feed, config, head, fragments, path, joined=False)
+            assert b"".join(parts) == render_feed(feed, config, head, fragments, path)
