@@ -146,9 +146,14 @@ def _reconcile(
         row: _record(row, names, settings, memo) for row in store.record_days_rows(sorted(touched))
     }
     days = sorted({day for record in seeds.values() for day in record.days})
-    rows = {
-        row[0]: row for row in store.match_rows_around(_spans(days), settings.tz, MAX_BLOCK_DAYS)
-    }
+    # A pooled row equal to a seed's is the seed's tuple (a cold run's pool is its seeds: one
+    # copy of every row, not two).
+    seed_rows = {row[0]: row for row in seeds}
+    rows: dict[str, tuple[Any, ...]] = {}
+    for row in store.match_rows_around(_spans(days), settings.tz, MAX_BLOCK_DAYS):
+        seed = seed_rows.get(row[0])
+        rows[row[0]] = seed if seed == row else row
+    del seed_rows
     # The other members of the pooled records' events, so that no event is cut by the pool's
     # edge (a multi-day record, an event spread over days).
     events = {row[2] for row in rows.values()}
