@@ -1,7 +1,10 @@
 """Publish the upcoming events: calendar.ics, feed.xml, the pages, events.json and the rest.
 
-`publish_all` renders every output in memory first and only then writes them, each atomically: a
-failure while rendering leaves all the previous files in place, never a mix of old and new.
+`publish_all` writes each output to a temporary file beside it as soon as it is rendered (its
+bytes let go of at once: a big agenda's outputs weigh hundreds of megabytes) and renames them all
+into place only once every one is written: a failure while rendering or writing leaves all the
+previous files in place, never a mix of old and new, and a file whose bytes did not change is
+not touched.
 
 Given `cache_dir` (the database's folder), a publication is incremental: each output gets a key,
 the hash of everything it shows (record.py), and only the outputs whose key or file changed since
@@ -157,8 +160,6 @@ def publish_all(
     # Without base_url the feeds' <link> is the page in this folder (see rss.home_url).
     local_root = LOCAL_ROOT.set(out_dir.resolve().as_uri() + "/")
     try:
-        plan = _plan(events, config, now, health, fragments)
-        main = plan.main
         # changes.xml: from the state computed against the previous publication's, which is
         # the same as last time when the events are (and no change left its history).
         events_key = b""
@@ -179,6 +180,8 @@ def publish_all(
             else None,
             functools.partial(_render_changes, state, state_path, config),
         )
+        plan = _plan(events, config, now, health, fragments)
+        main = plan.main
         main.insert(main.index(next(p for p in main if p.path == SOURCES_FILE)) + 1, changes)
         writers = (
             _FilesWriter(EVENTS_DIR, ".ics", [p for p in plan.ics_files if not fresh(p)]),
@@ -251,14 +254,13 @@ def _write_outputs(
     Creating tens of thousands of small files (events/<uid>.ics, evenements/<slug>.html) is
     I/O-bound: two child processes, one writing the per-event calendars, the other rendering
     and writing the event pages, work while this one renders the rest (a few files are written
-    here). The VEVENT blocks of the per-event calendars are made here first, once: calendar.ics
-    and the .ics feeds join them too. The outputs are rendered kind of piece by kind of piece
-    (`_RENDER_ORDER`), and each kind let go of once the outputs joined from it are rendered
-    (`Fragments.release`): the pieces held are about one kind's, not all of them.
+    here). The VEVENT blocks of the per-event calendars are made here, once, before their child
+    is forked: calendar.ics and the .ics feeds join them too. The outputs are rendered kind of
+    piece by kind of piece (`_RENDER_ORDER`), and each kind let go of once the outputs joined
+    from it are rendered (`Fragments.release`): the pieces held are about one kind's.
     """
     fragments = plan.fragments
-    calendars, _ = writers
-    vevents([plan.events_of[p.path] for p in calendars.planned], config, fragments)
+    calendars, pages = writers
     rank = {kind: number for number, kind in enumerate(_RENDER_ORDER)}
     order = sorted(
         outputs, key=lambda p: min((rank.get(k, len(rank)) for k in p.pieces), default=len(rank))
@@ -269,11 +271,11 @@ def _write_outputs(
     with Staging() as staging:
         children: list[BackgroundWrite] = []
         try:
-            for writer in writers:
-                if len(writer.planned) >= _BACKGROUND_FILES:
-                    children.append(write_in_background(writer, writer.files, out_dir))
-                else:
-                    writer.stage(staging, out_dir)
+            # The event pages first, the longest work; the calendars once their VEVENT blocks
+            # are made.
+            children += pages.start(staging, out_dir)
+            vevents([plan.events_of[p.path] for p in calendars.planned], config, fragments)
+            children += calendars.start(staging, out_dir)
             fragments.release(*(kind for kind in _RENDER_ORDER if kind not in last))
             make_folders(out_dir, _FOLDERS)
             for number, planned in enumerate(order):
@@ -511,6 +513,13 @@ class _FilesWriter:
         self.planned = planned
         # What write_in_background expects: the files' names (rendered in the child).
         self.files: dict[str, bytes] = dict.fromkeys((p.path for p in planned), b"")
+
+    def start(self, staging: Staging, out_dir: Path) -> list[BackgroundWrite]:
+        """Write the files: in a child process when there are many (returned), else here."""
+        if len(self.planned) >= _BACKGROUND_FILES:
+            return [write_in_background(self, self.files, out_dir)]
+        self.stage(staging, out_dir)
+        return []
 
     def stage(self, staging: Staging, out_dir: Path) -> None:
         folder = Path(out_dir) / self.folder

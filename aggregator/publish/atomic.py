@@ -2,7 +2,9 @@
 
 The web server may serve `calendar.ics` while we rewrite it: we write a temporary file in the
 same directory (so the rename stays on one file system), flush it to disk, then `os.replace` it
-over the old file, which POSIX and Windows both do atomically.
+over the old file, which POSIX and Windows both do atomically. `Staging` does so for many files:
+each written to its temporary file as soon as it is given (so it need not stay in memory), all
+renamed only once every one is written, or none if the caller gives up.
 """
 
 from __future__ import annotations

@@ -13,7 +13,11 @@ other dates…), in a store that holds the pieces of one rendering code and conf
 (`Fragments.scope`, kept in the file: another scope's pieces are never read), so a stored piece is
 the very bytes rendering it would give. Each row also carries a checksum of its bytes: a
 row that does not match (an edited or damaged cache) is ignored and the piece rendered again, and
-a cache that cannot be read at all is started afresh.
+a cache that cannot be read at all, or written by another schema, is started afresh.
+
+Pieces are held by kind (b"vevent:…" keys, see `Fragments.piece_key`): publish_all renders the
+outputs kind by kind and `Fragments.release`s each kind once its outputs are rendered, so what
+is held at a time is about one kind's pieces, read from the store a kind at a time.
 """
 
 from __future__ import annotations
