@@ -143,6 +143,15 @@ class FragmentStore:
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path)
+        try:
+            self._prepare(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _prepare(self, connection: sqlite3.Connection) -> None:
+        """The tables, in a new file; raises `sqlite3.DatabaseError` for another schema's."""
         # A rowid table: its rows (a kilobyte or two each) are kept whole in the table's pages.
         # WITHOUT ROWID, which suits small rows only, put most of each piece in an overflow
         # page of its own (schema 2: 371 MB of file for 119 MB of pieces). Pages of 16 KB, set
@@ -158,10 +167,8 @@ class FragmentStore:
         if row is None:
             connection.execute("INSERT INTO meta VALUES ('schema', ?)", (str(_SCHEMA),))
         elif row[0] != str(_SCHEMA):
-            connection.close()
             raise sqlite3.DatabaseError(f"schema {row[0]}, not {_SCHEMA}")
         connection.commit()
-        return connection
 
     def _scope_of(self, connection: sqlite3.Connection) -> str | None:
         row = connection.execute("SELECT value FROM meta WHERE name = 'scope'").fetchone()
