@@ -215,10 +215,8 @@ def description_html(text: str, limit: int = DESCRIPTION_CHARS) -> Markup:
     return _description_html(text, limit if len(text) > limit else -1)
 
 
-# For the cards of an event on the list pages (index.html, its month, the quick spans): a few
-# thousand, not every description of the agenda (tens of megabytes, held to the end of the
-# process); the event pages, rendered in a child process, cut descriptions at another length.
-@functools.lru_cache(maxsize=4096)
+# Large enough for an agenda's descriptions: the list page and the event's page share them.
+@functools.lru_cache(maxsize=65536)
 def _description_html(text: str, limit: int) -> Markup:
     if limit >= 0:
         cut = text[:limit]
