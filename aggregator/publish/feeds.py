@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from icalendar import Calendar
 from aggregator.config import Config
 from aggregator.errors import PublishError
 from aggregator.models import Event
-from aggregator.publish.atomic import remove_stale, write_many
+from aggregator.publish.atomic import remove_stale
 from aggregator.publish.fragments import Fragments
 from aggregator.publish.html import (
     FEED_KINDS,
@@ -295,29 +294,6 @@ def render_feeds_json(planned: Sequence[PlannedFeed], config: Config) -> bytes:
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def write_files(
-    files: dict[str, bytes],
-    out_dir: Path,
-    folders: Sequence[str],
-    *,
-    keep: Iterable[str] | None = None,
-) -> list[Path]:
-    """Write `files` (paths relative to `out_dir`), each atomically; return the paths of `keep`
-    (by default, of `files`), sorted.
-
-    Files with our extensions left in `folders` by an earlier publication (a city with no more
-    feed, a past month) are removed unless in `keep` (the files published, written now or
-    already as they should be), so nobody keeps reading a feed we no longer update.
-    """
-    out_dir = Path(out_dir)
-    make_folders(out_dir, folders)
-    # Hundreds of derived files: batched atomic writes (see write_many for the fsync trade-off).
-    root = os.fspath(out_dir)
-    written = write_many({os.path.join(root, name): files[name] for name in sorted(files)})
-    log.debug("wrote %d of %d files in folders", len(written), len(files))
-    return remove_stale_files(out_dir, folders, set(files) if keep is None else {*keep, *files})
-
-
 def make_folders(out_dir: Path, folders: Sequence[str]) -> None:
     """Create `folders` under `out_dir` (the per-filter feeds', the pages by month and span)."""
     for folder in folders:
@@ -329,7 +305,12 @@ def make_folders(out_dir: Path, folders: Sequence[str]) -> None:
 
 def remove_stale_files(out_dir: Path, folders: Sequence[str], keep: Iterable[str]) -> list[Path]:
     """Remove the files with our extensions in `folders` that are not in `keep` (paths relative
-    to `out_dir`: the files published); return the paths of `keep`, sorted."""
+    to `out_dir`: the files published, written now or already as they should be); return the
+    paths of `keep`, sorted.
+
+    Files left by an earlier publication (a city with no more feed, a past month) go, so nobody
+    keeps reading a feed we no longer update.
+    """
     out_dir = Path(out_dir)
     wanted = set(keep)
     for folder in folders:
