@@ -575,7 +575,7 @@ def test_failing_render_leaves_previous_files_intact(
     def broken(*args: object, **kwargs: object) -> bytes:
         raise RuntimeError("renderer crashed")
 
-    monkeypatch.setattr(publish, "render_rss", broken)
+    monkeypatch.setattr(publish, "render_rss_parts", broken)
     with pytest.raises(RuntimeError):
         publish_all(sample_events()[:2], CONFIG, tmp_path, NOW)
     # calendar.ics is rendered before the feed: it must not have been written either.

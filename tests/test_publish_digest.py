@@ -435,7 +435,7 @@ def test_a_failed_publication_is_not_skipped_next_time(
         raise RuntimeError("renderer crashed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(aggregator.publish, "render_rss", broken)
+        patch.setattr(aggregator.publish, "render_rss_parts", broken)
         with pytest.raises(RuntimeError):
             incremental(published, items, caplog)
     assert files(published) == before  # nothing written

@@ -15,11 +15,11 @@ import aggregator.publish
 from aggregator.errors import PublishError
 from aggregator.models import Event
 from aggregator.publish import publish_all
-from aggregator.publish.feeds import plan_feeds, render_feed
+from aggregator.publish.feeds import plan_feeds, render_feed, render_feed_parts
 from aggregator.publish.fragments import Fragments
-from aggregator.publish.ical import calendar_parts, render_calendar
-from aggregator.publish.json import render_json
-from aggregator.publish.rss import render_rss
+from aggregator.publish.ical import calendar_parts, render_calendar, render_calendar_parts
+from aggregator.publish.json import render_json, render_json_parts
+from aggregator.publish.rss import render_rss, render_rss_parts
 
 
 def publish(out: Path, items: list[Event] | None = None, **kwargs: Any) -> list[Path]:
@@ -66,7 +66,7 @@ def changed_events() -> list[Event]:
     ]
 
 
-@pytest.mark.parametrize("failing", ["render_json", "render_feed", "render_sitemap"])
+@pytest.mark.parametrize("failing", ["render_json_parts", "render_feed_parts", "render_sitemap"])
 def test_a_render_error_midway_leaves_every_previous_file_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: str, failing: str
 ) -> None:
@@ -79,7 +79,7 @@ def test_a_render_error_midway_leaves_every_previous_file_as_it_was(
     def broken(*args: object, **kwargs: object) -> object:
         # Let a few outputs be rendered (and staged) first.
         calls.append(1)
-        if len(calls) > 2 or failing != "render_feed":
+        if len(calls) > 2 or failing != "render_feed_parts":
             raise RuntimeError("renderer crashed")
         return real(*args, **kwargs)
 
@@ -147,15 +147,15 @@ def test_outputs_written_in_parts_are_the_joined_bytes() -> None:
     events = helpers.lively_events()
     config = helpers.CONFIG
     fragments = Fragments(config)
-    calendar = render_calendar(events, config, helpers.NOW, fragments=fragments, joined=False)
+    calendar = render_calendar_parts(events, config, helpers.NOW, fragments=fragments)
     assert b"".join(calendar) == render_calendar(events, config, helpers.NOW)
-    feed = render_rss(events, config, fragments=fragments, joined=False)
+    feed = render_rss_parts(events, config, fragments=fragments)
     assert b"".join(feed) == render_rss(events, config)
-    listing = render_json(events, config, fragments=fragments, joined=False)
+    listing = render_json_parts(events, config, fragments=fragments)
     assert b"".join(listing) == render_json(events, config)
-    assert render_json([], config, joined=False) == [render_json([], config)]
+    assert render_json_parts([], config) == [render_json([], config)]
     head = calendar_parts(events, config, helpers.NOW)
     for feed in plan_feeds(events, config):
         for path in (feed.link.ics, feed.link.rss):
-            parts = render_feed(feed, config, head, fragments, path, joined=False)
+            parts = render_feed_parts(feed, config, head, fragments, path)
             assert b"".join(parts) == render_feed(feed, config, head, fragments, path)

@@ -51,7 +51,7 @@ from aggregator.publish.feeds import (
     make_folders,
     plan_feeds,
     remove_stale_files,
-    render_feed,
+    render_feed_parts,
     render_feeds_json,
 )
 from aggregator.publish.fragments import CACHE_FILE, Fragments, FragmentStore, key_of, keys_of
@@ -87,12 +87,13 @@ from aggregator.publish.ical import (
     event_ics_path,
     published_events,
     render_calendar,
+    render_calendar_parts,
     vevents,
     write_calendar,
 )
-from aggregator.publish.json import render_json, write_json
+from aggregator.publish.json import render_json, render_json_parts, write_json
 from aggregator.publish.record import RECORD_FILE, OutputRecord
-from aggregator.publish.rss import LOCAL_ROOT, render_rss, write_rss
+from aggregator.publish.rss import LOCAL_ROOT, render_rss, render_rss_parts, write_rss
 from aggregator.publish.sources_page import CLASH_DAYS, render_sources_page, shown_health
 from aggregator.publish.views import QUICK_DIR, find_series
 
@@ -388,22 +389,20 @@ def _plan(
         Planned(
             CALENDAR_FILE,
             key(lambda: keys_of((scope, CALENDAR_FILE, repr(years)), vevent_keys.values())),
-            functools.partial(
-                render_calendar, events, config, now, fragments=fragments, joined=False
-            ),
+            functools.partial(render_calendar_parts, events, config, now, fragments=fragments),
             ("vevent",),
         ),
         Planned(
             FEED_FILE,
             key(lambda: keys_of((scope, FEED_FILE), rss_keys.values())),
-            functools.partial(render_rss, events, config, now, fragments=fragments, joined=False),
+            functools.partial(render_rss_parts, events, config, fragments=fragments),
             ("rss",),
         ),
         index,
         Planned(
             JSON_FILE,
             key(lambda: keys_of((scope, JSON_FILE), json_keys)),
-            functools.partial(render_json, events, config, fragments=fragments, joined=False),
+            functools.partial(render_json_parts, events, config, fragments=fragments),
             ("json",),
         ),
         Planned(
@@ -460,9 +459,7 @@ def _plan(
                         (vevent_keys[id(e)] for e in feed.events),
                     )
                 ),
-                functools.partial(
-                    render_feed, feed, config, head, fragments, link.ics, joined=False
-                ),
+                functools.partial(render_feed_parts, feed, config, head, fragments, link.ics),
                 ("vevent",),
             )
         )
@@ -474,9 +471,7 @@ def _plan(
                         (scope, link.rss, link.label), (rss_keys[id(e)] for e in feed.events)
                     )
                 ),
-                functools.partial(
-                    render_feed, feed, config, head, fragments, link.rss, joined=False
-                ),
+                functools.partial(render_feed_parts, feed, config, head, fragments, link.rss),
                 ("rss",),
             )
         )

@@ -21,7 +21,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, overload
 
 from icalendar import Calendar
 
@@ -208,37 +207,15 @@ def render_feeds(
     return outputs
 
 
-@overload
-def render_feed(
+def render_feed_parts(
     feed: PlannedFeed,
     config: Config,
     head: tuple[bytes, bytes],
     fragments: Fragments,
     path: str,
-    *,
-    joined: Literal[True] = True,
-) -> bytes: ...
-@overload
-def render_feed(
-    feed: PlannedFeed,
-    config: Config,
-    head: tuple[bytes, bytes],
-    fragments: Fragments,
-    path: str,
-    *,
-    joined: Literal[False],
-) -> list[bytes]: ...
-def render_feed(
-    feed: PlannedFeed,
-    config: Config,
-    head: tuple[bytes, bytes],
-    fragments: Fragments,
-    path: str,
-    *,
-    joined: bool = True,
-) -> bytes | list[bytes]:
-    """One per-filter file, `path` being the feed's .ics or .xml, joined from the events' pieces
-    (with `joined=False`, its parts in order); `head` is calendar.ics's header and VTIMEZONE
+) -> list[bytes]:
+    """One per-filter file, `path` being the feed's .ics or .xml, made of the events' pieces, as
+    parts in order (see `ical.render_calendar_parts`); `head` is calendar.ics's header and VTIMEZONE
     (`ical.calendar_parts`), which each .ics takes with its own name."""
     link = feed.link
     description = _feed_description(link)
@@ -253,7 +230,18 @@ def render_feed(
         parts = channel_parts(channel, rss_items(feed.events, config, fragments))
     else:
         raise ValueError(f"{path} is not a file of the feed {link.slug}")
-    return b"".join(parts) if joined else parts
+    return parts
+
+
+def render_feed(
+    feed: PlannedFeed,
+    config: Config,
+    head: tuple[bytes, bytes],
+    fragments: Fragments,
+    path: str,
+) -> bytes:
+    """`render_feed_parts` joined."""
+    return b"".join(render_feed_parts(feed, config, head, fragments, path))
 
 
 def _feed_description(link: FeedLink) -> str:

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Literal, overload
 
 from icalendar import Calendar, vDuration
 
@@ -259,42 +258,32 @@ def calendar_years(
     return _years(published_events(events, config.agenda), config.agenda, now)
 
 
-@overload
 def render_calendar(
     events: Sequence[Event],
     config: Config,
     now: datetime | None = None,
     *,
     fragments: Fragments | None = None,
-    joined: Literal[True] = True,
-) -> bytes: ...
-@overload
-def render_calendar(
-    events: Sequence[Event],
-    config: Config,
-    now: datetime | None = None,
-    *,
-    fragments: Fragments | None = None,
-    joined: Literal[False],
-) -> list[bytes]: ...
-def render_calendar(
-    events: Sequence[Event],
-    config: Config,
-    now: datetime | None = None,
-    *,
-    fragments: Fragments | None = None,
-    joined: bool = True,
-) -> bytes | list[bytes]:
-    """The calendar as bytes (CRLF lines, folded at 75 octets, UTF-8); with `joined=False`, its
-    parts in order (a big agenda's calendar is tens of megabytes: publish_all writes the parts
-    one after the other rather than join them).
+) -> bytes:
+    """The calendar as bytes (CRLF lines, folded at 75 octets, UTF-8).
 
     `events` are the upcoming events; cancelled ones are dropped under `cancelled: hide`.
     """
+    return b"".join(render_calendar_parts(events, config, now, fragments=fragments))
+
+
+def render_calendar_parts(
+    events: Sequence[Event],
+    config: Config,
+    now: datetime | None = None,
+    *,
+    fragments: Fragments | None = None,
+) -> list[bytes]:
+    """`render_calendar`'s bytes as parts, in order: a big agenda's calendar is tens of
+    megabytes, which publish_all writes part after part rather than join."""
     events = published_events(events, config.agenda)
     header, vtimezone = calendar_parts(events, config, now)
-    parts = [header, vtimezone, *vevents(sort_events(events), config, fragments), _END]
-    return b"".join(parts) if joined else parts
+    return [header, vtimezone, *vevents(sort_events(events), config, fragments), _END]
 
 
 def render_event_calendar(event: Event, config: Config) -> bytes:

@@ -10,7 +10,7 @@ import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any
 
 from aggregator.config import Config
 from aggregator.models import Event
@@ -69,40 +69,24 @@ def _line(event: Event, config: Config) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
 
 
-@overload
 def render_json(
-    events: Sequence[Event],
-    config: Config,
-    *,
-    fragments: Fragments | None = None,
-    joined: Literal[True] = True,
-) -> bytes: ...
-@overload
-def render_json(
-    events: Sequence[Event],
-    config: Config,
-    *,
-    fragments: Fragments | None = None,
-    joined: Literal[False],
-) -> list[bytes]: ...
-def render_json(
-    events: Sequence[Event],
-    config: Config,
-    *,
-    fragments: Fragments | None = None,
-    joined: bool = True,
-) -> bytes | list[bytes]:
-    """The JSON list as UTF-8 bytes (accents kept as they are, not \\u-escaped); with
-    `joined=False`, its parts in order (see `ical.render_calendar`)."""
+    events: Sequence[Event], config: Config, *, fragments: Fragments | None = None
+) -> bytes:
+    """The JSON list as UTF-8 bytes (accents kept as they are, not \\u-escaped)."""
+    return b"".join(render_json_parts(events, config, fragments=fragments))
+
+
+def render_json_parts(
+    events: Sequence[Event], config: Config, *, fragments: Fragments | None = None
+) -> list[bytes]:
+    """`render_json`'s bytes as parts, in order (see `ical.render_calendar_parts`)."""
     ordered = sort_events(events)
     if not ordered:
-        return b"[]\n" if joined else [b"[]\n"]
+        return [b"[]\n"]
     if fragments is None:
         lines = [_line(e, config) for e in ordered]
     else:
         lines = [fragments.piece("json", e, functools.partial(_line, e, config)) for e in ordered]
-    if joined:
-        return b"".join([b"[\n", b",\n".join(lines), b"\n]\n"])
     parts = [b"[\n"]
     for line in lines:
         parts += (line, b",\n")

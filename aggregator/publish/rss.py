@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Literal, overload
 
 from aggregator.config import Config
 from aggregator.models import CANCELLED, Event
@@ -187,42 +186,28 @@ def items(
     return [fragments.piece("rss", e, functools.partial(render_item, e, config)) for e in events]
 
 
-@overload
 def render_rss(
     events: Sequence[Event],
     config: Config,
     now: datetime | None = None,
     *,
     fragments: Fragments | None = None,
-    joined: Literal[True] = True,
-) -> bytes: ...
-@overload
-def render_rss(
-    events: Sequence[Event],
-    config: Config,
-    now: datetime | None = None,
-    *,
-    fragments: Fragments | None = None,
-    joined: Literal[False],
-) -> list[bytes]: ...
-def render_rss(
-    events: Sequence[Event],
-    config: Config,
-    now: datetime | None = None,
-    *,
-    fragments: Fragments | None = None,
-    joined: bool = True,
-) -> bytes | list[bytes]:
-    """feed.xml as UTF-8 XML bytes: every upcoming event, in publication order; with
-    `joined=False`, its parts in order (see `ical.render_calendar`).
+) -> bytes:
+    """feed.xml as UTF-8 XML bytes: every upcoming event, in publication order.
 
     `now` is accepted for compatibility and no longer used: the build date follows the events.
     """
+    return b"".join(render_rss_parts(events, config, fragments=fragments))
+
+
+def render_rss_parts(
+    events: Sequence[Event], config: Config, *, fragments: Fragments | None = None
+) -> list[bytes]:
+    """`render_rss`'s bytes as parts, in order (see `ical.render_calendar_parts`)."""
     agenda = config.agenda
     ordered = sort_events(events)
     channel = channel_for(config, FEED_FILE, agenda.title, agenda.description, ordered)
-    parts = channel_parts(channel, items(ordered, config, fragments))
-    return b"".join(parts) if joined else parts
+    return channel_parts(channel, items(ordered, config, fragments))
 
 
 def write_rss(events: Sequence[Event], config: Config, path: Path, now: datetime) -> Path:
