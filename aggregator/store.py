@@ -325,10 +325,6 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def in_transaction(self) -> bool:
-        return self.db.conn.in_transaction
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One transaction (a savepoint when already inside one); a database error rolls it
@@ -851,17 +847,12 @@ class Store:
     # call (several PRAGMA queries per row); the same SQL text is a prepared statement that
     # sqlite3 keeps in its cache. Values are plain str/int/float/None here.
     def _insert(self, table: str, row: Mapping[str, Any], *, replace: bool = False) -> None:
-        names = ", ".join(f"[{name}]" for name in row)
-        marks = ", ".join("?" for _ in row)
-        verb = "INSERT OR REPLACE" if replace else "INSERT"
-        self.db.conn.execute(
-            f"{verb} INTO [{table}] ({names}) VALUES ({marks})", list(row.values())
-        )
+        self._insert_many(table, [row], replace=replace)
 
     def _insert_many(
         self, table: str, rows: Sequence[Mapping[str, Any]], *, replace: bool = False
     ) -> None:
-        """`_insert` of rows with the same columns, in one statement."""
+        """Insert `rows` (all with the same columns) in one statement."""
         names = ", ".join(f"[{name}]" for name in rows[0])
         marks = ", ".join("?" for _ in rows[0])
         verb = "INSERT OR REPLACE" if replace else "INSERT"
