@@ -39,7 +39,7 @@ from aggregator.publish.changes import STATE_FILE
 from aggregator.publish.digest import (
     DIGEST_FILE,
     forget_publication,
-    publication_digest,
+    publication_digests,
     remember_publication,
     stable_until,
     unchanged_publication,
@@ -501,11 +501,10 @@ def publish(
     # agenda is not even read.
     record = store.path.parent / DIGEST_FILE
     stored = f"store {store.events_version()}"
-    digest = publication_digest(stored, config, out_dir, now, health=health, state_path=state)
-    # The same without the sources' health, which only sources.html shows: each run reads the
+    # With and without the sources' health, which only sources.html shows: each run reads the
     # sources again, so that page changes at every run even when nothing else does.
-    rest = publication_digest(stored, config, out_dir, now, health=None, state_path=state)
-    previous = unchanged_publication(record, digest, now, rest=rest)
+    digests = publication_digests(stored, config, out_dir, now, health=health, state_path=state)
+    previous = unchanged_publication(record, digests, now)
     if previous is not None and not previous.health_only:
         log.info(
             "publication unchanged since the last run: %d files left as they are",
@@ -519,12 +518,11 @@ def publish(
         page = write_sources_page(config, events, health, now, out_dir)
         remember_publication(
             record,
-            digest,
+            digests,
             previous.paths,
             since=previous.since,
             until=previous.until,
             count=previous.count,
-            rest=rest,
             rewritten=[page],
         )
         return previous.paths, previous.count
@@ -533,14 +531,11 @@ def publish(
         events, config, out_dir, now, health=health, state_path=state, cache_dir=store.path.parent
     )
     # The state file just written is the next publication's input: record the digest with it.
-    digest = publication_digest(stored, config, out_dir, now, health=health, state_path=state)
-    rest = publication_digest(stored, config, out_dir, now, health=None, state_path=state)
+    digests = publication_digests(stored, config, out_dir, now, health=health, state_path=state)
     # Valid until the time alone changes an output or what `upcoming` returns.
     moments = [stable_until(events, config, now, state), store.next_arrival(config, now)]
     until = min((m for m in moments if m is not None), default=None)
-    remember_publication(
-        record, digest, paths, since=now, until=until, count=len(events), rest=rest
-    )
+    remember_publication(record, digests, paths, since=now, until=until, count=len(events))
     return paths, len(events)
 
 

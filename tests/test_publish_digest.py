@@ -29,7 +29,7 @@ from aggregator.models import (
     ParseResult,
 )
 from aggregator.publish import publish_all
-from aggregator.publish.digest import DIGEST_FILE, stable_until, unchanged_publication
+from aggregator.publish.digest import DIGEST_FILE, Digests, stable_until, unchanged_publication
 from aggregator.publish.event_pages import event_page_path
 from aggregator.publish.fragments import CACHE_FILE
 from aggregator.publish.ical import event_ics_path
@@ -216,7 +216,8 @@ def test_the_time_an_output_changes_ends_the_record(tmp_path: Path, calls: list[
     first_end = min(e.effective_end for e in items)
     assert stable_until(items, CONFIG, NOW, db.parent / "none.json") == first_end
     record = db.parent / DIGEST_FILE
-    digest = json.loads(record.read_text(encoding="utf-8"))["digest"]
+    recorded = json.loads(record.read_text(encoding="utf-8"))
+    digest = Digests(recorded["digest"], recorded["rest"])
     assert unchanged_publication(record, digest, first_end - timedelta(seconds=1)) is not None
     assert unchanged_publication(record, digest, first_end) is None
     assert unchanged_publication(record, digest, NOW - timedelta(seconds=1)) is None

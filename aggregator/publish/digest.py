@@ -5,7 +5,7 @@ rendering every page and feed of a large agenda costs far more than the run's fe
 outputs are a pure function of their inputs: the events, the configuration, what sources.html
 shows of the sources' health, the day (the pages mark today and say which year is the current
 one), the previous publication state (for changes.xml), the output folder, and the code that
-renders them. `publication_digest` hashes all of these; `unchanged_publication` returns the
+renders them. `publication_digests` hashes all of these; `unchanged_publication` returns the
 previous publication's paths when the digest is the one recorded after it, the time is inside
 the span the record holds for (`stable_until`: the next moment at which the time itself changes
 an output) and every file it wrote is still there as it was left (same size and modification
@@ -41,10 +41,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DIGEST_FILE",
+    "Digests",
     "Previous",
     "code_fingerprint",
     "forget_publication",
-    "publication_digest",
+    "publication_digests",
     "remember_publication",
     "stable_until",
     "unchanged_publication",
@@ -56,7 +57,16 @@ DIGEST_FILE = "publish-digest.json"
 _VERSION = 3
 
 
-def publication_digest(
+@dataclass(frozen=True, slots=True)
+class Digests:
+    """A publication's digest (`whole`) and the same without the sources' health (`rest`:
+    what sources.html alone shows changes at every run, see `unchanged_publication`)."""
+
+    whole: str
+    rest: str
+
+
+def publication_digests(
     events: str,
     config: Config,
     out_dir: Path,
@@ -64,9 +74,10 @@ def publication_digest(
     *,
     health: Iterable[SourceHealth] | None,
     state_path: Path,
-) -> str:
-    """The hash of everything a publication's bytes depend on (see the module docstring);
-    `events` stands for the stored events (their version, `Store.events_version`).
+) -> Digests:
+    """The hash of everything a publication's bytes depend on (see the module docstring), with
+    and without the sources' health; `events` stands for the stored events (their version,
+    `Store.events_version`).
 
     The publication state enters as the state file's bytes. Call it again after publishing
     and record that: the next publication from the same inputs computes, from that file, the
@@ -88,12 +99,14 @@ def publication_digest(
         # The day, not the time: `stable_until` covers what changes within a day.
         now.astimezone(config.agenda.tz).date().isoformat(),
         config.model_dump_json(),
-        repr(shown_health(list(health) if health is not None else None)),
+        events,
     ]
     for part in parts:
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
-    digest.update(events.encode())
-    return digest.hexdigest()
+    rest = digest.hexdigest()
+    shown = repr(shown_health(list(health) if health is not None else None))
+    digest.update(shown.encode("utf-8", "surrogatepass"))
+    return Digests(digest.hexdigest(), rest)
 
 
 def _file_stamp(path: Path | str) -> list[int] | None:
@@ -141,21 +154,19 @@ class Previous:
     health_only: bool = False
 
 
-def unchanged_publication(
-    record: Path, digest: str, now: datetime, *, rest: str | None = None
-) -> Previous | None:
-    """The previous publication if `digest` is its digest (or `rest`, the digest of all but
-    the sources' health, is its `rest`: then `health_only`), `now` is inside the span it
-    holds for and its files are intact."""
+def unchanged_publication(record: Path, digests: Digests, now: datetime) -> Previous | None:
+    """The previous publication if `digests.whole` is its digest (or only `digests.rest`, the
+    digest of all but the sources' health, is its: then `health_only`), `now` is inside the span
+    it holds for and its files are intact."""
     try:
         data: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("version") != _VERSION:
         return None
-    if data.get("digest") == digest:
+    if data.get("digest") == digests.whole:
         health_only = False
-    elif rest is not None and data.get("rest") == rest:
+    elif data.get("rest") == digests.rest:
         health_only = True
     else:
         return None
@@ -202,18 +213,17 @@ class _Paths(Sequence[Path]):
 
 def remember_publication(
     record: Path,
-    digest: str,
+    digests: Digests,
     paths: Sequence[Path],
     *,
     since: datetime,
     until: datetime | None,
     count: int,
-    rest: str | None = None,
     rewritten: Iterable[Path] = (),
 ) -> None:
-    """Record the publication just written (of `count` events), valid from `since` until
-    `until` (see `stable_until`); `rest` is its digest without the sources' health (see
-    `unchanged_publication`). A failure to record only costs a publication next time.
+    """Record the publication just written (of `count` events) with its `digests`, valid from
+    `since` until `until` (see `stable_until`). A failure to record only costs a publication
+    next time.
 
     The files' stamps are those publish_all just recorded beside it (publish-outputs.json),
     read again for a file it does not list and for those `rewritten` since."""
@@ -226,8 +236,8 @@ def remember_publication(
     payload = json.dumps(
         {
             "version": _VERSION,
-            "digest": digest,
-            "rest": rest,
+            "digest": digests.whole,
+            "rest": digests.rest,
             "since": since.isoformat(),
             "until": until.isoformat() if until is not None else None,
             "files": files,
