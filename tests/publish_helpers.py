@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 from aggregator.config import Agenda, Config, Source
 from aggregator.models import CANCELLED, FETCH_FAILED, FETCH_OK, Event, Location, SourceRef
 from aggregator.publish import publish_all
+from aggregator.publish.atomic import write_many
 from aggregator.store import SourceHealth
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -227,3 +229,14 @@ def lively_events() -> list[Event]:
         for n in range(6)
     ]
     return [*agenda_events(), over, tonight, *series]
+
+
+def write_event_files(
+    files: Mapping[str, bytes], out_dir: Path, *, proceed: Callable[[], bool] | None = None
+) -> list[Path]:
+    """A writer for `write_in_background`: `files` (relative to `out_dir`, in events/), all
+    written or none."""
+    (out_dir / "events").mkdir(exist_ok=True)
+    targets = {out_dir / name: data for name, data in sorted(files.items())}
+    write_many(targets, proceed=proceed)
+    return list(targets)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from publish_helpers import write_event_files
 
 from aggregator.errors import PublishError
 from aggregator.publish.atomic import write_in_background
-from aggregator.publish.ical import write_event_files
 
 FILES = {"events/a.ics": b"BEGIN:VCALENDAR\r\nA\r\n", "events/b.ics": "Plouzané".encode()}
 

@@ -7,11 +7,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from publish_helpers import write_event_files
 
 import aggregator.publish.atomic as atomic
 from aggregator.errors import PublishError
 from aggregator.publish.atomic import Staging, write_in_background
-from aggregator.publish.ical import write_event_files
 
 
 def listing(folder: Path) -> dict[str, tuple[bytes, int, int]]:

@@ -22,9 +22,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -32,9 +31,8 @@ from pathlib import Path
 from icalendar import Calendar, vDuration
 
 from aggregator.config import Agenda, Config
-from aggregator.errors import PublishError
 from aggregator.models import CANCELLED, Event
-from aggregator.publish.atomic import remove_stale, write_if_changed, write_many
+from aggregator.publish.atomic import write_if_changed
 from aggregator.publish.contentline import (
     DateTimeWriter,
     date_value,
@@ -404,44 +402,6 @@ _TEXT_ESCAPE = re.compile(r"\\(.)")
 
 def _unescape(match: re.Match[str]) -> str:
     return "\n" if match[1] in "nN" else match[1]
-
-
-def write_event_files(
-    files: dict[str, bytes],
-    out_dir: Path,
-    *,
-    proceed: Callable[[], bool] | None = None,
-    keep: Iterable[str] | None = None,
-) -> list[Path]:
-    """Write rendered per-event files under `out_dir`, each atomically; remove stale ones.
-
-    A per-event file whose event is no longer published (past, removed, hidden) is deleted, so
-    an old "ajouter à mon agenda" link answers 404 rather than an outdated event; `keep` names
-    more files (relative to `out_dir`) that stay. Returns the paths of `files`, sorted.
-
-    There are as many files as events (tens of thousands): `write_many` writes only the changed
-    ones and makes them durable together rather than one by one (see atomic.py).
-    """
-    folder = Path(out_dir) / EVENTS_DIR
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PublishError(f"cannot create directory {folder}: {exc}") from exc
-    root = os.fspath(out_dir)
-    targets = {os.path.join(root, relative): files[relative] for relative in sorted(files)}
-    decisions: list[bool] = []
-
-    def gate() -> bool:
-        decisions.append(proceed() if proceed is not None else True)
-        return decisions[-1]
-
-    write_many(targets, proceed=gate)
-    if decisions and not decisions[0]:
-        return []  # the publication was called off: nothing replaced, nothing removed
-    # `keep`: the per-event files published, written now or already as they should be.
-    names = {name.rpartition("/")[2] for name in (*files, *(keep or ()))}
-    remove_stale(folder, ".ics", names)
-    return [Path(name) for name in targets]
 
 
 def write_calendar(events: Sequence[Event], config: Config, path: Path) -> Path:
