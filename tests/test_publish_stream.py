@@ -4,6 +4,7 @@ and what did not change keeps its inode and modification time."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,9 @@ def test_a_render_error_midway_leaves_every_previous_file_as_it_was(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(aggregator.publish, failing, broken)
-    with pytest.raises(RuntimeError, match="renderer crashed"):
+    # In a child process (which renders feed.xml, the .xml feeds and events.json), the error
+    # comes back as a PublishError that tells it with its traceback.
+    with pytest.raises((RuntimeError, PublishError), match="renderer crashed"):
         publish(out, changed_events())
     assert snapshot(out) == before  # same bytes, same inodes, nothing left behind
     assert not temporaries(out)
@@ -130,6 +133,57 @@ def test_unchanged_outputs_keep_their_inode_and_time(tmp_path: Path, writers: st
     fresh = tmp_path / "fresh" / "output"
     publish(fresh, changed_events())
     assert {n: v[0] for n, v in after.items()} == {n: v[0] for n, v in snapshot(fresh).items()}
+
+
+def test_children_write_what_this_process_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this system")
+    here = tmp_path / "here" / "output"
+    publish(here)
+    monkeypatch.setattr(aggregator.publish, "_BACKGROUND_FILES", 1)
+    children = tmp_path / "children" / "output"
+    paths = publish(children)
+    assert {n: v[0] for n, v in snapshot(children).items()} == {
+        n: v[0] for n, v in snapshot(here).items()
+    }
+    assert [p.relative_to(children.parent) for p in paths] == [
+        p.relative_to(here.parent) for p in publish(here)
+    ]
+
+
+def rendered_pieces(caplog: pytest.LogCaptureFixture) -> list[int]:
+    """The pieces each publication rendered, as its last log line says."""
+    return [
+        int(r.getMessage().rpartition("(")[2].split()[0])
+        for r in caplog.records
+        if r.getMessage().startswith("rendered ") and "pieces rendered" in r.getMessage()
+    ]
+
+
+def test_pieces_a_child_renders_are_kept_for_the_next_publication(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this system")
+    caplog.set_level(logging.INFO, logger="aggregator.publish")
+    counts = {}
+    for name, threshold in (("here", 10**9), ("children", 1)):
+        monkeypatch.setattr(aggregator.publish, "_BACKGROUND_FILES", threshold)
+        cache = tmp_path / name / "cache"
+        cache.mkdir(parents=True)
+        out = tmp_path / name / "output"
+        caplog.clear()
+        publish(out, cache_dir=cache)
+        publish(out, changed_events(), cache_dir=cache)
+        counts[name] = rendered_pieces(caplog)
+    # The RSS items and JSON lines rendered in a child the first time are read from the cache
+    # the second time, as when this process renders them: only the retitled event's pieces
+    # (and the cards that show it) are rendered again.
+    first, second = counts["children"]
+    assert counts["children"] == counts["here"]
+    assert 0 < second < first / 4
 
 
 def test_same_size_different_bytes_is_rewritten(tmp_path: Path) -> None:

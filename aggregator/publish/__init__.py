@@ -19,6 +19,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import marshal
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from aggregator.errors import PublishError
 from aggregator.models import Event
 from aggregator.publish.atomic import (
     BackgroundWrite,
+    PathList,
     Staging,
     atomic_write,
     remove_stale,
@@ -129,7 +131,7 @@ def publish_all(
     health: Sequence[SourceHealth] | None = None,
     state_path: Path | None = None,
     cache_dir: Path | None = None,
-) -> list[Path]:
+) -> Sequence[Path]:
     """Write every output into `out_dir` (created if missing); return the paths, in a fixed order.
 
     `events` are the upcoming, merged events; `now` says which day is today (the pages mark it)
@@ -193,9 +195,10 @@ def publish_all(
         changed = _write_outputs(outputs, {p.path for p in main}, writers, plan, config, out_dir)
     finally:
         LOCAL_ROOT.reset(local_root)
-    paths: list[Path] = []
+    root = os.fspath(out_dir)
+    paths: list[str] = []
     for planned in main:
-        path = out_dir / planned.path
+        path = os.path.join(root, planned.path)
         if planned.path in changed:
             log.info("%s %s", "wrote" if changed[planned.path] else "unchanged", path)
         paths.append(path)
@@ -203,8 +206,8 @@ def publish_all(
     for writer, planned_files in zip(writers, (plan.ics_files, plan.pages), strict=True):
         names = sorted(p.path for p in planned_files)
         writer.remove_stale(out_dir, names)
-        paths += [out_dir / name for name in names]
-    paths += remove_stale_files(out_dir, _FOLDERS, [p.path for p in plan.nested])
+        paths += [os.path.join(root, name) for name in names]
+    paths += map(str, remove_stale_files(out_dir, _FOLDERS, [p.path for p in plan.nested]))
     # Last, so a failed publication is compared again with the same previous one next time.
     if state is not None:
         write_if_changed(state_path, state_bytes)
@@ -225,7 +228,8 @@ def publish_all(
         len(main) + len(plan.nested) + len(plan.ics_files) + len(plan.pages),
         fragments.rendered,
     )
-    return [*paths, state_path]
+    paths.append(str(state_path))
+    return PathList(paths)
 
 
 # The folders of the main outputs' companions: pages by month and span, per-filter feeds.
@@ -256,16 +260,29 @@ def _write_outputs(
     outputs rendered, each with whether its file changed. The outputs named in `durable` (the
     main files) are flushed to disk before their rename.
 
-    Creating tens of thousands of small files (events/<uid>.ics, evenements/<slug>.html) is
-    I/O-bound: two child processes, one writing the per-event calendars, the other rendering
-    and writing the event pages, work while this one renders the rest (a few files are written
-    here). The VEVENT blocks of the per-event calendars are made here, once, before their child
-    is forked: calendar.ics and the .ics feeds join them too. The outputs are rendered kind of
-    piece by kind of piece (`_RENDER_ORDER`), and each kind let go of once the outputs joined
-    from it are rendered (`Fragments.release`): the pieces held are about one kind's.
+    A large agenda's publication is shared among processes (two cores do it in about half the
+    time, and creating tens of thousands of small files is I/O-bound): one child renders and
+    writes the event pages (evenements/<slug>.html), one the per-event calendars
+    (events/<uid>.ics) and the outputs joined from VEVENT blocks only (calendar.ics, the .ics
+    feeds), one the outputs joined from RSS items and JSON lines (feed.xml, the .xml feeds,
+    events.json), while this process renders the rest (the list pages, sources.html…). The
+    VEVENT blocks are made here, once, before their child is forked; the stored pieces a child
+    joins are read before it is forked, and the pieces it renders handed back to be stored. The
+    outputs are rendered kind of piece by kind of piece (`_RENDER_ORDER`), and each kind let go
+    of once the outputs joined from it are rendered (`Fragments.release`): the pieces held are
+    about one kind's.
     """
     fragments = plan.fragments
     calendars, pages = writers
+    feeds = _FilesWriter("", "", [])
+    big = len(plan.ics_files) >= _BACKGROUND_FILES
+    if big:
+        for writer, kinds in ((calendars, {"vevent"}), (feeds, {"rss", "json"})):
+            writer.outputs = [p for p in outputs if p.pieces and set(p.pieces) <= kinds]
+            writer.durable = durable
+            writer.fragments = fragments
+        taken = {p.path for p in (*calendars.outputs, *feeds.outputs)}
+        outputs = [p for p in outputs if p.path not in taken]
     rank = {kind: number for number, kind in enumerate(_RENDER_ORDER)}
     order = sorted(
         outputs, key=lambda p: min((rank.get(k, len(rank)) for k in p.pieces), default=len(rank))
@@ -275,29 +292,42 @@ def _write_outputs(
     changed: dict[str, bool] = {}
     with Staging() as staging:
         children: list[BackgroundWrite] = []
+        forked: list[_FilesWriter] = []
+
+        def start(writer: _FilesWriter, fork: bool) -> None:
+            child = writer.start(staging, out_dir, fork=fork)
+            if child is not None:
+                children.append(child)
+                forked.append(writer)
+
         try:
+            make_folders(out_dir, _FOLDERS)
             # The event pages first, the longest work; the calendars once their VEVENT blocks
             # are made.
-            children += pages.start(staging, out_dir)
+            start(pages, len(pages.planned) >= _BACKGROUND_FILES)
+            fragments.preload("rss", "json")
+            start(feeds, bool(feeds.outputs))
             vevents([plan.events_of[p.path] for p in calendars.planned], config, fragments)
-            children += calendars.start(staging, out_dir)
+            fragments.preload("vevent")
+            start(calendars, len(calendars.planned) >= _BACKGROUND_FILES or bool(calendars.outputs))
             fragments.release(*(kind for kind in _RENDER_ORDER if kind not in last))
-            make_folders(out_dir, _FOLDERS)
             for number, planned in enumerate(order):
                 path = os.path.join(root, planned.path)
                 changed[planned.path] = staging.add(
                     path, planned.render(), sync=planned.path in durable
                 )
                 fragments.release(*(k for k in planned.pieces if last[k] == number))
-            for child in children:
-                child.ready()
+            for writer, child in zip(forked, children, strict=True):
+                writer.adopt(child.ready())
         except BaseException:
             # Never leave the writers behind; the first error is the one to report.
             for child in children:
                 with contextlib.suppress(PublishError):
                     child(False)
             raise
-        # Every file is written: the children's go into place, then this process's.
+        # Every file is written: the children's go into place (at once), then this process's.
+        for child in children:
+            child.tell(True)
         for number, child in enumerate(children):
             try:
                 child(True)
@@ -307,6 +337,8 @@ def _write_outputs(
                         other(False)
                 raise
         staging.commit()
+    for writer in (calendars, feeds):
+        changed |= writer.changed
     return changed
 
 
@@ -501,32 +533,41 @@ def _event_file(event: Event, config: Config, fragments: Fragments) -> bytes:
 
 
 class _FilesWriter:
-    """The per-event files of one folder to write (events/<uid>.ics, evenements/<slug>.html):
-    each rendered, written to its temporary file and let go of (`stage`), in this process or in
-    the child process `write_in_background` forks (calling it), which renames them into place
-    when the parent says so."""
+    """Files rendered and written together: the per-event files of one folder
+    (events/<uid>.ics, evenements/<slug>.html), then `outputs` (list outputs handed to it by
+    `_write_outputs`). Each is rendered, written to its temporary file and let go of (`stage`),
+    in this process or in the child process `write_in_background` forks (calling it), which
+    renames them into place when the parent says so and hands back which outputs changed and
+    the pieces it rendered (`adopt`)."""
 
     def __init__(self, folder: str, suffix: str, planned: list[Planned]) -> None:
         self.folder = folder
         self.suffix = suffix
         self.planned = planned
+        self.outputs: list[Planned] = []
+        self.durable: set[str] = set()
+        self.fragments: Fragments | None = None
+        # Whether each output's file changed (known once staged: `adopt` in a child's case).
+        self.changed: dict[str, bool] = {}
         # What write_in_background expects: the files' names (rendered in the child).
         self.files: dict[str, bytes] = dict.fromkeys((p.path for p in planned), b"")
 
-    def start(self, staging: Staging, out_dir: Path) -> list[BackgroundWrite]:
-        """Write the files: in a child process when there are many (returned), else here."""
-        if len(self.planned) >= _BACKGROUND_FILES:
-            return [write_in_background(self, self.files, out_dir)]
-        self.stage(staging, out_dir)
-        return []
+    def start(self, staging: Staging, out_dir: Path, *, fork: bool) -> BackgroundWrite | None:
+        """Write the files: in a child process (returned) if `fork`, else here."""
+        if fork and hasattr(os, "fork"):
+            return write_in_background(self, self.files, out_dir)
+        self.changed = self.stage(staging, out_dir)
+        return None
 
-    def stage(self, staging: Staging, out_dir: Path) -> None:
-        folder = Path(out_dir) / self.folder
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PublishError(f"cannot create directory {folder}: {exc}") from exc
+    def stage(self, staging: Staging, out_dir: Path) -> dict[str, bool]:
+        """Stage the files, then the outputs; return whether each output changed."""
         root = os.fspath(out_dir)
+        if self.planned:
+            folder = Path(out_dir) / self.folder
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise PublishError(f"cannot create directory {folder}: {exc}") from exc
         # Rendered a few megabytes at a time, then written: rendering and the file system's
         # calls each run faster in a row than one file after the other.
         batch: list[tuple[str, bytes]] = []
@@ -539,16 +580,34 @@ class _FilesWriter:
                 for name, rendered in batch:
                     staging.add(name, rendered)
                 batch, size = [], 0
+        changed: dict[str, bool] = {}
+        for planned in self.outputs:
+            path = os.path.join(root, planned.path)
+            changed[planned.path] = staging.add(
+                path, planned.render(), sync=planned.path in self.durable
+            )
+        return changed
 
     def __call__(
-        self, files: dict[str, bytes], out_dir: Path, *, proceed: Callable[[], bool] | None = None
-    ) -> list[Path]:
+        self, files: dict[str, bytes], out_dir: Path, *, proceed: Callable[..., bool] | None = None
+    ) -> Sequence[Path]:
+        if proceed is not None and self.fragments is not None:
+            self.fragments.in_child()
         with Staging() as staging:
-            self.stage(staging, out_dir)
-            if proceed is not None and not proceed():
-                return []  # called off: nothing replaced
+            changed = self.stage(staging, out_dir)
+            if proceed is not None:
+                handed = self.fragments.handed() if self.fragments is not None else b""
+                if not proceed(marshal.dumps((changed, handed))):
+                    return []  # called off: nothing replaced
             staging.commit()
-        return [Path(out_dir) / name for name in sorted(files)]
+        return PathList(sorted(files), os.fspath(out_dir))
+
+    def adopt(self, said: bytes) -> None:
+        """What the child said once ready: which outputs changed, and the pieces it rendered."""
+        if said:
+            self.changed, handed = marshal.loads(said)
+            if self.fragments is not None:
+                self.fragments.adopt(handed)
 
     def remove_stale(self, out_dir: Path, keep: list[str]) -> None:
         """Remove the files of events no longer published (not in `keep`, the folder's files

@@ -10,12 +10,14 @@ renamed only once every one is written, or none if the caller gives up.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import tempfile
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
 from aggregator.errors import PublishError
 
@@ -329,38 +331,86 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+class PathList(Sequence[Path]):
+    """Paths made a `Path` only when asked for: a publication lists tens of thousands of files,
+    which its callers mostly count or turn back into strings (`strings`)."""
+
+    def __init__(self, names: list[str], root: str = "") -> None:
+        self._names = names
+        self._root = root
+
+    def strings(self) -> list[str]:
+        """The paths as strings, as `str(path)` gives them."""
+        root = self._root
+        return [os.path.join(root, name) for name in self._names] if root else list(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @overload
+    def __getitem__(self, index: int) -> Path: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Path]: ...
+    def __getitem__(self, index: int | slice) -> Path | list[Path]:
+        root = self._root
+        if isinstance(index, slice):
+            return [Path(root, name) for name in self._names[index]]
+        return Path(root, self._names[index])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PathList):
+            return self.strings() == other.strings()
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PathList({len(self)} paths under {self._root or '.'!r})"
+
+
 def write_in_background(
     write: Callable[..., list[Path]], files: Mapping[str, bytes], out_dir: Path
 ) -> BackgroundWrite:
     """Run `write(files, out_dir, proceed=...)` in a forked child; return its `BackgroundWrite`.
 
     The child creates every temporary file at once (the slow, I/O-bound part) while the caller
-    goes on rendering, and then calls `proceed()`, which tells the parent it is ready and waits:
-    it renames the files into place only when told to commit, and removes them otherwise, so a
-    publication that fails later leaves every file as it was. Only the names of `files` matter
-    to the parent (the child may render the files itself). Where fork is unavailable, the work
-    happens when the parent commits.
+    goes on rendering, and then calls `proceed(said)`, which tells the parent it is ready (`said`,
+    some bytes for the parent, is what `ready()` returns) and waits: it renames the files into
+    place only when told to commit, and removes them otherwise, so a publication that fails
+    later leaves every file as it was. Only the names of `files` matter to the parent (the child
+    may render the files itself). Where fork is unavailable, the work happens when the parent
+    commits.
     """
-    expected = [Path(out_dir) / name for name in sorted(files)]
+    expected = PathList(sorted(files), os.fspath(out_dir))
     if not hasattr(os, "fork"):
         return _WriteLater(write, files, Path(out_dir), expected)
     go_read, go_write = os.pipe()
     result_read, result_write = os.pipe()
-    pid = os.fork()
+    # The parent's objects are left out of the child's collections: scanning them would cost
+    # the child time and copy every page it touches (they are shared until written).
+    gc.freeze()
+    pid = -1
+    try:
+        pid = os.fork()
+    finally:
+        if pid != 0:
+            gc.unfreeze()
     if pid == 0:  # the child: never returns
         os.close(go_write)
         os.close(result_read)
         status = 1
         try:
 
-            def proceed() -> bool:
-                os.write(result_write, _READY)
+            def proceed(said: bytes = b"") -> bool:
+                _write_all(result_write, _READY + len(said).to_bytes(8, "big") + said)
                 return os.read(go_read, 1) == b"1"
 
             write(files, out_dir, proceed=proceed)
             status = 0
         except BaseException as exc:
-            os.write(result_write, _FAILED + str(exc).encode("utf-8", "replace")[:8192])
+            # A bug (not a file that cannot be written) is told with where it happened.
+            told = str(exc) if isinstance(exc, PublishError) else _traceback(exc)
+            _write_all(result_write, _FAILED + told.encode("utf-8", "replace")[-8192:])
         finally:
             os._exit(status)
     os.close(go_read)
@@ -368,9 +418,31 @@ def write_in_background(
     return _ForkedWrite(pid, go_write, result_read, expected, Path(out_dir))
 
 
-# What the child says on the result pipe: every temporary file is written, or what failed.
+# What the child says on the result pipe: every temporary file is written (followed by the
+# length of what it says then, and that), or what failed.
 _READY = b"+"
 _FAILED = b"!"
+
+
+def _traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    parts: list[bytes] = []
+    while size > 0:
+        part = os.read(fd, min(size, 1 << 20))
+        if not part:
+            raise OSError("the writer ended before saying everything")
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
 
 
 class BackgroundWrite:
@@ -379,15 +451,19 @@ class BackgroundWrite:
     them in place (True: returns their paths) or removes them (False). Raises `PublishError`
     with the writer's message if it failed."""
 
-    def ready(self) -> None:
+    def ready(self) -> bytes:
         raise NotImplementedError
 
-    def __call__(self, commit: bool) -> list[Path]:
+    def tell(self, commit: bool) -> None:
+        """Tell the writer whether to commit without waiting for it, so that several writers
+        rename their files at once; calling it then waits for the answer."""
+
+    def __call__(self, commit: bool) -> Sequence[Path]:
         raise NotImplementedError
 
 
 class _ForkedWrite(BackgroundWrite):
-    def __init__(self, pid: int, go: int, result: int, expected: list[Path], out_dir: Path) -> None:
+    def __init__(self, pid: int, go: int, result: int, expected: PathList, out_dir: Path) -> None:
         self._pid = pid
         self._go = go
         self._result = result
@@ -395,25 +471,36 @@ class _ForkedWrite(BackgroundWrite):
         self._out_dir = out_dir
         self._ready = False
         self._ended = False
+        self._told: bool | None = None
+        self._said = b""
         self._error: PublishError | None = None
 
-    def ready(self) -> None:
+    def ready(self) -> bytes:
         if not self._ready and not self._ended:
             try:
                 first = os.read(self._result, 1)
+                if first == _READY:
+                    size = int.from_bytes(_read_exactly(self._result, 8), "big")
+                    self._said = _read_exactly(self._result, size)
+                    self._ready = True
             except OSError:
                 first = b""
-            if first == _READY:
-                self._ready = True
-            else:
+            if not self._ready:
                 self._end(first)
         if self._error is not None:
             raise self._error
+        return self._said
 
-    def __call__(self, commit: bool) -> list[Path]:
-        if not self._ended:
+    def tell(self, commit: bool) -> None:
+        if not self._ended and self._told is None:
+            self._told = commit
             with contextlib.suppress(OSError):
                 os.write(self._go, b"1" if commit else b"0")
+
+    def __call__(self, commit: bool) -> Sequence[Path]:
+        if not self._ended:
+            self.tell(commit)
+            commit = bool(self._told)
             self._end(b"")
         if self._error is not None:
             raise self._error
@@ -439,17 +526,17 @@ class _WriteLater(BackgroundWrite):
         write: Callable[..., list[Path]],
         files: Mapping[str, bytes],
         out_dir: Path,
-        expected: list[Path],
+        expected: PathList,
     ) -> None:
         self._write = write
         self._files = files
         self._out_dir = out_dir
         self._expected = expected
 
-    def ready(self) -> None:
-        pass
+    def ready(self) -> bytes:
+        return b""
 
-    def __call__(self, commit: bool) -> list[Path]:
+    def __call__(self, commit: bool) -> Sequence[Path]:
         if commit:
             self._write(self._files, self._out_dir)
             return self._expected

@@ -27,10 +27,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 from aggregator.config import Config
 from aggregator.models import Event
+from aggregator.publish.atomic import PathList
 from aggregator.publish.changes import KEEP_DAYS, load_state
 from aggregator.publish.fragments import code_fingerprint
 from aggregator.publish.record import RECORD_FILE, recorded_stamps
@@ -188,27 +189,7 @@ def unchanged_publication(record: Path, digests: Digests, now: datetime) -> Prev
         if _file_stamp(entry[0]) != entry[1]:
             log.info("publication digest: %s changed since it was written", entry[0])
             return None
-    return Previous(_Paths([name for name, _ in files]), count, since, until, health_only)
-
-
-class _Paths(Sequence[Path]):
-    """The previous publication's paths, each made a `Path` when asked for: a skipped
-    publication of a large agenda lists tens of thousands that its caller mostly counts."""
-
-    def __init__(self, names: list[str]) -> None:
-        self._names = names
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    @overload
-    def __getitem__(self, index: int) -> Path: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Path]: ...
-    def __getitem__(self, index: int | slice) -> Path | list[Path]:
-        if isinstance(index, slice):
-            return [Path(name) for name in self._names[index]]
-        return Path(self._names[index])
+    return Previous(PathList([name for name, _ in files]), count, since, until, health_only)
 
 
 def remember_publication(
@@ -230,9 +211,9 @@ def remember_publication(
     recorded = recorded_stamps(record.parent / RECORD_FILE)
     again = {str(path) for path in rewritten}
     files = []
-    for path in paths:
-        stamp = recorded.get(str(path)) if str(path) not in again else None
-        files.append([str(path), list(stamp) if stamp is not None else _file_stamp(path)])
+    for name in paths.strings() if isinstance(paths, PathList) else map(str, paths):
+        stamp = recorded.get(name) if name not in again else None
+        files.append([name, list(stamp) if stamp is not None else _file_stamp(name)])
     payload = json.dumps(
         {
             "version": _VERSION,

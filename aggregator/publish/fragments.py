@@ -26,6 +26,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import marshal
 import os
 import sqlite3
 import sys
@@ -126,7 +127,8 @@ class FragmentStore:
     rendered; the pieces rendered meanwhile are written then, and the rest by `save`, which
     also drops the pieces no output uses any more. So the memory held is about one kind's
     pieces, not all of them. Only the process that made the store reads or writes the file:
-    in a child (forked to write the per-event files) it only has the pieces read before.
+    in a child (forked to write some of the outputs) it only has the pieces read before, and
+    keeps those it renders for the parent to `take` and store.
     """
 
     def __init__(self, path: Path, scope: bytes = b"") -> None:
@@ -253,8 +255,19 @@ class FragmentStore:
         return stored.get(key)
 
     def put(self, key: bytes, data: bytes) -> None:
-        if os.getpid() == self._owner:
-            self._new.setdefault(_kind_of(key), {})[key] = data
+        # Kept in a child too (never written there): it hands them to the parent (`take`).
+        self._new.setdefault(_kind_of(key), {})[key] = data
+
+    def load(self, kind: str) -> None:
+        """Read the pieces of `kind` now, if not read yet: a child forked next has them."""
+        if kind.encode() not in self._read:
+            self._load(kind.encode())
+
+    def take(self) -> dict[bytes, bytes]:
+        """The pieces made since they were last written or taken (forgotten here)."""
+        new = {key: data for pieces in self._new.values() for key, data in pieces.items()}
+        self._new.clear()
+        return new
 
     def release(self, kind: str) -> None:
         """Write the pieces of `kind` made since they were read, and let go of them all."""
@@ -383,6 +396,35 @@ class Fragments:
             self.rendered += 1
         pieces[id(event)] = (event, data)
         return data
+
+    def preload(self, *kinds: str) -> None:
+        """Read the stored pieces of `kinds` now: a child process forked next renders from them
+        (it cannot read the store) and hands back what it rendered (`handed`, `adopt`)."""
+        if self.store is not None:
+            for kind in kinds:
+                self.store.load(kind)
+
+    def in_child(self) -> None:
+        """In a child process just forked: forget the pieces the parent made and has to store,
+        so that `handed` gives only this process's."""
+        self.rendered = 0
+        if self.store is not None:
+            self.store.take()
+
+    def handed(self) -> bytes:
+        """In a child: the pieces rendered here, and how many, for the parent's `adopt`."""
+        pieces = self.store.take() if self.store is not None else {}
+        return marshal.dumps((self.rendered, pieces))
+
+    def adopt(self, handed: bytes) -> None:
+        """The pieces a child rendered (`handed`), to store as if rendered here."""
+        if not handed:
+            return
+        rendered, pieces = marshal.loads(handed)
+        self.rendered += rendered
+        if self.store is not None:
+            for key, data in pieces.items():
+                self.store.put(key, data)
 
     def release(self, *kinds: str) -> None:
         """Let go of the pieces of `kinds` (every output joined from them is rendered), those
