@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,35 @@ def test_a_child_says_when_its_files_are_written(tmp_path: Path) -> None:
     assert len(names) == 2 and all(n.startswith(".") and n.endswith(".tmp") for n in names)
     assert child(True) == [tmp_path / "events/a.ics", tmp_path / "events/b.ics"]
     assert sorted(p.name for p in (tmp_path / "events").iterdir()) == ["a.ics", "b.ics"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
+def test_what_a_ready_child_says_reaches_the_parent_chunk_by_chunk(tmp_path: Path) -> None:
+    # Bigger than a pipe's buffer: the child waits until the parent reads.
+    said = [b"first", b"x" * 300_000, b"", "dernière étape".encode()]
+
+    def write(
+        files: Mapping[str, bytes], out_dir: Path, *, proceed: Callable[..., bool]
+    ) -> list[Path]:
+        (out_dir / "done").write_text("yes" if proceed(iter(said)) else "no", encoding="utf-8")
+        return []
+
+    child = write_in_background(write, {}, tmp_path)
+    heard: list[bytes] = []
+    child.ready(heard.append)
+    assert heard == [chunk for chunk in said if chunk]
+    child(True)
+    assert (tmp_path / "done").read_text(encoding="utf-8") == "yes"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
+def test_a_bug_in_a_child_is_told_with_its_traceback(tmp_path: Path) -> None:
+    def write(files: Mapping[str, bytes], out_dir: Path, **_: object) -> list[Path]:
+        raise KeyError("no such piece")
+
+    child = write_in_background(write, {}, tmp_path)
+    with pytest.raises(PublishError, match=r"(?s)Traceback.*in write.*KeyError: 'no such piece'"):
+        child.ready()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")

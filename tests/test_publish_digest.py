@@ -511,3 +511,26 @@ def test_pieces_of_other_settings_are_not_used(
     publish_with(scratch)
     assert files(published) == files(scratch)
     assert "Agenda du Léon" in (published / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_history_end_read_from_the_record_is_the_state_files(tmp_path: Path) -> None:
+    db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
+    items = events()
+    fill(db, items)
+    publish(db, out)
+    moved = [items[0].with_changes(start=items[0].start + timedelta(hours=1)), *items[1:]]
+    fill(db, moved, NOW + timedelta(hours=1))
+    publish(db, out, NOW + timedelta(hours=1))
+    state = db.parent / "publish-state.json"
+    changes = json.loads(state.read_text(encoding="utf-8"))["changes"]
+    assert changes  # the moved event: its change leaves changes.xml after KEEP_DAYS
+    later = NOW + timedelta(days=7)  # after every event's end: only the history is left
+    from_record = stable_until(moved, CONFIG, later, state)
+    record = (db.parent / RECORD_FILE).read_bytes()
+    (db.parent / RECORD_FILE).unlink()
+    assert stable_until(moved, CONFIG, later, state) == from_record is not None
+    # A record of the state file as it was is not believed once the file changed.
+    (db.parent / RECORD_FILE).write_bytes(record)
+    data = json.loads(state.read_text(encoding="utf-8"))
+    state.write_text(json.dumps({**data, "changes": []}), encoding="utf-8")
+    assert stable_until(moved, CONFIG, later, state) is None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import logging
 import marshal
 import os
@@ -318,7 +319,7 @@ def _write_outputs(
                 )
                 fragments.release(*(k for k in planned.pieces if last[k] == number))
             for writer, child in zip(forked, children, strict=True):
-                writer.adopt(child.ready())
+                child.ready(writer.receive)
         except BaseException:
             # Never leave the writers behind; the first error is the one to report.
             for child in children:
@@ -538,7 +539,7 @@ class _FilesWriter:
     `_write_outputs`). Each is rendered, written to its temporary file and let go of (`stage`),
     in this process or in the child process `write_in_background` forks (calling it), which
     renames them into place when the parent says so and hands back which outputs changed and
-    the pieces it rendered (`adopt`)."""
+    the pieces it rendered (`receive`)."""
 
     def __init__(self, folder: str, suffix: str, planned: list[Planned]) -> None:
         self.folder = folder
@@ -547,8 +548,9 @@ class _FilesWriter:
         self.outputs: list[Planned] = []
         self.durable: set[str] = set()
         self.fragments: Fragments | None = None
-        # Whether each output's file changed (known once staged: `adopt` in a child's case).
+        # Whether each output's file changed (known once staged: `receive` in a child's case).
         self.changed: dict[str, bool] = {}
+        self._told_changed = False
         # What write_in_background expects: the files' names (rendered in the child).
         self.files: dict[str, bytes] = dict.fromkeys((p.path for p in planned), b"")
 
@@ -596,18 +598,21 @@ class _FilesWriter:
         with Staging() as staging:
             changed = self.stage(staging, out_dir)
             if proceed is not None:
-                handed = self.fragments.handed() if self.fragments is not None else b""
-                if not proceed(marshal.dumps((changed, handed))):
+                handed = self.fragments.handed() if self.fragments is not None else ()
+                if not proceed(itertools.chain([marshal.dumps(changed)], handed)):
                     return []  # called off: nothing replaced
             staging.commit()
         return PathList(sorted(files), os.fspath(out_dir))
 
-    def adopt(self, said: bytes) -> None:
-        """What the child said once ready: which outputs changed, and the pieces it rendered."""
-        if said:
-            self.changed, handed = marshal.loads(said)
+    def receive(self, said: bytes) -> None:
+        """What the child says once ready, chunk by chunk: which outputs changed, then the
+        pieces it rendered."""
+        if self._told_changed:
             if self.fragments is not None:
-                self.fragments.adopt(handed)
+                self.fragments.adopt(said)
+        else:
+            self.changed = marshal.loads(said)
+            self._told_changed = True
 
     def remove_stale(self, out_dir: Path, keep: list[str]) -> None:
         """Remove the files of events no longer published (not in `keep`, the folder's files

@@ -374,12 +374,12 @@ def write_in_background(
     """Run `write(files, out_dir, proceed=...)` in a forked child; return its `BackgroundWrite`.
 
     The child creates every temporary file at once (the slow, I/O-bound part) while the caller
-    goes on rendering, and then calls `proceed(said)`, which tells the parent it is ready (`said`,
-    some bytes for the parent, is what `ready()` returns) and waits: it renames the files into
-    place only when told to commit, and removes them otherwise, so a publication that fails
-    later leaves every file as it was. Only the names of `files` matter to the parent (the child
-    may render the files itself). Where fork is unavailable, the work happens when the parent
-    commits.
+    goes on rendering, and then calls `proceed(said)`, which tells the parent it is ready
+    (`said`, chunks of bytes for the parent, are handed one by one to `ready(receive)`) and
+    waits: it renames the files into place only when told to commit, and removes them
+    otherwise, so a publication that fails later leaves every file as it was. Only the names
+    of `files` matter to the parent (the child may render the files itself). Where fork is
+    unavailable, the work happens when the parent commits.
     """
     expected = PathList(sorted(files), os.fspath(out_dir))
     if not hasattr(os, "fork"):
@@ -401,8 +401,12 @@ def write_in_background(
         status = 1
         try:
 
-            def proceed(said: bytes = b"") -> bool:
-                _write_all(result_write, _READY + len(said).to_bytes(8, "big") + said)
+            def proceed(said: Iterable[bytes] = ()) -> bool:
+                _write_all(result_write, _READY)
+                for chunk in said:
+                    if chunk:
+                        _write_all(result_write, len(chunk).to_bytes(8, "big") + chunk)
+                _write_all(result_write, bytes(8))
                 return os.read(go_read, 1) == b"1"
 
             write(files, out_dir, proceed=proceed)
@@ -418,8 +422,8 @@ def write_in_background(
     return _ForkedWrite(pid, go_write, result_read, expected, Path(out_dir))
 
 
-# What the child says on the result pipe: every temporary file is written (followed by the
-# length of what it says then, and that), or what failed.
+# What the child says on the result pipe: every temporary file is written (followed by what
+# it says then, chunk by chunk, each after its length, and a length of 0), or what failed.
 _READY = b"+"
 _FAILED = b"!"
 
@@ -451,7 +455,7 @@ class BackgroundWrite:
     them in place (True: returns their paths) or removes them (False). Raises `PublishError`
     with the writer's message if it failed."""
 
-    def ready(self) -> bytes:
+    def ready(self, receive: Callable[[bytes], None] | None = None) -> None:
         raise NotImplementedError
 
     def tell(self, commit: bool) -> None:
@@ -472,16 +476,17 @@ class _ForkedWrite(BackgroundWrite):
         self._ready = False
         self._ended = False
         self._told: bool | None = None
-        self._said = b""
         self._error: PublishError | None = None
 
-    def ready(self) -> bytes:
+    def ready(self, receive: Callable[[bytes], None] | None = None) -> None:
         if not self._ready and not self._ended:
             try:
                 first = os.read(self._result, 1)
                 if first == _READY:
-                    size = int.from_bytes(_read_exactly(self._result, 8), "big")
-                    self._said = _read_exactly(self._result, size)
+                    while size := int.from_bytes(_read_exactly(self._result, 8), "big"):
+                        chunk = _read_exactly(self._result, size)
+                        if receive is not None:
+                            receive(chunk)
                     self._ready = True
             except OSError:
                 first = b""
@@ -489,7 +494,6 @@ class _ForkedWrite(BackgroundWrite):
                 self._end(first)
         if self._error is not None:
             raise self._error
-        return self._said
 
     def tell(self, commit: bool) -> None:
         if not self._ended and self._told is None:
@@ -533,8 +537,8 @@ class _WriteLater(BackgroundWrite):
         self._out_dir = out_dir
         self._expected = expected
 
-    def ready(self) -> bytes:
-        return b""
+    def ready(self, receive: Callable[[bytes], None] | None = None) -> None:
+        pass
 
     def __call__(self, commit: bool) -> Sequence[Path]:
         if commit:

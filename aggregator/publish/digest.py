@@ -34,7 +34,7 @@ from aggregator.models import Event
 from aggregator.publish.atomic import PathList
 from aggregator.publish.changes import KEEP_DAYS, load_state
 from aggregator.publish.fragments import code_fingerprint
-from aggregator.publish.record import RECORD_FILE, recorded_stamps
+from aggregator.publish.record import RECORD_FILE, recorded_history_end, recorded_stamps
 from aggregator.publish.sources_page import CLASH_DAYS, shown_health
 
 if TYPE_CHECKING:
@@ -133,12 +133,19 @@ def stable_until(
             moments.append(end)
         if event.start - window > now:
             moments.append(event.start - window)
-    state = load_state(state_path) or {}
-    for change in state.get("changes", []):
-        try:
-            moments.append(datetime.fromisoformat(change["at"]) + timedelta(days=KEEP_DAYS))
-        except (KeyError, TypeError, ValueError):
-            return now  # unreadable: never skip on it
+    # The publication just made recorded it beside the state: reading the state again would
+    # parse every event's snapshot.
+    known, history_end = recorded_history_end(state_path.parent / RECORD_FILE, state_path)
+    if known and (history_end is None or history_end > now):
+        if history_end is not None:
+            moments.append(history_end)
+    else:
+        state = load_state(state_path) or {}
+        for change in state.get("changes", []):
+            try:
+                moments.append(datetime.fromisoformat(change["at"]) + timedelta(days=KEEP_DAYS))
+            except (KeyError, TypeError, ValueError):
+                return now  # unreadable: never skip on it
     later = [m for m in moments if m > now]
     return min(later) if later else None
 

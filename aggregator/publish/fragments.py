@@ -31,7 +31,7 @@ import os
 import sqlite3
 import sys
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,9 @@ def _kind_of(key: bytes) -> bytes:
     """The kind a piece's key starts with (`Fragments.piece_key`: b"vevent:…")."""
     return key.partition(b":")[0]
 
+
+# A child hands its pieces back this many bytes at a time (`Fragments.handed`).
+_CHUNK_BYTES = 4 << 20
 
 # What the store knows of its file: not looked at yet; missing (or unreadable, then removed);
 # holding this scope's pieces; holding another scope's (never read, dropped at the first write);
@@ -257,6 +260,10 @@ class FragmentStore:
     def put(self, key: bytes, data: bytes) -> None:
         # Kept in a child too (never written there): it hands them to the parent (`take`).
         self._new.setdefault(_kind_of(key), {})[key] = data
+
+    def write(self, pieces: dict[bytes, bytes]) -> None:
+        """Store `pieces` now (made elsewhere: not held here)."""
+        self._write(_rows(pieces))
 
     def load(self, kind: str) -> None:
         """Read the pieces of `kind` now, if not read yet: a child forked next has them."""
@@ -411,20 +418,28 @@ class Fragments:
         if self.store is not None:
             self.store.take()
 
-    def handed(self) -> bytes:
-        """In a child: the pieces rendered here, and how many, for the parent's `adopt`."""
+    def handed(self) -> Iterator[bytes]:
+        """In a child: the pieces rendered here, and how many, a few megabytes at a time, for
+        the parent's `adopt`."""
         pieces = self.store.take() if self.store is not None else {}
-        return marshal.dumps((self.rendered, pieces))
+        chunk: list[tuple[bytes, bytes]] = []
+        size = 0
+        count = self.rendered
+        for key, data in pieces.items():
+            chunk.append((key, data))
+            size += len(data)
+            if size >= _CHUNK_BYTES:
+                yield marshal.dumps((count, chunk))
+                chunk, size, count = [], 0, 0
+        yield marshal.dumps((count, chunk))
 
     def adopt(self, handed: bytes) -> None:
-        """The pieces a child rendered (`handed`), to store as if rendered here."""
-        if not handed:
-            return
+        """One chunk of the pieces a child rendered (`handed`): stored at once, as if rendered
+        here and released."""
         rendered, pieces = marshal.loads(handed)
         self.rendered += rendered
-        if self.store is not None:
-            for key, data in pieces.items():
-                self.store.put(key, data)
+        if self.store is not None and pieces:
+            self.store.write(dict(pieces))
 
     def release(self, *kinds: str) -> None:
         """Let go of the pieces of `kinds` (every output joined from them is rendered), those

@@ -170,3 +170,17 @@ def recorded_stamps(path: Path) -> dict[str, tuple[int, int]]:
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return {}
     return stamps
+
+
+def recorded_history_end(path: Path, state_path: Path) -> tuple[bool, datetime | None]:
+    """When the first change in the history of the state file `state_path` leaves changes.xml,
+    as the record at `path` holds it, if it holds that file as it is now: (True, the moment or
+    None). (False, None) when it does not: the state file is then to be read."""
+    try:
+        state = json.loads(Path(path).read_text(encoding="utf-8"))["state"]
+        if state["path"] != str(state_path) or tuple(state["stamp"]) != file_stamp(state_path):
+            return False, None
+        until = state["until"]
+        return True, datetime.fromisoformat(until) if until is not None else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False, None
