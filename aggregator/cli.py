@@ -290,22 +290,40 @@ _OUTCOME_LABEL = {
 }
 
 
+def _quiet(s: pipeline.SourceReport) -> bool:
+    """Nothing to say about the source: not modified, without a warning or a notice."""
+    return s.outcome == FETCH_NOT_MODIFIED and not (
+        s.warnings or s.notices or s.new or s.updated or s.removed
+    )
+
+
 def _render_report(report: pipeline.RunReport) -> None:
-    table = Table(title="Sources", show_lines=False)
-    _id_column(table, "source", [s.source_id for s in report.sources])
-    # Short headers that never wrap, so 80 columns hold a long source id beside them.
-    for column in ("result", "HTTP", "events", "+new ~upd -rm", "warn"):
-        table.add_column(column, no_wrap=True)
-    for s in report.sources:
-        table.add_row(
-            s.source_id,
-            _OUTCOME_LABEL.get(s.outcome, s.outcome),
-            str(s.http_status or ""),
-            str(s.events_found) if s.outcome == FETCH_OK else "",
-            f"+{s.new} ~{s.updated} -{s.removed}",
-            str(len(s.warnings) or ""),
+    # The sources not modified are only counted: most of a scheduled run's sources, whose rows
+    # would bury the few that changed or failed (and cost a large agenda's run a good part of
+    # its time). `sources list` shows every source.
+    listed = [s for s in report.sources if not _quiet(s)]
+    if listed:
+        table = Table(title="Sources", show_lines=False)
+        _id_column(table, "source", [s.source_id for s in listed])
+        # Short headers that never wrap, so 80 columns hold a long source id beside them.
+        for column in ("result", "HTTP", "events", "+new ~upd -rm", "warn"):
+            table.add_column(column, no_wrap=True)
+        for s in listed:
+            table.add_row(
+                s.source_id,
+                _OUTCOME_LABEL.get(s.outcome, s.outcome),
+                str(s.http_status or ""),
+                str(s.events_found) if s.outcome == FETCH_OK else "",
+                f"+{s.new} ~{s.updated} -{s.removed}",
+                str(len(s.warnings) or ""),
+            )
+        out.print(table)
+    if quiet := len(report.sources) - len(listed):
+        out.print(
+            f"{_plural(quiet, 'source')} not modified, not listed "
+            "(`aggregator sources list` shows every source)",
+            highlight=False,
         )
-    out.print(table)
     for s in report.failed:
         out.print(f"[red]✗ {s.source_id}[/]: {s.error}", highlight=False, soft_wrap=True)
     for s in report.sources:

@@ -139,6 +139,9 @@ def test_second_run_is_not_modified_and_changes_nothing(agenda: Agenda) -> None:
     assert code == 0
     assert "0 ok, 4 not modified, 0 failed" in output
     assert "0 new, 0 updated, 0 removed" in output
+    # Nothing to say about any source: no table, only their count.
+    assert "4 sources not modified, not listed" in output
+    assert "bidouille" not in output
     assert agenda.outputs() == first
     conditional = agenda.server.headers_for("/e2e/bidouille.ics")[-1]
     assert "if-none-match" in conditional
@@ -154,6 +157,10 @@ def test_a_failing_source_does_not_stop_the_others_nor_lose_its_events(agenda: A
     assert code == 0, output
     assert "0 ok, 2 not modified, 2 failed" in output
     assert "HTTP 500" in output
+    # The failed sources are in the table, the two others only counted.
+    table = [line for line in output.splitlines() if line.startswith("│")]
+    assert len(table) == 2 and all("failed" in line for line in table), output
+    assert "2 sources not modified, not listed" in output
     assert {e["uid"] for e in agenda.json_events()} == before
 
     code, _ = agenda.cli("run", "--strict")
