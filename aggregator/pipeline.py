@@ -7,6 +7,8 @@ and every other source still publishes.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import logging
 import queue
 import threading
@@ -526,17 +528,29 @@ def publish(
             rewritten=[page],
         )
         return previous.paths, previous.count
+    _give_back_memory()
     events = upcoming(config, store, now)
     paths = publish_all(
         events, config, out_dir, now, health=health, state_path=state, cache_dir=store.path.parent
     )
-    # The state file just written is the next publication's input: record the digest with it.
-    digests = publication_digests(stored, config, out_dir, now, health=health, state_path=state)
     # Valid until the time alone changes an output or what `upcoming` returns.
     moments = [stable_until(events, config, now, state), store.next_arrival(config, now)]
     until = min((m for m in moments if m is not None), default=None)
-    remember_publication(record, digests, paths, since=now, until=until, count=len(events))
-    return paths, len(events)
+    count = len(events)
+    del events  # not needed any more: what follows reuses their memory, at the run's peak
+    # The state file just written is the next publication's input: record the digest with it.
+    digests = publication_digests(stored, config, out_dir, now, health=health, state_path=state)
+    remember_publication(record, digests, paths, since=now, until=until, count=count)
+    return paths, count
+
+
+def _give_back_memory() -> None:
+    """Before publishing, the run's peak: collect the cycles fetching and matching left (the
+    collector had not reached them yet) and hand the freed memory back to the system, which
+    glibc's allocator otherwise keeps: about 45 MB at 300 sources."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: no such way to hand back
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def run(

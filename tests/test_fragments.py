@@ -14,6 +14,7 @@ from pathlib import Path
 import publish_helpers as helpers
 import pytest
 
+import aggregator.publish.fragments as fragments_module
 from aggregator.publish.fragments import CACHE_FILE, Fragments, FragmentStore
 
 SCOPE = b"\x01" * 16
@@ -167,8 +168,27 @@ def test_an_unreadable_cache_is_replaced(tmp_path: Path) -> None:
     assert FragmentStore(path, SCOPE).get(key("card", 1)) == b"card"
 
 
+def test_new_pieces_are_written_a_few_megabytes_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fragments_module, "_WRITE_BYTES", 4000)
+    path = tmp_path / CACHE_FILE
+    store = FragmentStore(path, SCOPE)
+    for n in range(3):
+        store.put(key("card", n), piece(n))
+    # Before any release or save: the first pieces beyond the threshold are in the file.
+    assert rows(path) == {key("card", n): piece(n) for n in range(3)}
+    store.put(key("card", 3), piece(3))
+    store.save({key("card", n) for n in range(4)})
+    assert rows(path) == {key("card", n): piece(n) for n in range(4)}
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this system")
-def test_a_child_process_never_touches_the_file(tmp_path: Path) -> None:
+def test_a_child_process_never_touches_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # However many pieces it renders: it keeps them for the parent (`take`).
+    monkeypatch.setattr(fragments_module, "_WRITE_BYTES", 1)
     path = tmp_path / CACHE_FILE
     pieces = filled(path)
     store = FragmentStore(path, SCOPE)
@@ -179,6 +199,8 @@ def test_a_child_process_never_touches_the_file(tmp_path: Path) -> None:
     if pid == 0:  # the child (as write_in_background's): has what was read, nothing more
         ok = store.get(vevent) == pieces[vevent] and store.get(key("card", 1)) is None
         store.put(key("card", 1), b"from the child")
+        ok = ok and store.take() == {key("card", 1): b"from the child"}
+        store.put(key("card", 2), b"from the child")
         store.release("card")
         store.save(set())
         os._exit(0 if ok else 1)

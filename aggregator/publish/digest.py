@@ -34,7 +34,12 @@ from aggregator.models import Event
 from aggregator.publish.atomic import PathList
 from aggregator.publish.changes import KEEP_DAYS, load_state
 from aggregator.publish.fragments import code_fingerprint
-from aggregator.publish.record import RECORD_FILE, recorded_history_end, recorded_stamps
+from aggregator.publish.record import (
+    RECORD_FILE,
+    dump_json,
+    recorded_history_end,
+    recorded_stamps,
+)
 from aggregator.publish.sources_page import CLASH_DAYS, shown_health
 
 if TYPE_CHECKING:
@@ -221,21 +226,17 @@ def remember_publication(
     for name in paths.strings() if isinstance(paths, PathList) else map(str, paths):
         stamp = recorded.get(name) if name not in again else None
         files.append([name, list(stamp) if stamp is not None else _file_stamp(name)])
-    payload = json.dumps(
-        {
-            "version": _VERSION,
-            "digest": digests.whole,
-            "rest": digests.rest,
-            "since": since.isoformat(),
-            "until": until.isoformat() if until is not None else None,
-            "files": files,
-            "count": count,
-        }
-    )
+    payload = {
+        "version": _VERSION,
+        "digest": digests.whole,
+        "rest": digests.rest,
+        "since": since.isoformat(),
+        "until": until.isoformat() if until is not None else None,
+        "files": files,
+        "count": count,
+    }
     try:
-        tmp = record.with_name(record.name + ".tmp")
-        tmp.write_text(payload, encoding="utf-8")
-        tmp.replace(record)
+        dump_json(record, payload)
     except OSError as exc:
         log.warning("cannot record the publication digest in %s: %s", record, exc)
 

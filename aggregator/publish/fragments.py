@@ -113,8 +113,10 @@ def _kind_of(key: bytes) -> bytes:
     return key.partition(b":")[0]
 
 
-# A child hands its pieces back this many bytes at a time (`Fragments.handed`).
-_CHUNK_BYTES = 4 << 20
+# A child hands its pieces back this many bytes at a time (`Fragments.handed`), and new pieces
+# are written to the file this many at a time.
+_CHUNK_BYTES = 1 << 20
+_WRITE_BYTES = 8 << 20
 
 # What the store knows of its file: not looked at yet; missing (or unreadable, then removed);
 # holding this scope's pieces; holding another scope's (never read, dropped at the first write);
@@ -145,6 +147,7 @@ class FragmentStore:
         self._used = False  # pieces were read or written: drop the stale ones at `save`
         self._read: dict[bytes, dict[bytes, bytes]] = {}  # by kind
         self._new: dict[bytes, dict[bytes, bytes]] = {}  # by kind
+        self._pending = 0  # bytes in `_new`
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path)
@@ -260,6 +263,12 @@ class FragmentStore:
     def put(self, key: bytes, data: bytes) -> None:
         # Kept in a child too (never written there): it hands them to the parent (`take`).
         self._new.setdefault(_kind_of(key), {})[key] = data
+        self._pending += len(data)
+        # Written a few megabytes at a time: a cold publication renders all of them.
+        if self._pending >= _WRITE_BYTES and os.getpid() == self._owner:
+            self._write([row for pieces in self._new.values() for row in _rows(pieces)])
+            self._new.clear()
+            self._pending = 0
 
     def write(self, pieces: dict[bytes, bytes]) -> None:
         """Store `pieces` now (made elsewhere: not held here)."""
@@ -274,6 +283,7 @@ class FragmentStore:
         """The pieces made since they were last written or taken (forgotten here)."""
         new = {key: data for pieces in self._new.values() for key, data in pieces.items()}
         self._new.clear()
+        self._pending = 0
         return new
 
     def release(self, kind: str) -> None:
@@ -281,6 +291,7 @@ class FragmentStore:
         kind_bytes = kind.encode()
         self._read.pop(kind_bytes, None)
         new = self._new.pop(kind_bytes, None)
+        self._pending -= sum(map(len, new.values())) if new else 0
         if new:
             self._write(_rows(new))
 
@@ -290,6 +301,7 @@ class FragmentStore:
         them next time."""
         new = [row for pieces in self._new.values() for row in _rows(pieces)]
         self._new.clear()
+        self._pending = 0
         if new or self._state == _FOREIGN:
             self._write(new)
         if not (self._had_pieces and self._used and self._state == _OURS and self._usable()):
@@ -364,8 +376,10 @@ class Fragments:
         self.live.add(key)
         return key
 
-    def get(self, key: bytes, render: Callable[[], bytes]) -> bytes:
-        """The piece stored under `key`, rendered by `render` when no publication made it yet."""
+    def get(self, key: bytes, render: Callable[[], bytes], *, hold: bool = True) -> bytes:
+        """The piece stored under `key`, rendered by `render` when no publication made it yet;
+        kept for the rest of the publication unless not `hold` (a piece that one output only
+        shows, such as a card of a page's depth)."""
         self.live.add(key)
         kind = _kind_of(key)
         memo = self._memo.get(kind)
@@ -381,15 +395,22 @@ class Fragments:
             self.rendered += 1
             if self.store is not None:
                 self.store.put(key, data)
-        memo[key] = data
+        if hold:
+            memo[key] = data
         return data
 
     def piece(
-        self, kind: str, event: Event, render: Callable[[], bytes], *extra: bytes | str | int | None
+        self,
+        kind: str,
+        event: Event,
+        render: Callable[[], bytes],
+        *extra: bytes | str | int | None,
+        hold: bool = True,
     ) -> bytes:
-        """The piece `kind` of `event` (with `extra`: see `piece_key`)."""
-        if extra:
-            return self.get(self.piece_key(kind, event, *extra), render) if self.keyed else render()
+        """The piece `kind` of `event` (with `extra`: see `piece_key`; `hold`: see `get`)."""
+        if extra or not hold:
+            key = self.piece_key(kind, event, *extra)
+            return self.get(key, render, hold=hold) if self.keyed else render()
         pieces = self._pieces.get(kind)
         if pieces is None:
             pieces = self._pieces[kind] = {}

@@ -208,15 +208,16 @@ def description_html(text: str, limit: int = DESCRIPTION_CHARS) -> Markup:
     Descriptions are plain text by the time they reach us (the parsers turn HTML into text), so
     everything is escaped first and only our own <p>, <br> and <a> are added; nh3 then enforces
     the allow-list (http/https links only, rel="noopener nofollow") as a second line of defence.
-    Made once per text: a description shorter than both limits reads the same on the list and
-    on the event's own page.
+    Made once per text while it is in use (a description shorter than both limits reads the
+    same on the list and on the event's own page).
     """
     text = text.strip()
     return _description_html(text, limit if len(text) > limit else -1)
 
 
-# Large enough for an agenda's descriptions: the list page and the event's page share them.
-@functools.lru_cache(maxsize=65536)
+# The list pages are rendered in the events' order and show an event on a few of them (the
+# first page, its month's, the next days'): a few thousand descriptions cover that.
+@functools.lru_cache(maxsize=4096)
 def _description_html(text: str, limit: int) -> Markup:
     if limit >= 0:
         cut = text[:limit]
@@ -903,6 +904,9 @@ def plan_pages(
     index_complete = len(pages[0].events) == len(ordered)
     panels: dict[str, Markup] = {}
     planned: list[Planned] = []
+    # By how many pages each card, and each event's JSON-LD (by the event's id), is shown.
+    card_uses: Counter[bytes] = Counter()
+    event_uses: Counter[int] = Counter(id(e) for page in pages for e in page.events)
     for page in pages:
         root = "../" * page.path.count("/")
         ctx = _Context(config, tz, now, today, root, labels, ics_href, series)
@@ -958,6 +962,7 @@ def plan_pages(
                 (event, folded, _card_key(event, folded, ctx, fragments))
                 for event, folded in _cards(page.events, ctx)
             ]
+            card_uses.update(k for _, _, k in cards)
             headings = [
                 (day.isoformat(), day_heading(day, today), day == today)
                 for day in dict.fromkeys(e.start.astimezone(tz).date() for e in page.events)
@@ -978,7 +983,9 @@ def plan_pages(
             )
         else:  # nothing to compare with: no keys, every piece rendered once
             cards = [(event, folded, None) for event, folded in _cards(page.events, ctx)]
-        render = functools.partial(_render_page, page, context, cards, ctx, fragments, config)
+        render = functools.partial(
+            _render_page, page, context, cards, ctx, fragments, config, card_uses, event_uses
+        )
         planned.append(Planned(page.path, key, render, ("card", "jsonld")))
     return planned
 
@@ -990,6 +997,8 @@ def _render_page(
     ctx: _Context,
     fragments: Fragments,
     config: Config,
+    card_uses: Counter[bytes],
+    event_uses: Counter[int],
 ) -> bytes:
     tz = ctx.tz
     html = []
@@ -998,9 +1007,19 @@ def _render_page(
             html.append((event, _card_html(_item(event, ctx, folded))))
         else:
             render = functools.partial(_card_bytes, event, ctx, folded)
-            html.append((event, fragments.get(key, render).decode("utf-8")))
+            # Held only if another page shows it (a card is its page depth's: most are shown
+            # by their month's page only).
+            data = fragments.get(key, render, hold=card_uses[key] > 1)
+            html.append((event, data.decode("utf-8")))
+    # Held, as the cards, only if another list page shows it (its own page, when rendered in
+    # this process, came first and held it).
     objects = [
-        fragments.piece("jsonld", e, functools.partial(_jsonld_bytes, e, tz, config))
+        fragments.piece(
+            "jsonld",
+            e,
+            functools.partial(_jsonld_bytes, e, tz, config),
+            hold=event_uses[id(e)] > 1,
+        )
         for e in page.events
     ]
     return render_template(

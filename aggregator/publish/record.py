@@ -140,10 +140,8 @@ class OutputRecord:
                     "since": since.isoformat(),
                     "until": until.isoformat() if until is not None else None,
                 }
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
-            tmp.replace(self.path)
+            dump_json(self.path, payload)
         except OSError as exc:
             log.warning("cannot record the publication in %s: %s", self.path, exc)
 
@@ -152,6 +150,16 @@ class OutputRecord:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot remove the publication record %s: %s", self.path, exc)
+
+
+def dump_json(path: Path, payload: Any) -> None:
+    """Write `payload` as JSON in `path` (through a temporary file beside it), encoded a part at
+    a time: a large agenda's records list tens of thousands of files, and their text is not
+    worth holding whole at the run's peak of memory. Raises OSError."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        json.dump(payload, out, separators=(",", ":"))
+    tmp.replace(path)
 
 
 def recorded_stamps(path: Path) -> dict[str, tuple[int, int]]:
