@@ -460,7 +460,8 @@ class BackgroundWrite:
 
     def tell(self, commit: bool) -> None:
         """Tell the writer whether to commit without waiting for it, so that several writers
-        rename their files at once; calling it then waits for the answer."""
+        rename their files at once; calling it then waits for the answer. What is told is
+        final: a writer told to commit is not called off by a later call with False."""
 
     def __call__(self, commit: bool) -> Sequence[Path]:
         raise NotImplementedError
