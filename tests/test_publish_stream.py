@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,22 @@ def test_outputs_written_in_parts_are_the_joined_bytes() -> None:
         for path in (feed.link.ics, feed.link.rss):
             parts = render_feed_parts(feed, config, head, fragments, path)
             assert b"".join(parts) == render_feed(feed, config, head, fragments, path)
+
+
+def test_temporaries_a_dead_publication_left_are_removed(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    publish(out)
+    hour_and_more = time.time() - 3700
+    left = [out / ".index.html.4242.tmp", out / "events" / ".x.ics.abcd1234.tmp"]
+    left.append(next((out / "mois").iterdir()).with_name(".2026-05.html.77.tmp"))
+    for path in left:
+        path.write_bytes(b"half a file")
+        os.utime(path, (hour_and_more, hour_and_more))
+    # One just written: a publication may still be running (never removed).
+    recent = out / "evenements" / ".page.html.99.tmp"
+    recent.write_bytes(b"being written")
+
+    publish(out)
+
+    assert not any(path.exists() for path in left)
+    assert recent.exists()

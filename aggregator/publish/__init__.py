@@ -37,6 +37,7 @@ from aggregator.publish.atomic import (
     PathList,
     Staging,
     atomic_write,
+    remove_abandoned,
     remove_stale,
     write_if_changed,
     write_in_background,
@@ -209,6 +210,7 @@ def publish_all(
         writer.remove_stale(out_dir, names)
         paths += [os.path.join(root, name) for name in names]
     paths += map(str, remove_stale_files(out_dir, _FOLDERS, [p.path for p in plan.nested]))
+    remove_abandoned(out_dir)
     # Last, so a failed publication is compared again with the same previous one next time.
     if state is not None:
         write_if_changed(state_path, state_bytes)

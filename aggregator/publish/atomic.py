@@ -13,7 +13,9 @@ import contextlib
 import gc
 import logging
 import os
+import stat
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -291,16 +293,46 @@ def _write_temporary(
     return tmp
 
 
+# A temporary file this much older than a publication was left by one that died (killed, out
+# of memory) before renaming it: a running publication renames its files within minutes.
+_ABANDONED_SECONDS = 3600
+
+
+def remove_abandoned(folder: Path, names: Iterable[str] | None = None) -> None:
+    """Remove the temporary files (".<name>.<…>.tmp") a publication that died left in `folder`
+    (`names`: its listing, if made already), which would otherwise stay there and be served
+    with the site; best effort."""
+    if names is None:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return
+    limit = time.time() - _ABANDONED_SECONDS
+    for name in names:
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode) and info.st_mtime < limit:
+                os.unlink(path)
+                log.info("removed %s, left by a publication that did not finish", path)
+        except OSError as exc:
+            log.warning("cannot remove the abandoned temporary file %s: %s", path, _reason(exc))
+
+
 def remove_stale(folder: Path, suffixes: str | tuple[str, ...], keep: set[str]) -> None:
     """Remove the files of `folder` with one of `suffixes` whose name is not in `keep` (files a
-    previous publication wrote for what is no longer published); raise `PublishError` if one
-    cannot be removed."""
+    previous publication wrote for what is no longer published), and the temporary files of a
+    publication that died (`remove_abandoned`); raise `PublishError` if a stale file cannot be
+    removed."""
     try:
         names = sorted(os.listdir(folder))
     except FileNotFoundError:
         return
     except OSError as exc:
         raise PublishError(f"cannot list {folder}: {_reason(exc)}") from exc
+    remove_abandoned(folder, names)
     for name in names:
         if name.endswith(suffixes) and not name.startswith(".") and name not in keep:
             stale = Path(folder) / name
