@@ -42,6 +42,8 @@ _BLOCK_TAGS = frozenset(
 _LINE_TAGS = frozenset({"br", "li", "tr", "dt", "dd"})
 # nh3 keeps these (without attributes); everything else is unwrapped, scripts and styles dropped.
 _KEPT_TAGS = _BLOCK_TAGS | _LINE_TAGS
+# Configured once: nh3.clean builds its cleaner again at each call (a third of its cost).
+_CLEANER = nh3.Cleaner(tags=set(_KEPT_TAGS), attributes={}, strip_comments=True)
 
 _TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*>")
 _HTML_HINT_RE = re.compile(
@@ -82,7 +84,7 @@ def html_to_text(markup: str) -> str:
     """
     if not markup:
         return ""
-    safe = nh3.clean(markup, tags=set(_KEPT_TAGS), attributes={}, strip_comments=True)
+    safe = _CLEANER.clean(markup)
 
     def _tag(match: re.Match[str]) -> str:
         name = match.group(2).lower()
