@@ -167,34 +167,45 @@ def publish_all(
     local_root = LOCAL_ROOT.set(out_dir.resolve().as_uri() + "/")
     try:
         # changes.xml: from the state computed against the previous publication's, which is
-        # the same as last time when the events are (and no change left its history).
+        # the same as last time when the events are (and no change left its history). Made
+        # once the child processes are at work (`_write_outputs` calls it): they do not need it.
         events_key = b""
         if record is not None:
             events_key = keys_of((fragments.scope, "changes"), (fragments.key(e) for e in events))
         state: dict[str, Any] | None = None
         state_bytes: bytes | None = None
-        if record is not None and record.state_fresh(events_key, state_path, now):
-            with contextlib.suppress(OSError):
-                state_bytes = state_path.read_bytes()
-        if state_bytes is None:
-            state = compute_changes(load_state(state_path), events, config, now)
-            state_bytes = render_state(state)
-        changes = Planned(
-            CHANGES_FILE,
-            key_of(fragments.scope, CHANGES_FILE, hashlib.sha256(state_bytes).digest())
-            if record is not None
-            else None,
-            functools.partial(_render_changes, state, state_path, config),
-        )
+        changes: list[Planned] = []
+
+        def plan_changes() -> Planned | None:
+            nonlocal state, state_bytes
+            if record is not None and record.state_fresh(events_key, state_path, now):
+                with contextlib.suppress(OSError):
+                    state_bytes = state_path.read_bytes()
+            if state_bytes is None:
+                state = compute_changes(load_state(state_path), events, config, now)
+                state_bytes = render_state(state)
+            planned = Planned(
+                CHANGES_FILE,
+                key_of(fragments.scope, CHANGES_FILE, hashlib.sha256(state_bytes).digest())
+                if record is not None
+                else None,
+                functools.partial(_render_changes, state, state_path, config),
+            )
+            changes.append(planned)
+            return None if fresh(planned) else planned
+
         plan = _plan(events, config, now, health, fragments)
         main = plan.main
-        main.insert(main.index(next(p for p in main if p.path == SOURCES_FILE)) + 1, changes)
         writers = (
             _FilesWriter(EVENTS_DIR, ".ics", [p for p in plan.ics_files if not fresh(p)]),
             _FilesWriter(EVENTS_PAGES_DIR, ".html", [p for p in plan.pages if not fresh(p)]),
         )
         outputs = [p for p in (*main, *plan.nested) if not fresh(p)]
-        changed = _write_outputs(outputs, {p.path for p in main}, writers, plan, config, out_dir)
+        durable = {CHANGES_FILE, *(p.path for p in main)}
+        changed = _write_outputs(
+            outputs, durable, writers, plan, config, out_dir, later=plan_changes
+        )
+        main.insert(main.index(next(p for p in main if p.path == SOURCES_FILE)) + 1, changes[0])
     finally:
         LOCAL_ROOT.reset(local_root)
     root = os.fspath(out_dir)
@@ -212,7 +223,7 @@ def publish_all(
     paths += map(str, remove_stale_files(out_dir, _FOLDERS, [p.path for p in plan.nested]))
     remove_abandoned(out_dir)
     # Last, so a failed publication is compared again with the same previous one next time.
-    if state is not None:
+    if state is not None and state_bytes is not None:
         write_if_changed(state_path, state_bytes)
     written = {*changed, *(name for writer in writers for name in writer.files)}
     if record is not None and (written or state is not None):
@@ -256,12 +267,15 @@ def _write_outputs(
     plan: _Plan,
     config: Config,
     out_dir: Path,
+    *,
+    later: Callable[[], Planned | None] = lambda: None,
 ) -> dict[str, bool]:
     """Render `outputs` and the per-event files of `writers` (calendars, pages), each written
     to a temporary file as soon as it is rendered and let go of; once all of them are, rename
     them into place (a failure before leaves every previous file as it was). Return the
     outputs rendered, each with whether its file changed. The outputs named in `durable` (the
-    main files) are flushed to disk before their rename.
+    main files) are flushed to disk before their rename. `later()` plans one more output (None:
+    nothing to render), once the child processes are at work.
 
     A large agenda's publication is shared among processes (two cores do it in about half the
     time, and creating tens of thousands of small files is I/O-bound): one child renders and
@@ -314,6 +328,8 @@ def _write_outputs(
             fragments.preload("vevent")
             start(calendars, len(calendars.planned) >= _BACKGROUND_FILES or bool(calendars.outputs))
             fragments.release(*(kind for kind in _RENDER_ORDER if kind not in last))
+            if (planned_later := later()) is not None:
+                order.append(planned_later)
             for number, planned in enumerate(order):
                 path = os.path.join(root, planned.path)
                 changed[planned.path] = staging.add(

@@ -38,7 +38,7 @@ from xml.sax.saxutils import escape as xml_escape
 import jinja2
 import nh3
 from babel.dates import format_date
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from aggregator.config import Config
 from aggregator.errors import PublishError
@@ -240,16 +240,18 @@ _DESCRIPTION_CLEANER = nh3.Cleaner(
 
 
 def _linkify(line: str) -> str:
+    if "http" not in line:  # most lines: no address to link
+        return _esc(line)
     parts: list[str] = []
     position = 0
     for match in _URL_RE.finditer(line):
         url = match.group().rstrip(_URL_TAIL)
         end = match.start() + len(url)
-        parts.append(str(escape(line[position : match.start()])))
+        parts.append(_esc(line[position : match.start()]))
         href = http_url(url)
-        parts.append(f'<a href="{escape(href)}">{escape(url)}</a>' if href else str(escape(url)))
+        parts.append(f'<a href="{_esc(href)}">{_esc(url)}</a>' if href else _esc(url))
         position = end
-    parts.append(str(escape(line[position:])))
+    parts.append(_esc(line[position:]))
     return "".join(parts)
 
 
