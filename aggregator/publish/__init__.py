@@ -322,10 +322,14 @@ def _write_outputs(
             # The event pages first, the longest work; the calendars once their VEVENT blocks
             # are made.
             start(pages, len(pages.planned) >= _BACKGROUND_FILES)
-            fragments.preload("rss", "json")
-            start(feeds, bool(feeds.outputs))
+            # The stored pieces a child joins are read before it is forked (it cannot read
+            # them), and only when it has outputs to join.
+            if feeds.outputs:
+                fragments.preload("rss", "json")
+                start(feeds, True)
             vevents([plan.events_of[p.path] for p in calendars.planned], config, fragments)
-            fragments.preload("vevent")
+            if calendars.outputs:
+                fragments.preload("vevent")
             start(calendars, len(calendars.planned) >= _BACKGROUND_FILES or bool(calendars.outputs))
             fragments.release(*(kind for kind in _RENDER_ORDER if kind not in last))
             if (planned_later := later()) is not None:
