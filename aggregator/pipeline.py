@@ -549,7 +549,8 @@ def _give_back_memory() -> None:
     collector had not reached them yet) and hand the freed memory back to the system, which
     glibc's allocator otherwise keeps: about 45 MB at 300 sources."""
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: no such way to hand back
+    # Not glibc (musl, macOS, Windows): no such way to hand memory back.
+    with contextlib.suppress(OSError, AttributeError, TypeError):
         ctypes.CDLL(None).malloc_trim(0)
 
 
