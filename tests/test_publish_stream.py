@@ -14,6 +14,7 @@ import publish_helpers as helpers
 import pytest
 
 import aggregator.publish
+import aggregator.publish.fragments
 from aggregator.errors import PublishError
 from aggregator.models import Event
 from aggregator.publish import publish_all
@@ -163,11 +164,14 @@ def rendered_pieces(caplog: pytest.LogCaptureFixture) -> list[int]:
     ]
 
 
+@pytest.mark.parametrize("spooled", [False, True])
 def test_pieces_a_child_renders_are_kept_for_the_next_publication(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, spooled: bool
 ) -> None:
     if not hasattr(os, "fork"):
         pytest.skip("no fork on this system")
+    if spooled:  # every piece a child makes waits in its file, none in memory
+        monkeypatch.setattr(aggregator.publish.fragments, "_WRITE_BYTES", 1)
     caplog.set_level(logging.INFO, logger="aggregator.publish")
     counts = {}
     for name, threshold in (("here", 10**9), ("children", 1)):

@@ -295,7 +295,12 @@ def _write_outputs(
     big = len(plan.ics_files) >= _BACKGROUND_FILES
     if big:
         for writer, kinds in ((calendars, {"vevent"}), (feeds, {"rss", "json"})):
-            writer.outputs = [p for p in outputs if p.pieces and set(p.pieces) <= kinds]
+            # events.json first: its JSON lines go (set aside for this process) before the
+            # RSS items, which every .xml feed joins, are made.
+            writer.outputs = sorted(
+                (p for p in outputs if p.pieces and set(p.pieces) <= kinds),
+                key=lambda p: "json" not in p.pieces,
+            )
             writer.durable = durable
             writer.fragments = fragments
         taken = {p.path for p in (*calendars.outputs, *feeds.outputs)}

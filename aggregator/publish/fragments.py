@@ -25,16 +25,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import logging
 import marshal
 import os
 import sqlite3
 import sys
+import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aggregator.config import Config
 from aggregator.models import Event
@@ -148,6 +150,7 @@ class FragmentStore:
         self._read: dict[bytes, dict[bytes, bytes]] = {}  # by kind
         self._new: dict[bytes, dict[bytes, bytes]] = {}  # by kind
         self._pending = 0  # bytes in `_new`
+        self._spool: BinaryIO | None = None  # in a child: pieces set aside (`spool`)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path)
@@ -265,10 +268,35 @@ class FragmentStore:
         self._new.setdefault(_kind_of(key), {})[key] = data
         self._pending += len(data)
         # Written a few megabytes at a time: a cold publication renders all of them.
-        if self._pending >= _WRITE_BYTES and os.getpid() == self._owner:
+        if self._pending < _WRITE_BYTES:
+            return
+        if os.getpid() == self._owner:
             self._write([row for pieces in self._new.values() for row in _rows(pieces)])
-            self._new.clear()
-            self._pending = 0
+        elif self._spool is not None:
+            marshal.dump(list(self.take().items()), self._spool)
+        else:
+            return
+        self._new.clear()
+        self._pending = 0
+
+    def spool(self) -> None:
+        """In a child: from now on keep the pieces made, past a few megabytes, in a temporary
+        file beside the cache (not in memory) until they are taken (`take_spooled`)."""
+        # Closed by take_spooled (or with the child process): it outlives this call.
+        self._spool = tempfile.TemporaryFile(dir=self.path.parent)  # noqa: SIM115
+
+    def take_spooled(self) -> Iterator[list[tuple[bytes, bytes]]]:
+        """The pieces `spool` set aside, a few megabytes at a time (then the file is gone)."""
+        spool, self._spool = self._spool, None
+        if spool is None:
+            return
+        with spool:
+            spool.seek(0)
+            while True:
+                try:
+                    yield marshal.load(spool)
+                except EOFError:
+                    return
 
     def write(self, pieces: dict[bytes, bytes]) -> None:
         """Store `pieces` now (made elsewhere: not held here)."""
@@ -434,19 +462,25 @@ class Fragments:
 
     def in_child(self) -> None:
         """In a child process just forked: forget the pieces the parent made and has to store,
-        so that `handed` gives only this process's."""
+        so that `handed` gives only this process's, and set those made here aside in a file
+        as they are made (they wait there, not in memory, until the parent takes them)."""
         self.rendered = 0
         if self.store is not None:
             self.store.take()
+            with contextlib.suppress(OSError):  # else they wait in memory
+                self.store.spool()
 
     def handed(self) -> Iterator[bytes]:
         """In a child: the pieces rendered here, and how many, a few megabytes at a time, for
         the parent's `adopt`."""
-        pieces = self.store.take() if self.store is not None else {}
+        count = self.rendered
+        pieces: Iterable[tuple[bytes, bytes]] = ()
+        if self.store is not None:
+            spooled = itertools.chain.from_iterable(self.store.take_spooled())
+            pieces = itertools.chain(spooled, self.store.take().items())
         chunk: list[tuple[bytes, bytes]] = []
         size = 0
-        count = self.rendered
-        for key, data in pieces.items():
+        for key, data in pieces:
             chunk.append((key, data))
             size += len(data)
             if size >= _CHUNK_BYTES:

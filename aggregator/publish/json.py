@@ -86,7 +86,11 @@ def render_json_parts(
     if fragments is None:
         lines = [_line(e, config) for e in ordered]
     else:
-        lines = [fragments.piece("json", e, functools.partial(_line, e, config)) for e in ordered]
+        # One output joins them: not worth holding once it is written.
+        lines = [
+            fragments.piece("json", e, functools.partial(_line, e, config), hold=False)
+            for e in ordered
+        ]
     parts = [b"[\n"]
     for line in lines:
         parts += (line, b",\n")
