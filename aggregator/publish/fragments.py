@@ -271,13 +271,9 @@ class FragmentStore:
         if self._pending < _WRITE_BYTES:
             return
         if os.getpid() == self._owner:
-            self._write([row for pieces in self._new.values() for row in _rows(pieces)])
+            self._write(_rows(self.take()))
         elif self._spool is not None:
             marshal.dump(list(self.take().items()), self._spool)
-        else:
-            return
-        self._new.clear()
-        self._pending = 0
 
     def spool(self) -> None:
         """In a child: from now on keep the pieces made, past a few megabytes, in a temporary
@@ -327,9 +323,7 @@ class FragmentStore:
         """Store the pieces made since their kind was last released and drop those no output
         uses any more (when pieces were read or written); a failure only costs rendering
         them next time."""
-        new = [row for pieces in self._new.values() for row in _rows(pieces)]
-        self._new.clear()
-        self._pending = 0
+        new = _rows(self.take())
         if new or self._state == _FOREIGN:
             self._write(new)
         if not (self._had_pieces and self._used and self._state == _OURS and self._usable()):
