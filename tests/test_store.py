@@ -730,3 +730,25 @@ def test_the_events_do_not_depend_on_the_order_of_sources(tmp_path: Path, one_ru
     # The 14:00 workshop with the listing's two copies; the 10:00 one and next week's apart.
     assert frozenset({"b", "y", "y2"}) in groups
     assert frozenset({"q"}) in groups and frozenset({"c", "w"}) in groups
+
+
+def test_a_matching_empties_the_caches_it_filled(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kept, the features' caches would hold most of a large run's matching memory until the
+    # run ends (see text.clear_caches).
+    from aggregator.dedupe import model, text
+
+    filled: list[int] = []
+    real = model.text_clear_caches
+
+    def clear_caches() -> None:
+        filled.append(text._title_words.cache_info().currsize)
+        real()
+
+    monkeypatch.setattr(model, "text_clear_caches", clear_caches)
+    save(store, "bidouille", [event("bidouille", "a", "Atelier vélo", 2)])
+    engine.rematch_all(store, MatchSettings(), NOW)
+    assert len(filled) == 2 and min(filled) > 0  # each matching used them, then let go
+    assert [f.cache_info().currsize for f in text._CACHED] == [0] * len(text._CACHED)
+    assert model._place_tokens.cache_info().currsize == 0

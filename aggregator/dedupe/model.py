@@ -22,6 +22,7 @@ by hand from the meaning of each level, in one table, keep it small, fast and re
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -46,6 +47,7 @@ from aggregator.dedupe.text import (
     venue_in_title,
     words_of,
 )
+from aggregator.dedupe.text import clear_caches as text_clear_caches
 
 DEFAULT_THRESHOLD: Final = 0.75
 # A multi-day event is blocked on at most this many days (a 3-month exhibition would otherwise be
@@ -245,8 +247,8 @@ def title_features(title: str, cut: tuple[str, ...], hosts: HostNames | None) ->
     the distinctive words, else of all)."""
     norm = normalize_title(title, strip=cut, hosts=hosts)
     tokens = title_tokens(norm)
-    stems = frozenset(w[:STEM] for w in tokens)
-    distinctive = frozenset(w[:STEM] for w in tokens - GENERIC_WORDS)
+    stems = frozenset(sys.intern(w[:STEM]) for w in tokens)
+    distinctive = frozenset(sys.intern(w[:STEM]) for w in tokens - GENERIC_WORDS)
     return norm, tokens, title_numbers(tokens), stems, distinctive or stems
 
 
@@ -255,12 +257,19 @@ def _blocks(page: str, place: Place) -> tuple[str, ...]:
         (w for w in place.venue.split() if w not in VENUE_WORDS and len(w) > 2 and not w.isdigit()),
         None,
     )
-    return tuple(k for k in (page, f"venue:{venue}" if venue else "") if k)
+    return tuple(k for k in (page, sys.intern(f"venue:{venue}") if venue else "") if k)
 
 
 @lru_cache(maxsize=65536)
 def _place_tokens(venue: str, town: str) -> frozenset[str]:
     return title_tokens(f"{venue} {town}")
+
+
+def clear_caches() -> None:
+    """Empty the caches of records' features (this module's and text.py's), once a matching
+    is done (see text.clear_caches)."""
+    _place_tokens.cache_clear()
+    text_clear_caches()
 
 
 # -- term frequencies --------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """Normalization for matching: titles, places (French, US and other conventions) and URLs.
 
-Pure functions; every result is cached where records repeat values (recurring titles, venues).
+Pure functions; every result is cached where records repeat values (recurring titles, venues),
+for one matching: `clear_caches` empties the caches once it is done.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -127,14 +129,21 @@ def title_words(title: str) -> frozenset[str]:
     return _title_word_set(title)
 
 
-@lru_cache(maxsize=65536)
+# Per title and per link: a series' dates and the sources that repeat an event come near each
+# other in a pool, which is read day by day; a bound keeps a large pool's distinct titles (one
+# per record, mostly) from holding memory for the whole matching.
+_PER_RECORD: Final = 8192
+
+
+@lru_cache(maxsize=_PER_RECORD)
 def _title_word_set(title: str) -> frozenset[str]:
     return frozenset(_SYNONYMS.get(w, w) for w in _title_words(title))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=_PER_RECORD)
 def _title_words(title: str) -> tuple[str, ...]:
-    # Cached: recurring events repeat their titles all year, in every source.
+    # Cached: recurring events repeat their titles all year, in every source, and one record's
+    # title is read several times while it is made.
     text = _BRACKET_PREFIX.sub("", title) if title.lstrip()[:1] in ("[", "{") else title
     if "&" in text:
         text = _ENTITY.sub(" ", text)
@@ -148,7 +157,8 @@ def _title_words(title: str) -> tuple[str, ...]:
 def title_tokens(norm_title: str) -> frozenset[str]:
     """The comparable words of a normalized title: a plural "s" dropped ("concerts"), so that
     word forms agree."""
-    return frozenset(_stem(w) for w in norm_title.split())
+    # Interned: a pool's records share a small vocabulary, each word is then held once.
+    return frozenset(sys.intern(_stem(w)) for w in norm_title.split())
 
 
 def _stem(word: str) -> str:
@@ -162,9 +172,15 @@ GENERIC_WORDS: Final = _GENERIC | {_stem(w) for w in _GENERIC}
 def title_numbers(tokens: frozenset[str]) -> frozenset[str]:
     """Numbers that tell events apart ("session 2", "#13"); years are left out, since listings
     keep stale ones ("2025 Santa Rosa Marathon")."""
-    return frozenset(
+    numbers = frozenset(
         t for t in tokens if t.isdigit() and not (len(t) == 4 and t[:2] in ("19", "20"))
     )
+    return numbers or NO_WORDS
+
+
+# Shared by the features that are mostly empty (a title's numbers): one empty set takes as much
+# memory as a set of five words.
+NO_WORDS: Final[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +404,7 @@ def _street_words(words: list[str]) -> list[str]:
 _TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|mc_\w+|aff|ref|came_from|app_id)$", re.I)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=_PER_RECORD)
 def normalize_url(url: str | None) -> str:
     """An event page's address without scheme, "www.", tracking parameters or trailing slash
     (a "#/…" route of a single-page app is kept: it names the page); "" for a site's home
@@ -473,3 +489,26 @@ def venue_in_title(title: str) -> str | None:
 def has_bracket_prefix(title: str) -> bool:
     """ "[Agenda] …": a listing's label before the real title."""
     return _BRACKET_PREFIX.match(title) is not None
+
+
+def clear_caches() -> None:
+    """Empty this module's caches. A matching fills them with one entry per title, address and
+    link of the pool (tens of thousands on a large agenda), made among its short-lived objects:
+    kept, they would pin most of the memory that matching used, for the rest of the run."""
+    for cached in _CACHED:
+        cached.cache_clear()
+
+
+_CACHED: Final = (
+    _fold_cached,
+    first_word,
+    _title_word_set,
+    _title_words,
+    normalize_city,
+    normalize_street,
+    normalize_venue,
+    _address,
+    _place,
+    normalize_url,
+    venue_in_title,
+)
