@@ -534,7 +534,7 @@ def publish(
         events, config, out_dir, now, health=health, state_path=state, cache_dir=store.path.parent
     )
     # Valid until the time alone changes an output or what `upcoming` returns.
-    moments = [stable_until(events, config, now, state), store.next_arrival(config, now)]
+    moments = [stable_until(events, config, now, state, paths), store.next_arrival(config, now)]
     until = min((m for m in moments if m is not None), default=None)
     count = len(events)
     del events  # not needed any more: what follows reuses their memory, at the run's peak

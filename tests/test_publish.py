@@ -32,7 +32,7 @@ from aggregator.publish import (
     render_json,
     render_rss,
 )
-from aggregator.publish.changes import compute_changes, render_changes
+from aggregator.publish.changes import compute_changes, render_changes, render_state
 from aggregator.publish.feeds import plan_feeds, render_feeds
 from aggregator.publish.html import (
     description_html,
@@ -1255,3 +1255,23 @@ def test_tags_read_the_same_everywhere() -> None:
     assert chips == ["logiciel libre", "logiciel libre", "logiciel libre", "Fablab"]
     options = [o.text_content() for o in page.xpath("//select[@id='f-theme']/option")]
     assert options == ["Tous", "Fablab", "logiciel libre"]
+
+
+@pytest.mark.parametrize("count", [0, 1, 2500])
+def test_the_state_is_written_as_one_json_dumps_writes_it(count: int) -> None:
+    # The events are encoded a batch at a time (2500: more than two batches); the bytes are
+    # those of the whole state encoded at once, so a state written before reads the same.
+    snapshot = {
+        "title": 'Atelier « réparation » – Creac\'h Gwen "n°2"',
+        "when": "jeudi 3 avril à 14 h 30",
+        "place": "Plouzané ☕",
+        "end": None,
+    }
+    state = {
+        "version": 1,
+        "since": "2026-05-01T12:00:00+02:00",
+        "events": {f"uid-{(i * 7919) % 10007:05d}@x": {**snapshot, "n": i} for i in range(count)},
+        "changes": [{"kind": "added", "uid": "uid-1@x", **snapshot}],
+    }
+    text = json.dumps(state, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    assert render_state(state) == (text + "\n").encode("utf-8")

@@ -33,7 +33,7 @@ from aggregator.publish.digest import DIGEST_FILE, Digests, stable_until, unchan
 from aggregator.publish.event_pages import event_page_path
 from aggregator.publish.fragments import CACHE_FILE
 from aggregator.publish.ical import event_ics_path
-from aggregator.publish.record import RECORD_FILE
+from aggregator.publish.record import RECORD_FILE, Streamed, dump_json
 from aggregator.store import Store
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -534,3 +534,60 @@ def test_the_history_end_read_from_the_record_is_the_state_files(tmp_path: Path)
     data = json.loads(state.read_text(encoding="utf-8"))
     state.write_text(json.dumps({**data, "changes": []}), encoding="utf-8")
     assert stable_until(moved, CONFIG, later, state) is None
+
+
+def test_the_digest_is_recorded_from_the_publication_not_from_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, out = tmp_path / "state" / "agenda.db", tmp_path / "output"
+    fill(db, events())
+    # What publish_all recorded comes back with its paths: nothing reads that record again.
+    read: list[Path] = []
+    real = aggregator.publish.digest.recorded_stamps
+
+    def recorded_stamps(path: Path) -> dict[str, tuple[int, int]]:
+        read.append(path)
+        return real(path)
+
+    monkeypatch.setattr(aggregator.publish.digest, "recorded_stamps", recorded_stamps)
+    publish(db, out)
+    assert read == []
+    digest = json.loads((db.parent / DIGEST_FILE).read_text(encoding="utf-8"))
+    recorded = json.loads((db.parent / RECORD_FILE).read_text(encoding="utf-8"))
+    assert len(digest["files"]) == len(recorded["outputs"]) + 1  # and the state file
+    for name, stamp in digest["files"]:
+        assert stamp == [os.stat(name).st_size, os.stat(name).st_mtime_ns], name
+    # The history's end it carries is the one its record holds.
+    items = events()
+    moved = [items[0].with_changes(start=items[0].start + timedelta(hours=1)), *items[1:]]
+    state = db.parent / "publish-state.json"
+    paths = publish_all(moved, CONFIG, out, NOW, state_path=state, cache_dir=db.parent)
+    later = NOW + timedelta(days=7)  # after every event's end: only the history is left
+    carried = stable_until(moved, CONFIG, later, state, paths)
+    assert carried is not None
+    assert carried == stable_until(moved, CONFIG, later, state)
+
+
+def test_streamed_members_are_written_as_one_json_dumps_writes_them(tmp_path: Path) -> None:
+    # More members than one batch, an empty object and array, and text that JSON escapes.
+    pairs = [(f"evenements/réunion-{i}.html", [f"{i:064x}", i, i * 7]) for i in range(5000)]
+    payload = {
+        "version": 1,
+        "outputs": Streamed(iter(pairs)),
+        "files": Streamed((["Plouzané/" + n, v[1:]] for n, v in pairs), pairs=False),
+        "nothing": Streamed(iter(())),
+        "none": Streamed(iter(()), pairs=False),
+        "state": {"path": 'Creac\'h Gwen "2"', "until": None},
+    }
+    path = tmp_path / RECORD_FILE
+    dump_json(path, payload)
+    expected = {
+        "version": 1,
+        "outputs": dict(pairs),
+        "files": [["Plouzané/" + n, v[1:]] for n, v in pairs],
+        "nothing": {},
+        "none": [],
+        "state": {"path": 'Creac\'h Gwen "2"', "until": None},
+    }
+    assert path.read_text(encoding="utf-8") == json.dumps(expected, separators=(",", ":"))
+    assert not path.with_name(path.name + ".tmp").exists()

@@ -96,7 +96,7 @@ from aggregator.publish.ical import (
     write_calendar,
 )
 from aggregator.publish.json import render_json, render_json_parts, write_json
-from aggregator.publish.record import RECORD_FILE, OutputRecord
+from aggregator.publish.record import RECORD_FILE, OutputRecord, Publication
 from aggregator.publish.rss import LOCAL_ROOT, render_rss, render_rss_parts, write_rss
 from aggregator.publish.sources_page import CLASH_DAYS, render_sources_page, shown_health
 from aggregator.publish.views import QUICK_DIR, find_series
@@ -226,6 +226,8 @@ def publish_all(
     if state is not None and state_bytes is not None:
         write_if_changed(state_path, state_bytes)
     written = {*changed, *(name for writer in writers for name in writer.files)}
+    paths.append(str(state_path))
+    publication = Publication(paths)
     if record is not None and (written or state is not None):
         keys = {
             p.path: p.key
@@ -234,7 +236,13 @@ def publish_all(
             if p.key
         }
         until = _state_until(state if state is not None else load_state(state_path))
-        record.save(keys, written, state=(events_key, state_path, now, until))
+        stamps = record.save(keys, written, state=(events_key, state_path, now, until))
+        del keys
+        under = len(root) + 1
+        # Every path but the state file's is the output folder joined with its output's name.
+        aligned = [stamps.get(path[under:]) for path in paths[:-1]]
+        aligned.append(stamps.get(paths[-1]))
+        publication = Publication(paths, stamps=aligned, history_end=until)
     fragments.save()
     log.info(
         "rendered %d of %d outputs (%d pieces rendered)",
@@ -242,8 +250,7 @@ def publish_all(
         len(main) + len(plan.nested) + len(plan.ics_files) + len(plan.pages),
         fragments.rendered,
     )
-    paths.append(str(state_path))
-    return PathList(paths)
+    return publication
 
 
 # The folders of the main outputs' companions: pages by month and span, per-filter feeds.

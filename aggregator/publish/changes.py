@@ -130,9 +130,34 @@ def compute_changes(
 
 
 def render_state(state: dict[str, Any]) -> bytes:
-    # Internal state: compact, so json's C encoder does the work (indent forces the slow one).
-    text = json.dumps(state, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return (text + "\n").encode("utf-8")
+    """The state file's bytes: `json.dumps(state, ensure_ascii=False, sort_keys=True)`, compact,
+    and a newline."""
+    # Compact, so json's C encoder does the work (indent forces the slow one). The events are
+    # encoded a batch at a time: a large agenda's whole text, held with its copies (its
+    # characters take two bytes each once one is not Latin-1), was the run's peak of memory.
+    out = [b"{"]
+    for index, name in enumerate(sorted(state)):
+        value = state[name]
+        out.append(f"{',' if index else ''}{_state_json(name)}:".encode())
+        if name == "events" and isinstance(value, dict):
+            out.append(b"{")
+            uids = sorted(value)
+            for first in range(0, len(uids), _STATE_BATCH):
+                batch = {uid: value[uid] for uid in uids[first : first + _STATE_BATCH]}
+                text = _state_json(batch)[1:-1]
+                out.append((f",{text}" if first else text).encode("utf-8"))
+            out.append(b"}")
+        else:
+            out.append(_state_json(value).encode("utf-8"))
+    out.append(b"}\n")
+    return b"".join(out)
+
+
+_STATE_BATCH = 1024
+
+
+def _state_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def _item(change: dict[str, Any]) -> bytes:

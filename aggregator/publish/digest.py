@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +36,8 @@ from aggregator.publish.changes import KEEP_DAYS, load_state
 from aggregator.publish.fragments import code_fingerprint
 from aggregator.publish.record import (
     RECORD_FILE,
+    Publication,
+    Streamed,
     dump_json,
     recorded_history_end,
     recorded_stamps,
@@ -124,12 +126,17 @@ def _file_stamp(path: Path | str) -> list[int] | None:
 
 
 def stable_until(
-    events: Iterable[Event], config: Config, now: datetime, state_path: Path
+    events: Iterable[Event],
+    config: Config,
+    now: datetime,
+    state_path: Path,
+    published: Sequence[Path] = (),
 ) -> datetime | None:
     """The first moment after `now` at which the outputs of these events would change with the
     time alone (besides the day, which the digest holds): an event's end (the page greys it),
     an event entering sources.html's clash window, a change leaving changes.xml's history.
-    None: no such moment."""
+    None: no such moment. `published`, the publication just made, may say when its history
+    ends (see record.Publication)."""
     moments: list[datetime] = []
     window = timedelta(days=CLASH_DAYS)
     for event in events:
@@ -140,7 +147,10 @@ def stable_until(
             moments.append(event.start - window)
     # The publication just made recorded it beside the state: reading the state again would
     # parse every event's snapshot.
-    known, history_end = recorded_history_end(state_path.parent / RECORD_FILE, state_path)
+    if isinstance(published, Publication) and published.stamps is not None:
+        known, history_end = True, published.history_end
+    else:
+        known, history_end = recorded_history_end(state_path.parent / RECORD_FILE, state_path)
     if known and (history_end is None or history_end > now):
         if history_end is not None:
             moments.append(history_end)
@@ -218,21 +228,31 @@ def remember_publication(
     `since` until `until` (see `stable_until`). A failure to record only costs a publication
     next time.
 
-    The files' stamps are those publish_all just recorded beside it (publish-outputs.json),
-    read again for a file it does not list and for those `rewritten` since."""
-    recorded = recorded_stamps(record.parent / RECORD_FILE)
+    The files' stamps are those publish_all just recorded beside it (publish-outputs.json):
+    those `paths` carry when they are its `Publication`, else read from that record. A file's
+    is read again when it does not hold it and for those `rewritten` since."""
+    names = paths.strings() if isinstance(paths, PathList) else [str(path) for path in paths]
+    if isinstance(paths, Publication) and paths.stamps is not None:
+        stamps: Iterable[tuple[int, int] | None] = paths.stamps
+    else:
+        recorded = recorded_stamps(record.parent / RECORD_FILE)
+        stamps = (recorded.get(name) for name in names)
     again = {str(path) for path in rewritten}
-    files = []
-    for name in paths.strings() if isinstance(paths, PathList) else map(str, paths):
-        stamp = recorded.get(name) if name not in again else None
-        files.append([name, list(stamp) if stamp is not None else _file_stamp(name)])
+
+    def files() -> Iterator[list[Any]]:
+        for name, stamp in zip(names, stamps, strict=True):
+            if stamp is None or name in again:
+                yield [name, _file_stamp(name)]
+            else:
+                yield [name, list(stamp)]
+
     payload = {
         "version": _VERSION,
         "digest": digests.whole,
         "rest": digests.rest,
         "since": since.isoformat(),
         "until": until.isoformat() if until is not None else None,
-        "files": files,
+        "files": Streamed(files(), pairs=False),
         "count": count,
     }
     try:

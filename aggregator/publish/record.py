@@ -14,13 +14,17 @@ ignored, which costs one full publication.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from aggregator.publish.atomic import PathList
 
 log = logging.getLogger(__name__)
 
@@ -109,30 +113,37 @@ class OutputRecord:
         written: Container[str],
         *,
         state: tuple[bytes, Path, datetime, datetime | None] | None,
-    ) -> None:
+    ) -> dict[str, tuple[int, int]]:
         """Record `keys` (output → key) with each file's stamp as it is now (read again for the
         outputs `written` and those not recorded with that key), and the state file (events'
-        key, path, since, until); a failure to record costs a full publication."""
-        outputs = {}
-        for name, key in keys.items():
-            hexed = key.hex()
-            entry = self.outputs.get(name)
-            if entry is not None and entry[0] == hexed and name not in written:
-                outputs[name] = list(entry)  # fresh: checked against the file just before
-                continue
-            stamp = file_stamp(self.out_dir / name)
-            if stamp is not None:
-                outputs[name] = [hexed, *stamp]
+        key, path, since, until); a failure to record costs a full publication. Returns the
+        stamps recorded, by output name and by the state file's path."""
+        stamps: dict[str, tuple[int, int]] = {}
+
+        def outputs() -> Iterator[tuple[str, list[Any]]]:
+            for name, key in keys.items():
+                hexed = key.hex()
+                entry = self.outputs.get(name)
+                if entry is not None and entry[0] == hexed and name not in written:
+                    stamp = entry[1:]  # fresh: checked against the file just before
+                else:
+                    stamp = file_stamp(self.out_dir / name)
+                    if stamp is None:
+                        continue
+                stamps[name] = stamp
+                yield name, [hexed, *stamp]
+
         payload: dict[str, Any] = {
             "version": _VERSION,
             "scope": self.scope,
             "out_dir": self._root,
-            "outputs": outputs,
+            "outputs": Streamed(outputs()),
         }
         if state is not None:
             events_key, path, since, until = state
             stamp = file_stamp(path)
             if stamp is not None:
+                stamps[str(path)] = stamp
                 payload["state"] = {
                     "path": str(path),
                     "events": events_key.hex(),
@@ -144,6 +155,7 @@ class OutputRecord:
             dump_json(self.path, payload)
         except OSError as exc:
             log.warning("cannot record the publication in %s: %s", self.path, exc)
+        return stamps
 
     def forget(self) -> None:
         try:
@@ -152,14 +164,69 @@ class OutputRecord:
             log.warning("cannot remove the publication record %s: %s", self.path, exc)
 
 
-def dump_json(path: Path, payload: Any) -> None:
-    """Write `payload` as JSON in `path` (through a temporary file beside it), encoded a part at
-    a time: a large agenda's records list tens of thousands of files, and their text is not
-    worth holding whole at the run's peak of memory. Raises OSError."""
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A member of a record written as it is produced: a JSON object of the (name, value)
+    pairs `items` yields, or an array of its values (`pairs=False`)."""
+
+    items: Iterable[Any]
+    pairs: bool = True
+
+
+# Members of a Streamed are encoded this many at a time (each batch in one call of the C
+# encoder, which `json.dump` does not use).
+_BATCH = 2048
+
+
+def dump_json(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write `payload` as JSON in `path` (through a temporary file beside it), its `Streamed`
+    members a batch at a time: a large agenda's records list tens of thousands of files, and
+    neither their text nor the objects it is made from are worth holding whole at the run's
+    peak of memory. Raises OSError."""
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as out:
-        json.dump(payload, out, separators=(",", ":"))
+        out.write("{")
+        for index, (name, value) in enumerate(payload.items()):
+            out.write(f"{',' if index else ''}{_dumps(name)}:")
+            if isinstance(value, Streamed):
+                _write_streamed(out, value)
+            else:
+                out.write(_dumps(value))
+        out.write("}")
     tmp.replace(path)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _write_streamed(out: Any, value: Streamed) -> None:
+    out.write("{" if value.pairs else "[")
+    items = iter(value.items)
+    first = True
+    while batch := list(itertools.islice(items, _BATCH)):
+        text = _dumps(dict(batch) if value.pairs else batch)[1:-1]
+        out.write(text if first else "," + text)
+        first = False
+    out.write("}" if value.pairs else "]")
+
+
+class Publication(PathList):
+    """The paths a publication returns, with what its record says of them when it made one:
+    each file's stamp (`stamps`, in the same order; None for a file it does not hold) and when
+    the first change in changes.xml's history leaves it (`history_end`). The digest's record
+    is made from them (see digest.py), which would otherwise read this record again."""
+
+    def __init__(
+        self,
+        names: list[str],
+        *,
+        stamps: Sequence[tuple[int, int] | None] | None = None,
+        history_end: datetime | None = None,
+    ) -> None:
+        super().__init__(names)
+        self.stamps = stamps
+        self.history_end = history_end
 
 
 def recorded_stamps(path: Path) -> dict[str, tuple[int, int]]:
