@@ -1259,7 +1259,7 @@ def test_tags_read_the_same_everywhere() -> None:
 
 @pytest.mark.parametrize("count", [0, 1, 2500])
 def test_the_state_is_written_as_one_json_dumps_writes_it(count: int) -> None:
-    # The events are encoded a batch at a time (2500: more than two batches); the bytes are
+    # The events are encoded a batch at a time (2500: more than one batch); the bytes are
     # those of the whole state encoded at once, so a state written before reads the same.
     snapshot = {
         "title": 'Atelier « réparation » – Creac\'h Gwen "n°2"',

@@ -30,6 +30,7 @@ from aggregator.publish.html import (
     public_uid,
     sort_events,
 )
+from aggregator.publish.record import encoded_members
 from aggregator.publish.rss import Channel, channel_for, render_channel, rss_date, xml_text
 
 log = logging.getLogger(__name__)
@@ -140,20 +141,14 @@ def render_state(state: dict[str, Any]) -> bytes:
         value = state[name]
         out.append(f"{',' if index else ''}{_state_json(name)}:".encode())
         if name == "events" and isinstance(value, dict):
+            members = ((uid, value[uid]) for uid in sorted(value))
             out.append(b"{")
-            uids = sorted(value)
-            for first in range(0, len(uids), _STATE_BATCH):
-                batch = {uid: value[uid] for uid in uids[first : first + _STATE_BATCH]}
-                text = _state_json(batch)[1:-1]
-                out.append((f",{text}" if first else text).encode("utf-8"))
+            out += (text.encode("utf-8") for text in encoded_members(members, _state_json))
             out.append(b"}")
         else:
             out.append(_state_json(value).encode("utf-8"))
     out.append(b"}\n")
     return b"".join(out)
-
-
-_STATE_BATCH = 1024
 
 
 def _state_json(value: Any) -> str:

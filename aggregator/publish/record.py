@@ -18,7 +18,7 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -202,13 +202,22 @@ def _dumps(value: Any) -> str:
 
 def _write_streamed(out: Any, value: Streamed) -> None:
     out.write("{" if value.pairs else "[")
-    items = iter(value.items)
+    out.writelines(encoded_members(value.items, _dumps, pairs=value.pairs))
+    out.write("}" if value.pairs else "]")
+
+
+def encoded_members(
+    items: Iterable[Any], encode: Callable[[Any], str], *, pairs: bool = True
+) -> Iterator[str]:
+    """The JSON text of an object's members (`items` yields (name, value) pairs) or of an
+    array's values (`pairs=False`), without the brackets: `encode` (a `json.dumps`) is called
+    once per batch, so that the C encoder does the work and no whole text is held."""
+    items = iter(items)
     first = True
     while batch := list(itertools.islice(items, _BATCH)):
-        text = _dumps(dict(batch) if value.pairs else batch)[1:-1]
-        out.write(text if first else "," + text)
+        text = encode(dict(batch) if pairs else batch)[1:-1]
+        yield text if first else "," + text
         first = False
-    out.write("}" if value.pairs else "]")
 
 
 class Publication(PathList):
