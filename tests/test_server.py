@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -119,3 +120,38 @@ def test_stop_is_prompt_with_a_request_still_waiting(capfd: pytest.CaptureFixtur
     assert time.monotonic() - started < 1
     assert [type(e) for e in errors] == [httpx.RemoteProtocolError]  # hung up, did not hang
     assert capfd.readouterr().err == ""  # quiet: no request log, no traceback
+
+
+def _wakeups(thread: threading.Thread) -> int:
+    """How many times `thread` has gone to sleep and been woken (Linux counts it per thread)."""
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    return int(
+        next(line for line in status.splitlines() if line.startswith("voluntary_ctxt")).split()[1]
+    )
+
+
+def test_an_idle_server_sleeps_until_a_client_calls() -> None:
+    # A benchmark serves 200 hosts from one process: servers waking on a timer took a share of
+    # a core from the client being measured.
+    with LoopbackServer() as server:
+        server.add("/a", b"a")
+        assert httpx.get(server.url("/a")).status_code == 200
+        serving = next(t for t in threading.enumerate() if t.name == f"loopback-http-{server.port}")
+        time.sleep(0.1)
+        before = _wakeups(serving)
+        time.sleep(0.5)
+        idle = _wakeups(serving) - before
+        assert httpx.get(server.url("/a")).status_code == 200
+    assert idle == 0
+    assert not serving.is_alive()
+
+
+def test_starting_does_not_look_the_host_name_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # socket.getfqdn stalls for seconds on some loopback addresses without a resolver.
+    def no_lookup(name: str = "") -> str:
+        raise AssertionError(f"looked {name!r} up")
+
+    monkeypatch.setattr(socket, "getfqdn", no_lookup)
+    with LoopbackServer(host="127.0.0.9") as server:
+        server.add("/a", b"a")
+        assert httpx.get(server.url("/a")).content == b"a"
