@@ -33,6 +33,7 @@ from aggregator.dedupe import (
     parse_place,
     term_frequencies,
 )
+from aggregator.dedupe.model import cannot_match, certainly_apart
 from aggregator.models import CANCELLED
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -305,6 +306,58 @@ def test_threshold_is_respected() -> None:
 
 
 # -- blocking and clustering -----------------------------------------------------------------------
+
+
+def test_the_bound_that_skips_a_pair_never_skips_one_that_matches() -> None:
+    """`cannot_match` lets bulk matching skip the full scoring of a pair: it must never say so
+    of a pair `compare` matches, whatever its titles, times, places, pages and sources (one
+    VEVENT twice included), at any threshold; and it must skip pairs certainly_apart keeps."""
+    titles = [
+        "Atelier Linux",
+        "Atelier Linux débutants",
+        "Atelier Linux avancés",
+        "Install party Linux",
+        "Apéro numérique",
+        "Repair café",
+        "Atelier Arduino 2",
+        "Atelier Arduino 3",
+        "Conférence vie privée au Jardin moderne",
+        "Exposition Pixel art",
+    ]
+    starts = [(DAY, False, None), (DAY + timedelta(minutes=20), False, None)]
+    starts += [(DAY + timedelta(hours=1), False, None), (DAY.replace(hour=0, minute=0), True, None)]
+    starts += [(DAY - timedelta(days=1), False, DAY + timedelta(days=5))]
+    places = [
+        {"city": "Redon", "address": "2 rue de la Gare", "name": "Cantine"},
+        {"city": "Redon", "name": "Jardin moderne"},
+        {"city": None},
+    ]
+    pages = [None, "https://asso.example/e/1"]
+    records = [
+        rec(
+            f"r{n}",
+            f"s{n % 3}",
+            title,
+            start,
+            all_day=all_day,
+            end=end,
+            url=page,
+            uid="u1" if n % 7 == 0 else "",
+            **place,
+        )
+        for n, (title, (start, all_day, end), place, page) in enumerate(
+            itertools.product(titles, starts, places, pages)
+        )
+    ]
+    skipped = 0
+    for a, b in itertools.combinations(records, 2):
+        if certainly_apart(a, b):
+            continue
+        for threshold in (0.5, 0.75, 0.9):
+            if cannot_match(a, b, BACKGROUND, threshold):
+                skipped += threshold == 0.75
+                assert not compare(a, b, BACKGROUND, threshold).same, (a.title, b.title)
+    assert skipped > len(records)
 
 
 def test_blocking_compares_only_same_day_records_sharing_a_word() -> None:

@@ -31,6 +31,7 @@ from aggregator.dedupe.model import (
     Decision,
     MatchRecord,
     TermFrequencies,
+    cannot_match,
     certainly_apart,
     compare,
     contradiction,
@@ -107,7 +108,9 @@ def match_pairs(
             if other.key == query.key:
                 continue
             stats.compared += 1
-            if only_matches and certainly_apart(query, other):
+            if only_matches and (
+                certainly_apart(query, other) or cannot_match(query, other, tf, threshold)
+            ):
                 continue
             decision = compare(query, other, tf, threshold, explain=not only_matches)
             if decision.same:

@@ -688,6 +688,35 @@ def contradiction(a: MatchRecord, b: MatchRecord) -> str | None:
     return _one_source_two_places(a, b, place)
 
 
+# The most that each comparison but the titles' and the times' can add: a place (same address
+# or venue), a page (the same event page) and a source (one VEVENT twice) at their best.
+_BEST_PLACE: Final = max(level.weight for level in COMPARISONS["place"].values())
+_BEST_PAGE: Final = max(level.weight for level in COMPARISONS["url"].values())
+_BEST_SOURCE: Final = max(level.weight for level in COMPARISONS["source"].values())
+_TWO_SOURCES: Final = COMPARISONS["source"]["two sources"].weight
+
+
+def cannot_match(
+    a: MatchRecord, b: MatchRecord, tf: TermFrequencies, threshold: float = DEFAULT_THRESHOLD
+) -> bool:
+    """Whether the pair stays below `threshold` whatever its places, pages and sources say:
+    its titles' weight (at its highest, as if start and place agreed exactly) and its times'
+    plus the best the other comparisons can give. Exact, so that bulk matching scores in full
+    only the pairs that may match (most pairs of a busy day's block differ in their titles)."""
+    page = _BEST_PAGE if a.url and a.url == b.url else 0.0
+    source = _BEST_SOURCE if a.source_id == b.source_id else _TWO_SOURCES
+    best = (
+        PRIOR
+        + compare_titles(a, b, tf, pinned=True, explain=False).weight
+        + compare_times(a, b).weight
+        + _BEST_PLACE
+        + page
+        + source
+    )
+    # A hair of margin against the float sums' order: never skip a pair at the boundary.
+    return probability(best + 1e-9) < threshold
+
+
 def certainly_apart(a: MatchRecord, b: MatchRecord) -> bool:
     """A cheaper subset of `contradiction` (hours apart, different towns), so that bulk
     matching skips the full scoring of pairs that can never match."""
