@@ -264,7 +264,6 @@ def test_what_the_children_share_with_this_process_is_made_once(
 
     monkeypatch.setattr(html, "_jsonld_bytes", counted("jsonld", html._jsonld_bytes))
     monkeypatch.setattr(links, "_page_url", counted("link", links._page_url))
-    monkeypatch.setattr(links, "_last", [])  # no answers kept from an earlier publication
     events = helpers.lively_events()
     publish(tmp_path / "output", events)
     lines = [line.split(" ", 2) for line in made.read_text(encoding="utf-8").splitlines()]
