@@ -17,7 +17,7 @@ import aggregator.publish
 import aggregator.publish.fragments
 from aggregator.errors import PublishError
 from aggregator.models import Event
-from aggregator.publish import html, links, publish_all
+from aggregator.publish import publish_all
 from aggregator.publish.feeds import plan_feeds, render_feed, render_feed_parts
 from aggregator.publish.fragments import Fragments
 from aggregator.publish.ical import calendar_parts, render_calendar, render_calendar_parts
@@ -237,38 +237,3 @@ def test_temporaries_a_dead_publication_left_are_removed(tmp_path: Path) -> None
 
     assert not any(path.exists() for path in left)
     assert recent.exists()
-
-
-def test_what_the_children_share_with_this_process_is_made_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An event's JSON-LD object (its page and the list pages show it) and its links (its page,
-    the feeds and the list pages) are made once for the whole publication, not once in each
-    process that shows them: made here before the children are forked, they inherit them."""
-    if not hasattr(os, "fork"):
-        pytest.skip("no fork on this system")
-    monkeypatch.setattr(aggregator.publish, "_BACKGROUND_FILES", 1)
-    made = tmp_path / "made.txt"
-
-    def counted(name: str, function: Any) -> Any:
-        def call(*args: Any) -> Any:
-            # Appended by whichever process makes it: the children's lines land here too.
-            # (A link asked for without the configuration is not the registry's: not kept.)
-            if name == "jsonld" or args[1] is not None:
-                with made.open("a", encoding="utf-8") as log:
-                    what = args[0].uid if name == "jsonld" else args[0]
-                    log.write(f"{name} {os.getpid()} {what}\n")
-            return function(*args)
-
-        return call
-
-    monkeypatch.setattr(html, "_jsonld_bytes", counted("jsonld", html._jsonld_bytes))
-    monkeypatch.setattr(links, "_page_url", counted("link", links._page_url))
-    events = helpers.lively_events()
-    publish(tmp_path / "output", events)
-    lines = [line.split(" ", 2) for line in made.read_text(encoding="utf-8").splitlines()]
-    jsonld = [what for name, _, what in lines if name == "jsonld"]
-    assert sorted(jsonld) == sorted({e.uid for e in events if e.uid})  # each once
-    asked = [what for name, _, what in lines if name == "link"]
-    assert asked and len(asked) == len(set(asked))
-    assert {pid for _, pid, _ in lines} == {str(os.getpid())}

@@ -50,12 +50,7 @@ from aggregator.publish.changes import (
     render_changes,
     render_state,
 )
-from aggregator.publish.event_pages import (
-    EVENTS_PAGES_DIR,
-    event_page_path,
-    make_shared,
-    plan_event_pages,
-)
+from aggregator.publish.event_pages import EVENTS_PAGES_DIR, event_page_path, plan_event_pages
 from aggregator.publish.feeds import (
     make_folders,
     plan_feeds,
@@ -295,8 +290,7 @@ def _write_outputs(
     (events/<uid>.ics) and the outputs joined from VEVENT blocks only (calendar.ics, the .ics
     feeds), one the outputs joined from RSS items and JSON lines (feed.xml, the .xml feeds,
     events.json), while this process renders the rest (the list pages, sources.html…). The
-    VEVENT blocks are made here, once, before their child is forked, and so are the links and
-    JSON-LD objects the event pages share with the feeds and list pages; the stored pieces a child
+    VEVENT blocks are made here, once, before their child is forked; the stored pieces a child
     joins are read before it is forked, and the pieces it renders handed back to be stored. The
     outputs are rendered kind of piece by kind of piece (`_RENDER_ORDER`), and each kind let go
     of once the outputs joined from it are rendered (`Fragments.release`): the pieces held are
@@ -337,22 +331,14 @@ def _write_outputs(
 
         try:
             make_folders(out_dir, _FOLDERS)
-            # The feeds, then the event pages (the longest work), then the calendars once their
-            # VEVENT blocks are made. What the event pages show as the feeds and list pages do
-            # is made here once, for the children forked next too: every event's links before
-            # the feeds' child (the other core is at work from then on), the JSON-LD objects
-            # before the event pages' child.
-            fork_pages = len(pages.planned) >= _BACKGROUND_FILES
-            if fork_pages or feeds.outputs:
-                make_shared(plan.events, config, fragments, jsonld=False)
+            # The event pages first, the longest work; the calendars once their VEVENT blocks
+            # are made.
+            start(pages, len(pages.planned) >= _BACKGROUND_FILES)
             # The stored pieces a child joins are read before it is forked (it cannot read
             # them), and only when it has outputs to join.
             if feeds.outputs:
                 fragments.preload("rss", "json")
                 start(feeds, True)
-            if fork_pages:
-                make_shared([plan.events_of[p.path] for p in pages.planned], config, fragments)
-            start(pages, fork_pages)
             vevents([plan.events_of[p.path] for p in calendars.planned], config, fragments)
             if calendars.outputs:
                 fragments.preload("vevent")
@@ -420,7 +406,6 @@ class _Plan:
     pages: list[Planned]
     events_of: dict[str, Event]
     fragments: Fragments
-    events: list[Event]
 
 
 def _plan(
@@ -573,13 +558,7 @@ def _plan(
     pages_by_path = {p.path: p for p in event_pages}
     events_of |= {event_page_path(e): e for e in events}
     return _Plan(
-        main,
-        nested,
-        list(ics_files.values()),
-        list(pages_by_path.values()),
-        events_of,
-        fragments,
-        events,
+        main, nested, list(ics_files.values()), list(pages_by_path.values()), events_of, fragments
     )
 
 

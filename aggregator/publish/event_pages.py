@@ -300,21 +300,6 @@ def _render_page(
     return page.encode("utf-8")
 
 
-def make_shared(
-    events: Sequence[Event], config: Config, fragments: Fragments, *, jsonld: bool = True
-) -> None:
-    """Make what `events`' pages show as other outputs do: the links (all of them: feeds and
-    list pages too), and with `jsonld` the JSON-LD object (the list pages'). Called before a
-    child process that shows them is forked, it makes them once for both processes (the child
-    inherits them) instead of once in each."""
-    for event in events:
-        event_link(event, config)
-        for ref in event.sources:
-            collective_link(ref, config)
-        if jsonld:
-            jsonld_piece(event, config, fragments)
-
-
 def render_event_pages(
     events: Sequence[Event],
     config: Config,
