@@ -125,7 +125,7 @@ class OutputRecord:
                 hexed = key.hex()
                 entry = self.outputs.get(name)
                 if entry is not None and entry[0] == hexed and name not in written:
-                    stamp = entry[1:]  # fresh: checked against the file just before
+                    stamp = (entry[1], entry[2])  # fresh: checked against the file just before
                 else:
                     stamp = file_stamp(self.out_dir / name)
                     if stamp is None:
