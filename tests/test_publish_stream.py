@@ -69,7 +69,9 @@ def changed_events() -> list[Event]:
     ]
 
 
-@pytest.mark.parametrize("failing", ["render_json_parts", "render_feed_parts", "render_sitemap"])
+@pytest.mark.parametrize(
+    "failing", ["render_json_parts", "render_feed_parts", "render_sitemap", "plan_pages"]
+)
 def test_a_render_error_midway_leaves_every_previous_file_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: str, failing: str
 ) -> None:
@@ -82,12 +84,14 @@ def test_a_render_error_midway_leaves_every_previous_file_as_it_was(
     def broken(*args: object, **kwargs: object) -> object:
         # Let a few outputs be rendered (and staged) first.
         calls.append(1)
+        # plan_pages fails once the event pages' child is at work (forked before the rest of
+        # the publication is planned).
         if len(calls) > 2 or failing != "render_feed_parts":
             raise RuntimeError("renderer crashed")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(aggregator.publish, failing, broken)
-    # In a child process (which renders feed.xml, the .xml feeds and events.json), the error
+    # In a child process (which renders feed.xml, the .xml feeds and the list pages), the error
     # comes back as a PublishError that tells it with its traceback.
     with pytest.raises((RuntimeError, PublishError), match="renderer crashed"):
         publish(out, changed_events())

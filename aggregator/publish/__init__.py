@@ -99,7 +99,7 @@ from aggregator.publish.json import render_json, render_json_parts, write_json
 from aggregator.publish.record import RECORD_FILE, OutputRecord, Publication
 from aggregator.publish.rss import LOCAL_ROOT, render_rss, render_rss_parts, write_rss
 from aggregator.publish.sources_page import CLASH_DAYS, render_sources_page, shown_health
-from aggregator.publish.views import QUICK_DIR, find_series
+from aggregator.publish.views import QUICK_DIR, Series, find_series
 
 __all__ = [
     "CALENDAR_FILE",
@@ -194,17 +194,28 @@ def publish_all(
             changes.append(planned)
             return None if fresh(planned) else planned
 
-        plan = _plan(events, config, now, health, fragments)
-        main = plan.main
-        writers = (
-            _FilesWriter(EVENTS_DIR, ".ics", [p for p in plan.ics_files if not fresh(p)]),
-            _FilesWriter(EVENTS_PAGES_DIR, ".html", [p for p in plan.pages if not fresh(p)]),
-        )
-        outputs = [p for p in (*main, *plan.nested) if not fresh(p)]
-        durable = {CHANGES_FILE, *(p.path for p in main)}
-        changed = _write_outputs(
-            outputs, durable, writers, plan, config, out_dir, later=plan_changes
-        )
+        shared = _plan_event_pages(events, config, now, fragments)
+        pages = _FilesWriter(EVENTS_PAGES_DIR, ".html", [p for p in shared.pages if not fresh(p)])
+        # The event pages are the longest work: their child starts before the rest is planned,
+        # so that the other core is not idle meanwhile.
+        early = pages.fork(out_dir) if len(pages.planned) >= _BACKGROUND_FILES else None
+        try:
+            plan = _plan(events, config, now, health, fragments, shared)
+            main = plan.main
+            writers = (
+                _FilesWriter(EVENTS_DIR, ".ics", [p for p in plan.ics_files if not fresh(p)]),
+                pages,
+            )
+            outputs = [p for p in (*main, *plan.nested) if not fresh(p)]
+            durable = {CHANGES_FILE, *(p.path for p in main)}
+            changed = _write_outputs(
+                outputs, durable, writers, plan, config, out_dir, later=plan_changes, pages=early
+            )
+        except BaseException:
+            if early is not None:
+                with contextlib.suppress(PublishError):
+                    early(False)
+            raise
         main.insert(main.index(next(p for p in main if p.path == SOURCES_FILE)) + 1, changes[0])
     finally:
         LOCAL_ROOT.reset(local_root)
@@ -276,41 +287,39 @@ def _write_outputs(
     out_dir: Path,
     *,
     later: Callable[[], Planned | None] = lambda: None,
+    pages: BackgroundWrite | None = None,
 ) -> dict[str, bool]:
     """Render `outputs` and the per-event files of `writers` (calendars, pages), each written
     to a temporary file as soon as it is rendered and let go of; once all of them are, rename
     them into place (a failure before leaves every previous file as it was). Return the
     outputs rendered, each with whether its file changed. The outputs named in `durable` (the
     main files) are flushed to disk before their rename. `later()` plans one more output (None:
-    nothing to render), once the child processes are at work.
+    nothing to render), once the child processes are at work. `pages`: the child already
+    writing the event pages (`_FilesWriter.fork`), if any; else they are written here.
 
     A large agenda's publication is shared among processes (two cores do it in about half the
     time, and creating tens of thousands of small files is I/O-bound): one child renders and
     writes the event pages (evenements/<slug>.html), one the per-event calendars
     (events/<uid>.ics) and the outputs joined from VEVENT blocks only (calendar.ics, the .ics
-    feeds), one the outputs joined from RSS items and JSON lines (feed.xml, the .xml feeds,
-    events.json), while this process renders the rest (the list pages, sources.html…). The
-    VEVENT blocks are made here, once, before their child is forked; the stored pieces a child
-    joins are read before it is forked, and the pieces it renders handed back to be stored. The
-    outputs are rendered kind of piece by kind of piece (`_RENDER_ORDER`), and each kind let go
-    of once the outputs joined from it are rendered (`Fragments.release`): the pieces held are
-    about one kind's.
+    feeds), one the outputs joined from RSS items, cards and JSON-LD objects (feed.xml, the .xml
+    feeds, the list pages), while this process renders the rest (events.json, sources.html,
+    changes.xml…). The shares are about even, so that no process is left working alone at the
+    end. The VEVENT blocks are made here, once, before their child is forked; the stored pieces
+    a child joins are read before it is forked, and the pieces it renders handed back to be
+    stored. The outputs are rendered kind of piece by kind of piece (`_RENDER_ORDER`), and each
+    kind let go of once the outputs joined from it are rendered (`Fragments.release`): the
+    pieces held are about one kind's.
     """
     fragments = plan.fragments
-    calendars, pages = writers
-    feeds = _FilesWriter("", "", [])
+    calendars, page_files = writers
+    lists = _FilesWriter("", "", [])
     big = len(plan.ics_files) >= _BACKGROUND_FILES
     if big:
-        for writer, kinds in ((calendars, {"vevent"}), (feeds, {"rss", "json"})):
-            # events.json first: its JSON lines go (set aside for this process) before the
-            # RSS items, which every .xml feed joins, are made.
-            writer.outputs = sorted(
-                (p for p in outputs if p.pieces and set(p.pieces) <= kinds),
-                key=lambda p: "json" not in p.pieces,
-            )
+        for writer, kinds in ((calendars, {"vevent"}), (lists, {"rss", "card", "jsonld"})):
+            writer.outputs = [p for p in outputs if p.pieces and set(p.pieces) <= kinds]
             writer.durable = durable
             writer.fragments = fragments
-        taken = {p.path for p in (*calendars.outputs, *feeds.outputs)}
+        taken = {p.path for p in (*calendars.outputs, *lists.outputs)}
         outputs = [p for p in outputs if p.path not in taken]
     rank = {kind: number for number, kind in enumerate(_RENDER_ORDER)}
     order = sorted(
@@ -329,16 +338,19 @@ def _write_outputs(
                 children.append(child)
                 forked.append(writer)
 
+        if pages is not None:
+            children.append(pages)
+            forked.append(page_files)
         try:
             make_folders(out_dir, _FOLDERS)
-            # The event pages first, the longest work; the calendars once their VEVENT blocks
-            # are made.
-            start(pages, len(pages.planned) >= _BACKGROUND_FILES)
+            if pages is None:
+                start(page_files, False)
             # The stored pieces a child joins are read before it is forked (it cannot read
-            # them), and only when it has outputs to join.
-            if feeds.outputs:
-                fragments.preload("rss", "json")
-                start(feeds, True)
+            # them), and only when it has outputs to join; the calendars' child once their
+            # VEVENT blocks are made.
+            if lists.outputs:
+                fragments.preload("rss", "card", "jsonld")
+                start(lists, True)
             vevents([plan.events_of[p.path] for p in calendars.planned], config, fragments)
             if calendars.outputs:
                 fragments.preload("vevent")
@@ -372,7 +384,7 @@ def _write_outputs(
                         other(False)
                 raise
         staging.commit()
-    for writer in (calendars, feeds):
+    for writer in (calendars, lists):
         changed |= writer.changed
     return changed
 
@@ -408,14 +420,48 @@ class _Plan:
     fragments: Fragments
 
 
+@dataclass(frozen=True, slots=True)
+class _EventPages:
+    """The event pages (`listed`: one per event, as the sitemap lists them; `pages`: one per
+    path), and what the list pages show of the events too: the series they fold into and the
+    tags' display forms."""
+
+    series: dict[int, Series]
+    labels: dict[str, str]
+    listed: list[Planned]
+    pages: list[Planned]
+
+
+def _plan_event_pages(
+    events: list[Event], config: Config, now: datetime, fragments: Fragments
+) -> _EventPages:
+    # Series fold on the list pages and list their other dates on the event pages.
+    series = find_series(events, config.agenda.tz, now.astimezone(config.agenda.tz).date())
+    labels = tag_labels(events)
+    event_pages = plan_event_pages(
+        events,
+        config,
+        now,
+        ics_href=event_ics_path,
+        fragments=fragments,
+        series=series,
+        labels=labels,
+    )
+    # One page per path (plan_event_pages keeps the order of `events`, sorted already).
+    pages = list({p.path: p for p in event_pages}.values())
+    return _EventPages(series, labels, event_pages, pages)
+
+
 def _plan(
     events: list[Event],
     config: Config,
     now: datetime,
     health: Sequence[SourceHealth] | None,
     fragments: Fragments,
+    shared: _EventPages,
 ) -> _Plan:
-    """Every output to publish, with its key (see `_Plan`)."""
+    """Every output to publish, with its key (see `_Plan`); `shared`: the event pages,
+    planned first (`_plan_event_pages`)."""
     scope = fragments.scope
     years = calendar_years(events, config, now)
     head = calendar_parts(events, config, now)
@@ -433,9 +479,7 @@ def _plan(
             fragments.piece_key("jsonld", event)
     planned = plan_feeds(events, config)
     feed_links = [feed.link for feed in planned]
-    # Series fold on the list pages and list their other dates on the event pages.
-    series = find_series(events, config.agenda.tz, now.astimezone(config.agenda.tz).date())
-    labels = tag_labels(events)
+    series, labels = shared.series, shared.labels
     pages = plan_pages(
         events,
         config,
@@ -491,15 +535,7 @@ def _plan(
     ]
     for name, data in static_files().items():
         main.append(Planned(name, key_of(scope, name, data), lambda data=data: data))
-    event_pages = plan_event_pages(
-        events,
-        config,
-        now,
-        ics_href=event_ics_path,
-        fragments=fragments,
-        series=series,
-        labels=labels,
-    )
+    event_pages = shared.listed
     sitemap_paths = [
         HTML_FILE,
         SOURCES_FILE,
@@ -554,12 +590,8 @@ def _plan(
             functools.partial(_event_file, event, config, fragments),
             ("vevent",),
         )
-    # plan_event_pages keeps the order of `events` (sorted already).
-    pages_by_path = {p.path: p for p in event_pages}
     events_of |= {event_page_path(e): e for e in events}
-    return _Plan(
-        main, nested, list(ics_files.values()), list(pages_by_path.values()), events_of, fragments
-    )
+    return _Plan(main, nested, list(ics_files.values()), shared.pages, events_of, fragments)
 
 
 def _event_file(event: Event, config: Config, fragments: Fragments) -> bytes:
@@ -590,10 +622,14 @@ class _FilesWriter:
 
     def start(self, staging: Staging, out_dir: Path, *, fork: bool) -> BackgroundWrite | None:
         """Write the files: in a child process (returned) if `fork`, else here."""
-        if fork and hasattr(os, "fork"):
-            return write_in_background(self, self.files, out_dir)
-        self.changed = self.stage(staging, out_dir)
-        return None
+        child = self.fork(out_dir) if fork else None
+        if child is None:
+            self.changed = self.stage(staging, out_dir)
+        return child
+
+    def fork(self, out_dir: Path) -> BackgroundWrite | None:
+        """Write the files in a child process (returned), where the system can fork."""
+        return write_in_background(self, self.files, out_dir) if hasattr(os, "fork") else None
 
     def stage(self, staging: Staging, out_dir: Path) -> dict[str, bool]:
         """Stage the files, then the outputs; return whether each output changed."""
