@@ -360,6 +360,44 @@ def test_the_bound_that_skips_a_pair_never_skips_one_that_matches() -> None:
     assert skipped > len(records)
 
 
+@pytest.mark.parametrize(
+    ("other", "level", "detail"),
+    [
+        ({"start": DAY}, "same start", "same start"),
+        ({"start": DAY + timedelta(minutes=10)}, "within 15 min", "starts 10 min apart"),
+        ({"start": DAY - timedelta(minutes=25)}, "within 30 min", "starts 25 min apart"),
+        ({"start": DAY + timedelta(minutes=80)}, "within 90 min", "starts 80 min apart"),
+        ({"start": DAY - timedelta(hours=12)}, "clock error", "starts exactly 12 h apart"),
+        ({"start": DAY - timedelta(hours=2)}, "clock error", "starts exactly 2 h apart"),
+        ({"start": DAY + timedelta(minutes=150)}, "hours apart", "starts 2.5 h apart"),
+        ({"start": DAY + timedelta(days=1)}, "different days", "no day in common"),
+        ({"start": DAY.replace(hour=0, minute=0), "all_day": True}, "date only", None),
+        (
+            {"start": DAY, "end": DAY + timedelta(days=1)},
+            "same start",
+            "same start, multi-day",
+        ),
+        (
+            {"start": DAY - timedelta(days=1), "end": DAY + timedelta(days=1)},
+            "spans",
+            "a multi-day event holds the other's day",
+        ),
+        (
+            {"start": DAY - timedelta(days=1), "end": DAY + timedelta(days=5)},
+            "long run",
+            "one runs 7+ days",
+        ),
+    ],
+)
+def test_each_time_level_says_what_it_saw(other: dict[str, Any], level: str, detail: str) -> None:
+    # 18:30 in May is 16:30 UTC: a start 2 h earlier is the same wall time read in UTC.
+    a = rec("a", "s1", "Atelier vélo")
+    b = rec("b", "s2", "Atelier vélo", **other)
+    [time] = [c for c in compare(a, b, BACKGROUND).contributions if c.field == "time"]
+    assert (time.level, time.weight) == (level, COMPARISONS["time"][level].weight)
+    assert time.detail == (detail or "one side gives only the date")
+
+
 def test_blocking_compares_only_same_day_records_sharing_a_word() -> None:
     records = [rec(f"r{i}", f"s{i}", f"Atelier {i}", DAY + timedelta(days=i)) for i in range(50)]
     records += [rec("x", "sx", "Soirée jeux", DAY), rec("y", "sy", "Apéro numérique", DAY)]

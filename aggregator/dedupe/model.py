@@ -386,7 +386,7 @@ def compare_titles(
     and place agree exactly, so the titles need only share distinctive words ("Soirée jeux" /
     "Jeux de société au bar")."""
     if a.numbers and b.numbers and a.numbers != b.numbers:
-        shown = f"{'/'.join(sorted(a.numbers))} vs {'/'.join(sorted(b.numbers))}"
+        shown = f"{'/'.join(sorted(a.numbers))} vs {'/'.join(sorted(b.numbers))}" if explain else ""
         return _level("title", "different numbers", f"numbers {shown}")
     # Words naming a record's venue or town are the place's evidence, counted by the place
     # comparison: shared, they do not make titles alike ("… in Downtown Santa Rosa"); in one
@@ -474,32 +474,54 @@ def _clock_error(delta_minutes: float, a: MatchRecord) -> bool:
     return hours == 12 or (a.zone_hours >= 1 and hours == a.zone_hours)
 
 
-def compare_times(a: MatchRecord, b: MatchRecord) -> Contribution:
+def _time_level(a: MatchRecord, b: MatchRecord) -> tuple[str, float]:
+    """The time comparison's level, with the minutes between the starts (timed records; -1: a
+    multi-day event's same start) or the longest run's days (a long run)."""
     if not set(a.days).intersection(b.days):
-        return _level("time", "different days", "no day in common")
+        return "different days", 0.0
     if a.multi_day or b.multi_day:
         if a.days[0] == b.days[0] and not a.date_only and a.start_ts == b.start_ts:
-            return _level("time", "same start", "same start, multi-day")
+            return "same start", -1.0
         longest = max(len(a.days), len(b.days))
         if longest > LONG_RUN_DAYS:
-            return _level("time", "long run", f"one runs {longest}+ days")
-        return _level("time", "spans", "a multi-day event holds the other's day")
+            return "long run", longest
+        return "spans", 0.0
     if a.date_only and b.date_only:
-        return _level("time", "both date-only", "both give only the date")
+        return "both date-only", 0.0
     if a.date_only or b.date_only:
-        return _level("time", "date only", "one side gives only the date")
+        return "date only", 0.0
     delta = abs(a.start_ts - b.start_ts) / 60
     if delta == 0:
-        return _level("time", "same start", "same start")
+        return "same start", delta
     if delta <= 15:
-        return _level("time", "within 15 min", f"starts {delta:.0f} min apart")
+        return "within 15 min", delta
     if delta <= 30:
-        return _level("time", "within 30 min", f"starts {delta:.0f} min apart")
+        return "within 30 min", delta
     if delta <= NEAR_MINUTES:
-        return _level("time", "within 90 min", f"starts {delta:.0f} min apart")
+        return "within 90 min", delta
     if _clock_error(delta, a):
-        return _level("time", "clock error", f"starts exactly {delta / 60:.0f} h apart")
-    return _level("time", "hours apart", f"starts {delta / 60:.1f} h apart")
+        return "clock error", delta
+    return "hours apart", delta
+
+
+_TIME_DETAILS: Final = {
+    "different days": lambda _: "no day in common",
+    "same start": lambda delta: "same start, multi-day" if delta < 0 else "same start",
+    "long run": lambda days: f"one runs {days:.0f}+ days",
+    "spans": lambda _: "a multi-day event holds the other's day",
+    "both date-only": lambda _: "both give only the date",
+    "date only": lambda _: "one side gives only the date",
+    "within 15 min": lambda delta: f"starts {delta:.0f} min apart",
+    "within 30 min": lambda delta: f"starts {delta:.0f} min apart",
+    "within 90 min": lambda delta: f"starts {delta:.0f} min apart",
+    "clock error": lambda delta: f"starts exactly {delta / 60:.0f} h apart",
+    "hours apart": lambda delta: f"starts {delta / 60:.1f} h apart",
+}
+
+
+def compare_times(a: MatchRecord, b: MatchRecord) -> Contribution:
+    name, measure = _time_level(a, b)
+    return _level("time", name, _TIME_DETAILS[name](measure))
 
 
 def _different_towns(pa: Place, pb: Place) -> bool:
@@ -694,6 +716,7 @@ _BEST_PLACE: Final = max(level.weight for level in COMPARISONS["place"].values()
 _BEST_PAGE: Final = max(level.weight for level in COMPARISONS["url"].values())
 _BEST_SOURCE: Final = max(level.weight for level in COMPARISONS["source"].values())
 _TWO_SOURCES: Final = COMPARISONS["source"]["two sources"].weight
+_TIME_WEIGHTS: Final = {name: level.weight for name, level in COMPARISONS["time"].items()}
 
 
 def cannot_match(
@@ -708,7 +731,7 @@ def cannot_match(
     best = (
         PRIOR
         + compare_titles(a, b, tf, pinned=True, explain=False).weight
-        + compare_times(a, b).weight
+        + _TIME_WEIGHTS[_time_level(a, b)[0]]
         + _BEST_PLACE
         + page
         + source
