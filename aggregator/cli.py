@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sqlite3
@@ -31,11 +32,19 @@ from aggregator.publish.json import event_record
 from aggregator.sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 from aggregator.store import Store
 
+# A run holds the whole agenda in memory (hundreds of thousands of objects, all alive until it
+# ends): with the default thresholds, the cycle collector went over all of them a dozen times
+# (1.8 s of a cold run's CPU at 600 sources, twice as much per source as at 300). Young
+# objects are still collected, every 50,000 allocations rather than every 700.
+_GC_THRESHOLDS = (50_000, 20, 100)
+
 
 class _Group(TyperGroup):
     """Every command's SQLite errors end as a one-line message, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*_GC_THRESHOLDS)
         try:
             return super().invoke(ctx)
         except sqlite3.Error as exc:
@@ -46,6 +55,8 @@ class _Group(TyperGroup):
                 soft_wrap=True,
             )
             raise typer.Exit(1) from exc
+        finally:
+            gc.set_threshold(*thresholds)
 
 
 app = typer.Typer(
