@@ -37,6 +37,7 @@ from aggregator.publish.feeds import plan_feeds, render_feeds
 from aggregator.publish.html import (
     description_html,
     french_date,
+    public_uid,
     render_pages,
     slugify,
     when_text,
@@ -870,6 +871,49 @@ def test_changes_added_moved_cancelled_removed() -> None:
     # An event that simply took place is not news.
     past = compute_changes(third, changed, AGENDA_CONFIG, datetime(2026, 7, 1, tzinfo=UTC))
     assert [c for c in past["changes"] if c not in third["changes"]] == []
+
+
+def test_changes_take_an_unchanged_events_snapshot_from_the_previous_state() -> None:
+    events = agenda_events()
+
+    def key(event: Event) -> str:
+        return f"{event.uid}|{event.start.isoformat()}"
+
+    first = compute_changes(None, events, AGENDA_CONFIG, AGENDA_NOW, key)
+    assert first["keys"] == {public_uid(e): key(e) for e in events}
+    assert first["events"] == compute_changes(None, events, AGENDA_CONFIG, AGENDA_NOW)["events"]
+    # A snapshot whose key is the same is the previous one, as stored (here marked to tell).
+    marked = {uid: {**snap, "when": "(previous)"} for uid, snap in first["events"].items()}
+    previous = {**first, "events": marked}
+    moved = events[0].with_changes(start=events[0].start + timedelta(days=1))
+    later = AGENDA_NOW + timedelta(hours=1)
+    second = compute_changes(previous, [moved, *events[1:]], AGENDA_CONFIG, later, key)
+    uid = public_uid(moved)
+    assert second["events"][uid]["when"] != "(previous)"
+    assert all(second["events"][public_uid(e)]["when"] == "(previous)" for e in events[1:])
+    assert [(c["kind"], c["uid"]) for c in second["changes"]] == [("deplacement", uid)]
+    # A state without keys (an older version's) is made again in full.
+    third = compute_changes(
+        {k: v for k, v in previous.items() if k != "keys"}, events, AGENDA_CONFIG, later, key
+    )
+    assert third["events"] == first["events"]
+
+
+def test_the_state_of_an_incremental_publication_is_the_state_made_afresh(
+    tmp_path: Path,
+) -> None:
+    events = agenda_events()
+    changed = [events[0].with_changes(title="Atelier renommé"), *events[2:]]
+    states = []
+    for cache in (tmp_path / "cache", None):
+        out, state = tmp_path / f"out-{cache is None}", tmp_path / f"state-{cache is None}.json"
+        for batch, now in ((events, AGENDA_NOW), (changed, AGENDA_NOW + timedelta(hours=1))):
+            publish_all(batch, AGENDA_CONFIG, out, now, state_path=state, cache_dir=cache)
+        states.append(json.loads(state.read_text(encoding="utf-8")))
+    kept, afresh = states
+    assert set(kept.pop("keys")) == set(kept["events"])
+    assert kept == afresh
+    assert {c["kind"] for c in kept["changes"]} == {"retrait"}
 
 
 def test_changes_feed_is_stable_across_identical_runs(tmp_path: Path) -> None:

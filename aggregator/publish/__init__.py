@@ -174,6 +174,11 @@ def publish_all(
             events_key = keys_of((fragments.scope, "changes"), (fragments.key(e) for e in events))
         state: dict[str, Any] | None = None
         state_bytes: bytes | None = None
+
+        def snapshot_key(event: Event) -> str:
+            # What an event's snapshot in the state depends on: itself, the code, the config.
+            return key_of(fragments.scope, "snapshot", fragments.key(event)).hex()
+
         changes: list[Planned] = []
 
         def plan_changes() -> Planned | None:
@@ -182,7 +187,13 @@ def publish_all(
                 with contextlib.suppress(OSError):
                     state_bytes = state_path.read_bytes()
             if state_bytes is None:
-                state = compute_changes(load_state(state_path), events, config, now)
+                state = compute_changes(
+                    load_state(state_path),
+                    events,
+                    config,
+                    now,
+                    snapshot_key if record is not None else None,
+                )
                 state_bytes = render_state(state)
             planned = Planned(
                 CHANGES_FILE,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -94,13 +94,23 @@ def _change(kind: str, uid: str, at: datetime, now_snapshot: dict[str, Any], **e
 
 
 def compute_changes(
-    previous: dict[str, Any] | None, events: Sequence[Event], config: Config, now: datetime
+    previous: dict[str, Any] | None,
+    events: Sequence[Event],
+    config: Config,
+    now: datetime,
+    key: Callable[[Event], str] | None = None,
 ) -> dict[str, Any]:
-    """The new state: the current snapshot plus the change log updated with this publication."""
-    current = {public_uid(e): _snapshot(e, config) for e in sort_events(events)}
+    """The new state: the current snapshot plus the change log updated with this publication.
+
+    With `key`, a hash of everything an event's snapshot depends on (its value, the
+    configuration, the code), the state keeps each event's key, and the next publication
+    takes the snapshot of an event whose key is the same from the previous state.
+    """
+    current, keys = _snapshots(previous, sort_events(events), config, key)
     if previous is None:
         since = now.isoformat()
-        return {"version": STATE_VERSION, "since": since, "events": current, "changes": []}
+        state = {"version": STATE_VERSION, "since": since, "events": current, "changes": []}
+        return state if keys is None else {**state, "keys": keys}
     before: dict[str, dict[str, Any]] = previous.get("events", {})
     new: list[dict[str, Any]] = []
     for uid, snap in current.items():
@@ -122,12 +132,39 @@ def compute_changes(
     horizon = now - timedelta(days=KEEP_DAYS)
     kept = [c for c in previous.get("changes", []) if datetime.fromisoformat(c["at"]) >= horizon]
     changes = (new + kept)[:KEEP_ITEMS]
-    return {
+    state = {
         "version": STATE_VERSION,
         "since": previous.get("since", now.isoformat()),
         "events": current,
         "changes": changes,
     }
+    return state if keys is None else {**state, "keys": keys}
+
+
+def _snapshots(
+    previous: dict[str, Any] | None,
+    events: Sequence[Event],
+    config: Config,
+    key: Callable[[Event], str] | None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, str] | None]:
+    """Each event's snapshot by public UID, and (with `key`) each one's key."""
+    if key is None:
+        return {public_uid(e): _snapshot(e, config) for e in events}, None
+    # A run where one source changed would otherwise make every event's snapshot again: its
+    # date in words and its link cost more than the rest of this comparison.
+    before: dict[str, Any] = previous.get("events", {}) if previous else {}
+    known: dict[str, Any] = previous.get("keys", {}) if previous else {}
+    if not isinstance(before, dict) or not isinstance(known, dict):
+        before, known = {}, {}
+    current: dict[str, dict[str, Any]] = {}
+    keys: dict[str, str] = {}
+    for event in events:
+        uid = public_uid(event)
+        keys[uid] = found = key(event)
+        old = before.get(uid)
+        reuse = old is not None and known.get(uid) == found and isinstance(old, dict)
+        current[uid] = old if reuse else _snapshot(event, config)
+    return current, keys
 
 
 def render_state(state: dict[str, Any]) -> bytes:
