@@ -44,7 +44,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlite_utils
 
 from aggregator.config import Config, Source
-from aggregator.dedupe.text import content_fingerprint, normalize_title
+from aggregator.dedupe.text import (
+    content_fingerprint,
+    normalize_title,
+    normalize_url,
+    terms_code,
+    title_terms,
+)
 from aggregator.errors import StoreError
 from aggregator.models import (
     CANCELLED,
@@ -61,7 +67,7 @@ from aggregator.normalize import local_midnight
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The mass-deletion guard: hold removals above this share of a source's upcoming events...
 GUARD_MIN_EVENTS = 4
 GUARD_SHARE = 0.5
@@ -175,6 +181,19 @@ _MIGRATIONS: dict[int, str] = {
         "{bump}",
         "UPDATE store_state SET value = lower(hex(randomblob(16))) WHERE name = 'events_version'",
     ),
+    # Each record's title words and page as the term frequencies count them (`title_terms`,
+    # `normalize_url`), so that a run does not normalize every stored title again. Filled by
+    # `_refresh_terms`; a title or address another program changes loses them (NULL: made
+    # when read).
+    4: """
+    ALTER TABLE source_events ADD COLUMN terms TEXT;
+    ALTER TABLE source_events ADD COLUMN page TEXT;
+    CREATE TRIGGER IF NOT EXISTS records_retitled
+        AFTER UPDATE OF title, url ON source_events
+        WHEN (NEW.title IS NOT OLD.title OR NEW.url IS NOT OLD.url)
+            AND NEW.terms IS OLD.terms AND NEW.page IS OLD.page
+        BEGIN UPDATE source_events SET terms = NULL, page = NULL WHERE rowid = NEW.rowid; END
+    """,
 }
 
 
@@ -352,8 +371,11 @@ class Store:
         # time on a cold run. The log is cut back to 64 MB after each checkpoint.
         self.db.execute("PRAGMA wal_autocheckpoint = 10000")
         self.db.execute("PRAGMA journal_size_limit = 67108864")
-        if version == SCHEMA_VERSION:
-            return
+        if version < SCHEMA_VERSION:
+            self._migrate_schema()
+        self._refresh_terms()
+
+    def _migrate_schema(self) -> None:
         # BEGIN IMMEDIATE takes the write lock before user_version is read again, so two
         # processes opening a fresh database cannot both migrate it (the second sees the new
         # version). It is one transaction: a kill mid-migration leaves the old schema intact.
@@ -370,6 +392,28 @@ class Store:
                 if target == 2:
                     self._backfill_fingerprints()
                 conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _refresh_terms(self) -> None:
+        """Make every record's stored terms again if the code that makes them changed (an
+        upgrade; a database from before schema 4)."""
+        code = terms_code()
+        conn = self.db.conn
+        row = conn.execute("SELECT value FROM store_state WHERE name = 'terms_code'").fetchone()
+        if row is not None and row[0] == code:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = conn.execute("SELECT id, title, url FROM source_events").fetchall()
+            conn.executemany(
+                "UPDATE source_events SET terms = ?, page = ? WHERE id = ?",
+                [(title_terms(title), normalize_url(url), rid) for rid, title, url in rows],
+            )
+            conn.execute("INSERT OR REPLACE INTO store_state VALUES ('terms_code', ?)", (code,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -701,9 +745,14 @@ class Store:
             self.db.conn.execute(f"SELECT {MATCH_COLUMNS} FROM source_events WHERE active = 1")
         )
 
-    def active_titles(self) -> Iterator[tuple[str, str | None]]:
-        """The title and URL of every active record (for term frequencies)."""
-        return iter(self.db.conn.execute("SELECT title, url FROM source_events WHERE active = 1"))
+    def active_terms(self) -> Iterator[tuple[str | None, str | None, str, str | None]]:
+        """The stored terms and page, title and URL of every active record (for term
+        frequencies: `stored_frequencies`)."""
+        return iter(
+            self.db.conn.execute(
+                "SELECT terms, page, title, url FROM source_events WHERE active = 1"
+            )
+        )
 
     def event_created(self, uids: Sequence[str]) -> dict[str, str]:
         """For each existing event of `uids`, a key that sorts in creation order (creation time,
@@ -1131,6 +1180,8 @@ def _record_columns(event: Event) -> dict[str, Any]:
         "fingerprint": content_fingerprint(
             event.title, event.start, name=loc.name, postcode=loc.postcode, city=loc.city
         ),
+        "terms": title_terms(event.title),
+        "page": normalize_url(event.url),
         "last_modified": _iso(event.last_modified),
         "source_sequence": event.source_sequence,
     }

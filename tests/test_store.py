@@ -14,7 +14,8 @@ from aggregator import pipeline
 from aggregator import store as store_module
 from aggregator.config import Config, parse_config
 from aggregator.dedupe import engine
-from aggregator.dedupe.model import PRIOR, MatchSettings
+from aggregator.dedupe.model import PRIOR, MatchSettings, TermFrequencies, stored_frequencies
+from aggregator.dedupe.text import normalize_title, normalize_url, title_tokens
 from aggregator.errors import StoreError
 from aggregator.models import (
     CANCELLED,
@@ -641,10 +642,12 @@ def test_a_schema_1_database_is_upgraded_without_losing_data(tmp_path: Path) -> 
     db.commit()
     db.close()
     with Store(path) as s:
-        assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         version = s.events_version()
         [row] = s.db.query("SELECT * FROM source_events")
         assert row["origin"] == "" and row["fingerprint"].startswith("fp:")
+        # Schema 4's terms, made for the records already there.
+        assert (row["terms"], row["page"]) == ("apero numerique", "")
         assert row["first_seen"] == stamp and row["event_uid"] == uid
         [upcoming] = s.upcoming(CONFIG, NOW)
         assert upcoming.uid == uid and upcoming.sequence == 2
@@ -656,6 +659,63 @@ def test_a_schema_1_database_is_upgraded_without_losing_data(tmp_path: Path) -> 
         # Schema 3's triggers watch what `upcoming` reads.
         s.db.conn.execute("UPDATE source_events SET active = 0")
         assert s.events_version() != version
+
+
+def _frequencies_from_titles(store: Store) -> TermFrequencies:
+    """The term frequencies made from every active record's title and URL, as stored."""
+    counts: dict[str, int] = {}
+    urls: dict[str, int] = {}
+    rows = list(store.db.query("SELECT title, url FROM source_events WHERE active = 1"))
+    for row in rows:
+        for token in title_tokens(normalize_title(row["title"])):
+            counts[token] = counts.get(token, 0) + 1
+        if page := normalize_url(row["url"]):
+            urls[page] = urls.get(page, 0) + 1
+    return TermFrequencies(counts, len(rows), urls)
+
+
+def _same_frequencies(a: TermFrequencies, b: TermFrequencies) -> bool:
+    return (a.counts, a.total, a.urls) == (b.counts, b.total, b.urls)
+
+
+def test_stored_terms_count_as_the_titles_would(store: Store) -> None:
+    save(
+        store,
+        "bidouille",
+        [
+            event("bidouille", "a", "[Agenda] Apéro numérique – 18h30", 3, url="https://x.fr/a"),
+            event("bidouille", "b", "Ateliers Arduino débutants", 4, url="https://x.fr/b?utm_x=1"),
+            event("bidouille", "c", "Repair café", 5),
+        ],
+    )
+    save(store, "cantine", [event("cantine", "z", "Apéro numérique", 3, url="https://x.fr/a/")])
+    save(store, "bidouille", [event("bidouille", "a", "Apéro numérique", 3)])  # b, c leave
+    stored = stored_frequencies(store.active_terms())
+    assert stored.total == 2 and stored.counts["apero"] == 2 and "arduino" not in stored.counts
+    assert _same_frequencies(stored, _frequencies_from_titles(store))
+    # A title another program rewrites (a volunteer's sqlite3 shell) is counted as it now is.
+    store.db.conn.execute("UPDATE source_events SET title = 'Fête du logiciel libre'")
+    store.db.conn.commit()
+    assert (
+        store.db.execute("SELECT COUNT(*) FROM source_events WHERE terms IS NULL").fetchone()[0]
+        == store.db.execute("SELECT COUNT(*) FROM source_events").fetchone()[0]
+    )
+    stored = stored_frequencies(store.active_terms())
+    assert stored.counts["fete"] == 2 and "apero" not in stored.counts
+    assert _same_frequencies(stored, _frequencies_from_titles(store))
+
+
+def test_stored_terms_are_made_again_when_the_code_making_them_changed(tmp_path: Path) -> None:
+    path = tmp_path / "agenda.db"
+    with Store(path) as s:
+        save(s, "bidouille", [event("bidouille", "a", "Apéro numérique", 3)])
+        s.db.conn.execute("UPDATE source_events SET terms = 'stale', page = 'stale'")
+        s.db.conn.execute("UPDATE store_state SET value = 'older' WHERE name = 'terms_code'")
+        s.db.conn.commit()
+    with Store(path) as s:
+        [row] = s.db.query("SELECT terms, page FROM source_events")
+        assert (row["terms"], row["page"]) == ("apero numerique", "")
+        assert _same_frequencies(stored_frequencies(s.active_terms()), _frequencies_from_titles(s))
 
 
 # -- order independence (issue 12) ----------------------------------------------------------------

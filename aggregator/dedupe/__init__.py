@@ -27,8 +27,8 @@ from aggregator.dedupe.model import (
     compare,
     contradiction,
     make_record,
+    stored_frequencies,
     term_frequencies,
-    title_frequencies,
 )
 from aggregator.dedupe.text import (
     SourceNames,
@@ -75,6 +75,6 @@ __all__ = [
     "precedence_key",
     "refreshed",
     "source_names",
+    "stored_frequencies",
     "term_frequencies",
-    "title_frequencies",
 ]

@@ -34,8 +34,8 @@ from aggregator.dedupe.model import (
     clear_caches,
     compare,
     make_record,
+    stored_frequencies,
     term_frequencies,
-    title_frequencies,
 )
 from aggregator.dedupe.text import SourceNames, source_names
 from aggregator.store import RecordInfo, SourceChanges, Store, new_uid
@@ -145,7 +145,7 @@ def _reconcile(
 ) -> RematchReport:
     names = source_names(store.source_names())
     current, records = _pool(store, touched, names, settings)
-    tf = title_frequencies(store.active_titles())
+    tf = stored_frequencies(store.active_terms())
     return _recluster(store, current, records, settings, now, tf)
 
 
@@ -246,7 +246,7 @@ def explain(store: Store, uid: str, settings: MatchSettings) -> Explanation:
     members = store.records_of_event(uid)
     active_ids = [r.id for r in members if r.info.active]
     recs = [_record(row, names, settings) for row in store.match_rows(active_ids)]
-    tf = title_frequencies(store.active_titles())
+    tf = stored_frequencies(store.active_terms())
     merged = tuple(
         compare(a, b, tf, settings.threshold) for i, a in enumerate(recs) for b in recs[i + 1 :]
     )

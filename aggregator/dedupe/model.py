@@ -42,6 +42,7 @@ from aggregator.dedupe.text import (
     normalize_url,
     parse_place,
     title_numbers,
+    title_terms,
     title_tokens,
     title_words,
     venue_in_title,
@@ -325,20 +326,23 @@ def term_frequencies(records: Iterable[MatchRecord]) -> TermFrequencies:
     return TermFrequencies(counts, total, urls)
 
 
-def title_frequencies(rows: Iterable[tuple[str, str | None]]) -> TermFrequencies:
-    """The same from raw (title, url) pairs, for the records a run does not otherwise read."""
+def stored_frequencies(
+    rows: Iterable[tuple[str | None, str | None, str, str | None]],
+) -> TermFrequencies:
+    """The same from the store's (terms, page, title, url) of records, for the records a run
+    does not otherwise read: their `title_terms` and `normalize_url`, as stored (made here
+    for a row without them, which another program wrote)."""
     counts: dict[str, int] = {}
     urls: dict[str, int] = {}
-    seen: dict[str, frozenset[str]] = {}  # recurring events repeat their titles
     total = 0
-    for title, url in rows:
+    for terms, page, title, url in rows:
         total += 1
-        tokens = seen.get(title)
-        if tokens is None:
-            tokens = seen[title] = title_tokens(normalize_title(title))
-        for token in tokens:
+        if terms is None:
+            terms = title_terms(title)
+        for token in terms.split():
             counts[token] = counts.get(token, 0) + 1
-        page = normalize_url(url)
+        if page is None:
+            page = normalize_url(url)
         if page:
             urls[page] = urls.get(page, 0) + 1
     return TermFrequencies(counts, total, urls)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -159,6 +160,20 @@ def title_tokens(norm_title: str) -> frozenset[str]:
     word forms agree."""
     # Interned: a pool's records share a small vocabulary, each word is then held once.
     return frozenset(sys.intern(_stem(w)) for w in norm_title.split())
+
+
+def title_terms(title: str) -> str:
+    """`title_tokens(normalize_title(title))` as one string, sorted and space-separated (words
+    hold no space): what the store keeps of each record for the term frequencies."""
+    return " ".join(sorted(title_tokens(normalize_title(title))))
+
+
+def terms_code() -> str:
+    """A hash of what `title_terms` and `normalize_url` depend on (this module's code, the
+    Unicode tables): the store makes its records' stored terms again when it changes."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(unicodedata.unidata_version.encode())
+    return digest.hexdigest()
 
 
 def _stem(word: str) -> str:
