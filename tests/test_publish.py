@@ -26,6 +26,7 @@ from aggregator.errors import PublishError
 from aggregator.models import CANCELLED, Event, Location, SourceRef
 from aggregator.publish import (
     atomic_write,
+    links,
     publish_all,
     render_calendar,
     render_html,
@@ -1140,6 +1141,26 @@ def test_event_links_are_pages_in_every_output() -> None:
     assert records["Propre"]["url"] == "https://club.example/ateliers/soudure"
     assert records["Calendrier"]["sources"][0]["url"] == "https://club.example/"
     assert records["Flux"]["sources"][0]["url"] is None
+
+
+def test_remembered_pages_answer_every_link_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _link_config()
+    events = _link_events()
+    # Worked out with a copy of the configuration: the answers kept are per configuration.
+    other = config.model_copy()
+    fresh = {e.title: links.event_link(e, other) for e in events}
+    links.remember_pages(events, config)
+
+    def not_again(value: str | None, config: object) -> str | None:
+        raise AssertionError(f"{value} worked out again")
+
+    # What a child process forked after this asks: every answer is already there.
+    monkeypatch.setattr(links, "_page_url", not_again)
+    assert {e.title: links.event_link(e, config) for e in events} == fresh
+    assert fresh["Propre"] == "https://club.example/ateliers/soudure" and fresh["Flux"] is None
+    for event in events:
+        for ref in event.sources:
+            links.collective_link(ref, config)
 
 
 # --- issue 15: quick spans, series, event pages ----------------------------------------------

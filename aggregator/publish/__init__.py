@@ -96,6 +96,7 @@ from aggregator.publish.ical import (
     write_calendar,
 )
 from aggregator.publish.json import render_json, render_json_parts, write_json
+from aggregator.publish.links import remember_pages
 from aggregator.publish.record import RECORD_FILE, OutputRecord, Publication
 from aggregator.publish.rss import LOCAL_ROOT, render_rss, render_rss_parts, write_rss
 from aggregator.publish.sources_page import CLASH_DAYS, render_sources_page, shown_health
@@ -205,6 +206,7 @@ def publish_all(
             changes.append(planned)
             return None if fresh(planned) else planned
 
+        remember_pages(events, config)
         shared = _plan_event_pages(events, config, now, fragments)
         pages = _FilesWriter(EVENTS_PAGES_DIR, ".html", [p for p in shared.pages if not fresh(p)])
         # The event pages are the longest work: their child starts before the rest is planned,
