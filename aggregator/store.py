@@ -375,13 +375,25 @@ class Store:
             self._migrate_schema()
         self._refresh_terms()
 
-    def _migrate_schema(self) -> None:
-        # BEGIN IMMEDIATE takes the write lock before user_version is read again, so two
-        # processes opening a fresh database cannot both migrate it (the second sees the new
-        # version). It is one transaction: a kill mid-migration leaves the old schema intact.
+    @contextmanager
+    def _write_locked(self) -> Iterator[sqlite3.Connection]:
+        """One transaction that holds the write lock from its start (BEGIN IMMEDIATE), for the
+        changes made when the database is opened: a second process opening it meanwhile waits,
+        then sees them done; a kill midway leaves the file as it was."""
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _migrate_schema(self) -> None:
+        # user_version is read again under the lock, so two processes opening a fresh database
+        # cannot both migrate it (the second sees the new version).
+        with self._write_locked() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 # executescript() would commit mid-migration; run statement by statement instead.
@@ -392,33 +404,23 @@ class Store:
                 if target == 2:
                     self._backfill_fingerprints()
                 conn.execute(f"PRAGMA user_version = {target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def _refresh_terms(self) -> None:
         """Make every record's stored terms again if the code that makes them changed (an
         upgrade; a database from before schema 4)."""
         code = terms_code()
-        conn = self.db.conn
-        row = conn.execute("SELECT value FROM store_state WHERE name = 'terms_code'").fetchone()
-        if row is not None and row[0] == code:
+        query = "SELECT value FROM store_state WHERE name = 'terms_code'"
+        if (self.db.conn.execute(query).fetchone() or (None,))[0] == code:
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write_locked() as conn:
+            if (conn.execute(query).fetchone() or (None,))[0] == code:
+                return  # another process did it while this one waited for the lock
             rows = conn.execute("SELECT id, title, url FROM source_events").fetchall()
             conn.executemany(
                 "UPDATE source_events SET terms = ?, page = ? WHERE id = ?",
                 [(title_terms(title), normalize_url(url), rid) for rid, title, url in rows],
             )
             conn.execute("INSERT OR REPLACE INTO store_state VALUES ('terms_code', ?)", (code,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def _column_exists(self, statement: str) -> bool:
         """Whether `statement` adds a column that is already there (a database migrated by an

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -168,6 +168,7 @@ def title_terms(title: str) -> str:
     return " ".join(sorted(title_tokens(normalize_title(title))))
 
 
+@cache  # read once per process: every Store opened asks
 def terms_code() -> str:
     """A hash of what `title_terms` and `normalize_url` depend on (this module's code, the
     Unicode tables): the store makes its records' stored terms again when it changes."""
